@@ -1,0 +1,24 @@
+"""Stage entry points run by dvc.yaml: each parses its paths and calls one `run` in src/driftline."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+
+from driftline.config import ConfigError, Params, load_params
+from driftline.data import DataError
+from driftline.validate import ContractError
+
+
+def run_stage(name: str, body: Callable[[Params], dict]) -> None:
+    """Call body(params); a known failure prints its message and exits 1 without a traceback."""
+    started = time.perf_counter()
+    try:
+        result = body(load_params(Path("params.yaml")))
+    except (ConfigError, DataError, ContractError) as exc:
+        typer.secho(f"{name}: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{name}: {result} ({time.perf_counter() - started:.1f} s)")

@@ -1,0 +1,16 @@
+"""dvc.yaml stage `audit`: SHAP attributions and group fairness."""
+
+from pathlib import Path
+
+import typer
+
+from driftline import audit
+from pipelines import run_stage
+
+
+def main(splits: Path, model: Path, evaluation: Path, out: Path, metrics: Path) -> None:
+    run_stage("audit", lambda params: audit.run(params, splits, model, evaluation, out, metrics))
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,0 +1,16 @@
+"""dvc.yaml stage `featurize`: split the data and fit the transform on train."""
+
+from pathlib import Path
+
+import typer
+
+from driftline import featurize
+from pipelines import run_stage
+
+
+def main(out: Path) -> None:
+    run_stage("featurize", lambda params: featurize.run(params, out))
+
+
+if __name__ == "__main__":
+    typer.run(main)

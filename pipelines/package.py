@@ -1,0 +1,16 @@
+"""dvc.yaml stage `package`: the model in the BentoML store and a bento built around it."""
+
+from pathlib import Path
+
+import typer
+
+from driftline import package
+from pipelines import run_stage
+
+
+def main(model: Path, transform: Path, evaluation: Path, out: Path) -> None:
+    run_stage("package", lambda params: package.run(params, model, transform, evaluation, out))
+
+
+if __name__ == "__main__":
+    typer.run(main)

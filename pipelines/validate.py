@@ -1,0 +1,16 @@
+"""dvc.yaml stage `validate`: the data contract over all training data."""
+
+from pathlib import Path
+
+import typer
+
+from driftline import validate
+from pipelines import run_stage
+
+
+def main(result: Path, bias: Path, docs: Path) -> None:
+    run_stage("validate", lambda params: validate.run(params, result, bias, docs))
+
+
+if __name__ == "__main__":
+    typer.run(main)

@@ -1,0 +1,103 @@
+"""audit stage: SHAP attributions summed back to raw columns, and fairness per sensitive group."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import shap  # noqa: E402
+import torch  # noqa: E402
+from fairlearn.metrics import (  # noqa: E402
+    MetricFrame,
+    demographic_parity_difference,
+    equalized_odds_difference,
+    false_positive_rate,
+    selection_rate,
+    true_positive_rate,
+)
+from sklearn.metrics import roc_auc_score  # noqa: E402
+
+from driftline.config import Params, Schema  # noqa: E402
+from driftline.data import labels  # noqa: E402
+from driftline.features import Transform  # noqa: E402
+from driftline.featurize import load_split  # noqa: E402
+from driftline.model import TabularMLP  # noqa: E402
+from driftline.predictor import probabilities  # noqa: E402
+from driftline.validate import sensitive_groups  # noqa: E402
+
+
+def column_attributions(model: TabularMLP, transform: Transform, background: pd.DataFrame,
+                        rows: pd.DataFrame) -> np.ndarray:
+    """DeepExplainer SHAP values of the logit, (rows, raw columns): each column's features summed."""
+    explainer = shap.DeepExplainer(model, torch.from_numpy(transform(background)))
+    values = explainer.shap_values(torch.from_numpy(transform(rows)), check_additivity=False)
+    values = np.asarray(values).reshape(len(rows), -1)
+    return np.column_stack([values[:, a:b].sum(axis=1) for a, b in transform.slices.values()])
+
+
+def _auc(y: np.ndarray, p: np.ndarray) -> float:
+    return float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
+
+
+def group_fairness(y: np.ndarray, p: np.ndarray, threshold: float, groups: pd.Series) -> tuple[dict, dict]:
+    """Per-group selection rate, TPR, FPR and AUC (fairlearn MetricFrame), and the two parity gaps."""
+    decided = (p >= threshold).astype(int)
+    frame = MetricFrame(
+        metrics={
+            "count": lambda yt, yp: len(yt),
+            "selection_rate": lambda yt, yp: selection_rate(yt, yp >= threshold),
+            "tpr": lambda yt, yp: true_positive_rate(yt, yp >= threshold, pos_label=1),
+            "fpr": lambda yt, yp: false_positive_rate(yt, yp >= threshold, pos_label=1),
+            "auc": _auc,
+        },
+        y_true=y, y_pred=p, sensitive_features=groups.to_numpy(),
+    )
+    gaps = {
+        "demographic_parity_difference": demographic_parity_difference(y, decided, sensitive_features=groups),
+        "equalized_odds_difference": equalized_odds_difference(y, decided, sensitive_features=groups),
+    }
+    return frame.by_group.to_dict(orient="index"), {k: float(v) for k, v in gaps.items()}
+
+
+def _plots(values: np.ndarray, rows: pd.DataFrame, schema: Schema, out_dir: Path) -> None:
+    names = list(schema.features)
+    colour = rows[names].apply(lambda c: c if schema.columns[c.name].numeric else np.nan).to_numpy(float)
+    explanation = shap.Explanation(values=values, data=colour, feature_names=names)
+    for kind, draw in (("importance", shap.plots.bar), ("beeswarm", shap.plots.beeswarm)):
+        draw(explanation, max_display=len(names), show=False)
+        plt.gcf().savefig(out_dir / f"shap_{kind}.png", dpi=110, bbox_inches="tight")
+        plt.close("all")
+
+
+def run(params: Params, splits_dir: Path, model_dir: Path, evaluation_path: Path, out_dir: Path,
+        metrics_path: Path) -> dict:
+    """Write SHAP plots and importances, per-group fairness tables, and the parity gaps as metrics."""
+    schema, cfg = params.schema, params.audit
+    transform, model = Transform.load(splits_dir / "transform.json"), TabularMLP.load(model_dir)
+    train, test = load_split(splits_dir, "train"), load_split(splits_dir, "test")
+    background = train.sample(min(cfg.background_rows, len(train)), random_state=cfg.seed)
+    explained = test.sample(min(cfg.explain_rows, len(test)), random_state=cfg.seed)
+    values = column_attributions(model, transform, background, explained)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    importance = dict(zip(schema.features, np.abs(values).mean(axis=0).round(6).tolist()))
+    (out_dir / "shap_importance.json").write_text(
+        json.dumps(dict(sorted(importance.items(), key=lambda kv: -kv[1])), indent=1)
+    )
+    _plots(values, explained, schema, out_dir)
+
+    threshold = json.loads(evaluation_path.read_text())["threshold"]
+    y, p = labels(test, schema), probabilities(model, transform, test)
+    tables, metrics = {}, {}
+    for name, spec in schema.sensitive.items():
+        tables[name], gaps = group_fairness(y, p, threshold, sensitive_groups(test[name], spec.bins))
+        metrics |= {f"{name}_{k}": round(v, 6) for k, v in gaps.items()}
+    (out_dir / "fairness.json").write_text(json.dumps(tables, indent=1))
+    metrics_path.parent.mkdir(parents=True, exist_ok=True)
+    metrics_path.write_text(json.dumps(metrics, indent=1))
+    return metrics

@@ -1,0 +1,196 @@
+"""Typed, strict view of params.yaml: a misspelt key or an out-of-range value fails at load time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnSpec(Strict):
+    type: Literal["integer", "float", "category"]
+    min: float | None = None
+    max: float | None = None
+    max_missing: float = Field(0.0, ge=0, le=1)
+    categories: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ColumnSpec:
+        if self.type == "category" and not self.categories:
+            raise ValueError("a category column needs a non-empty 'categories' list")
+        if self.type != "category" and self.categories is not None:
+            raise ValueError("'categories' is only for category columns")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+    @property
+    def numeric(self) -> bool:
+        return self.type != "category"
+
+
+class SensitiveSpec(Strict):
+    bins: list[float] | None = Field(None, min_length=2)
+
+
+class Schema(Strict):
+    target: str
+    positive_label: str
+    columns: dict[str, ColumnSpec] = Field(min_length=2)
+    sensitive: dict[str, SensitiveSpec] = {}
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Schema:
+        target = self.columns.get(self.target)
+        if target is None:
+            raise ValueError(f"target '{self.target}' is not among the columns")
+        if target.type != "category" or self.positive_label not in (target.categories or []):
+            raise ValueError(f"positive_label '{self.positive_label}' is not a category of '{self.target}'")
+        for name, spec in self.sensitive.items():
+            if name not in self.columns:
+                raise ValueError(f"sensitive attribute '{name}' is not among the columns")
+            if spec.bins and not self.columns[name].numeric:
+                raise ValueError(f"sensitive attribute '{name}' has bins but is not numeric")
+        return self
+
+    @property
+    def features(self) -> list[str]:
+        return [c for c in self.columns if c != self.target]
+
+    @property
+    def numeric_features(self) -> list[str]:
+        return [c for c in self.features if self.columns[c].numeric]
+
+    @property
+    def categorical_features(self) -> list[str]:
+        return [c for c in self.features if not self.columns[c].numeric]
+
+
+class DataParams(Strict):
+    dir: Path
+    na_values: list[str] = ["?", ""]
+
+
+class ValidateParams(Strict):
+    min_rows: int = Field(1, ge=1)
+    max_duplicate_share: float = Field(ge=0, le=1)
+
+
+class IngestParams(Strict):
+    quarantine_dir: Path
+    push: bool
+
+
+class FeaturizeParams(Strict):
+    seed: int
+    val_size: float = Field(gt=0, lt=0.5)
+    test_size: float = Field(gt=0, lt=0.5)
+    n_bins: int = Field(ge=2, le=256)
+    min_category_count: int = Field(ge=1)
+
+
+class TrainParams(Strict):
+    seed: int
+    members: int = Field(ge=1, le=64)
+    hidden_sizes: list[int] = Field(min_length=1)
+    dropout: float = Field(ge=0, lt=1)
+    learning_rate: float = Field(gt=0, le=1)
+    weight_decay: float = Field(ge=0)
+    batch_size: int = Field(ge=1)
+    max_epochs: int = Field(ge=1)
+    patience: int = Field(ge=1)
+    class_weight: Literal["balanced", "none"]
+    accelerator: Literal["auto", "cpu", "gpu"]
+    precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed"]
+
+    @field_validator("hidden_sizes")
+    @classmethod
+    def _positive(cls, sizes: list[int]) -> list[int]:
+        if any(s < 1 for s in sizes):
+            raise ValueError("hidden sizes must be positive")
+        return sizes
+
+
+class BaselineParams(Strict):
+    max_iter: int = Field(ge=1)
+    learning_rate: float = Field(gt=0, le=1)
+    seed: int
+
+
+class EvaluateParams(Strict):
+    threshold_objective: Literal["accuracy", "f1"]
+    calibration_bins: int = Field(ge=2, le=100)
+    baseline: BaselineParams
+
+
+class AuditParams(Strict):
+    background_rows: int = Field(ge=1)
+    explain_rows: int = Field(ge=1)
+    seed: int
+
+
+class PackageParams(Strict):
+    model_name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+class MonitorParams(Strict):
+    reports_dir: Path
+    reference_rows: int = Field(ge=10)
+    num_method: str
+    cat_method: str
+    threshold: float = Field(gt=0)
+    drift_share: float = Field(gt=0, le=1)
+    seed: int
+
+
+class FlowParams(Strict):
+    retries: int = Field(ge=0, le=10)
+    retry_delay_seconds: float = Field(ge=0)
+
+
+class Params(Strict):
+    data: DataParams
+    schema_: Schema = Field(alias="schema")
+    validate_: ValidateParams = Field(alias="validate")
+    ingest: IngestParams
+    featurize: FeaturizeParams
+    train: TrainParams
+    evaluate: EvaluateParams
+    audit: AuditParams
+    package: PackageParams
+    monitor: MonitorParams
+    flows: FlowParams
+
+    @property
+    def schema(self) -> Schema:  # noqa: D102 - 'schema' and 'validate' clash with pydantic names
+        return self.schema_
+
+    @property
+    def validation(self) -> ValidateParams:  # noqa: D102
+        return self.validate_
+
+
+class ConfigError(ValueError):
+    """params.yaml is missing, unreadable or invalid; the message names the offending keys."""
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and check params.yaml, raising ConfigError that names each bad key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        problems = "\n".join(
+            f"  {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{path} is invalid:\n{problems}") from None

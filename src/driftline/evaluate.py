@@ -1,0 +1,109 @@
+"""evaluate stage: the model and a gradient-boosting baseline on the same test split."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torchmetrics.functional.classification as tmf
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.metrics import roc_curve
+
+from driftline.config import EvaluateParams, Params, Schema
+from driftline.data import labels
+from driftline.features import Transform
+from driftline.featurize import load_split
+from driftline.model import TabularMLP
+from driftline.predictor import probabilities
+
+
+def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float, bins: int) -> dict[str, float]:
+    """ROC AUC, PR AUC, accuracy, F1, log loss and expected calibration error of probabilities p."""
+    pt, yt = torch.as_tensor(p, dtype=torch.float64), torch.as_tensor(y)
+    clipped = pt.clamp(1e-7, 1 - 1e-7)
+    return {
+        "roc_auc": tmf.binary_auroc(pt, yt).item(),
+        "pr_auc": tmf.binary_average_precision(pt, yt).item(),
+        "accuracy": tmf.binary_accuracy(pt, yt, threshold=threshold).item(),
+        "f1": tmf.binary_f1_score(pt, yt, threshold=threshold).item(),
+        "log_loss": torch.nn.functional.binary_cross_entropy(clipped, yt.double()).item(),
+        "calibration_error": tmf.binary_calibration_error(pt, yt, n_bins=bins).item(),
+    }
+
+
+def choose_threshold(y: np.ndarray, p: np.ndarray, objective: str) -> float:
+    """The probability cut that maximises accuracy or F1 on (validation) labels y."""
+    order = np.argsort(-p)
+    ys, ps = y[order], p[order]
+    tp = np.cumsum(ys)
+    fp = np.cumsum(1 - ys)
+    positives = ys.sum()
+    if objective == "accuracy":
+        score = tp + (len(y) - positives - fp)
+    else:
+        score = 2 * tp / (tp + fp + positives)
+    # Only cut between distinct probabilities, so ties fall on one side.
+    last_of_tie = np.r_[ps[1:] != ps[:-1], True]
+    best = np.argmax(np.where(last_of_tie, score, -np.inf))
+    return float(ps[best])
+
+
+def fit_baseline(train: pd.DataFrame, schema: Schema, params: EvaluateParams) -> HistGradientBoostingClassifier:
+    """HistGradientBoosting on the raw columns, categories as native categorical features."""
+    cfg = params.baseline
+    model = HistGradientBoostingClassifier(
+        max_iter=cfg.max_iter, learning_rate=cfg.learning_rate, categorical_features="from_dtype",
+        random_state=cfg.seed,
+    )
+    return model.fit(_as_categories(train, schema), labels(train, schema))
+
+
+def _as_categories(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    return frame[schema.features].astype(
+        {c: pd.CategoricalDtype(schema.columns[c].categories) for c in schema.categorical_features}
+    )
+
+
+def run(params: Params, splits_dir: Path, model_dir: Path, metrics_path: Path, plots_dir: Path) -> dict:
+    """Score both models on test with thresholds chosen on validation; write metrics and plot data.
+
+    Plot data goes to plots_dir/{roc,calibration}/{model,baseline}.json.
+    """
+    schema, cfg = params.schema, params.evaluate
+    transform = Transform.load(splits_dir / "transform.json")
+    model = TabularMLP.load(model_dir)
+    val, test = load_split(splits_dir, "val"), load_split(splits_dir, "test")
+    baseline = fit_baseline(load_split(splits_dir, "train"), schema, cfg)
+    scores = {
+        "model": (probabilities(model, transform, val), probabilities(model, transform, test)),
+        "baseline": tuple(baseline.predict_proba(_as_categories(f, schema))[:, 1] for f in (val, test)),
+    }
+    y_val, y_test = labels(val, schema), labels(test, schema)
+    metrics, plots = {}, {}
+    for name, (p_val, p_test) in scores.items():
+        threshold = choose_threshold(y_val, p_val, cfg.threshold_objective)
+        prefix = "" if name == "model" else "baseline_"
+        result = classification_metrics(y_test, p_test, threshold, cfg.calibration_bins) | {"threshold": threshold}
+        metrics |= {prefix + k: round(v, 6) for k, v in result.items()}
+        fpr, tpr, _ = roc_curve(y_test, p_test)
+        keep = np.unique(np.linspace(0, len(fpr) - 1, 200).astype(int))
+        plots[f"roc/{name}.json"] = [{"fpr": float(f), "tpr": float(t)} for f, t in zip(fpr[keep], tpr[keep])]
+        plots[f"calibration/{name}.json"] = _calibration_curve(y_test, p_test, cfg.calibration_bins)
+    metrics_path.parent.mkdir(parents=True, exist_ok=True)
+    metrics_path.write_text(json.dumps(metrics, indent=1))
+    for name, rows in plots.items():
+        (plots_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (plots_dir / name).write_text(json.dumps(rows))
+    return metrics
+
+
+def _calibration_curve(y: np.ndarray, p: np.ndarray, bins: int) -> list[dict]:
+    band = np.minimum((p * bins).astype(int), bins - 1)
+    return [
+        {"predicted": float(p[band == b].mean()), "observed": float(y[band == b].mean())}
+        for b in range(bins)
+        if (band == b).any()
+    ]

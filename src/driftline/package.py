@@ -1,0 +1,59 @@
+"""package stage: register the model in the BentoML store and build a bento around the service."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import bentoml
+import yaml
+
+from driftline.config import Params
+from driftline.predictor import Predictor
+
+
+def save_model(params: Params, model_dir: Path, transform_path: Path, evaluation_path: Path) -> bentoml.Model:
+    """A new version of the model in the BentoML store, holding everything Predictor.load needs."""
+    threshold = json.loads(evaluation_path.read_text())["threshold"]
+    with bentoml.models.create(params.package.model_name, labels={"framework": "torch"},
+                               metadata={"threshold": threshold}) as model:
+        for name in ("model.safetensors", "model.json"):
+            shutil.copy(model_dir / name, model.path_of(name))
+        shutil.copy(transform_path, model.path_of("transform.json"))
+        Path(model.path_of("schema.json")).write_text(params.schema.model_dump_json(indent=1))
+        Path(model.path_of("decision.json")).write_text(json.dumps({"threshold": threshold}))
+    Predictor.load(model.path)  # refuse to package what the service could not load
+    return model
+
+
+def build_bento(model_tag: str, root: Path) -> bentoml.Bento:
+    """Build the bento from bentofile.yaml with src/ as context, pinned to this model version."""
+    spec = yaml.safe_load((root / "bentofile.yaml").read_text())
+    spec["envs"] = [{"name": "DRIFTLINE_MODEL_TAG", "value": model_tag}]
+    spec["labels"] = {"model": model_tag.replace(":", "-")}
+    previous = os.environ.get("DRIFTLINE_MODEL_TAG")
+    os.environ["DRIFTLINE_MODEL_TAG"] = model_tag  # the build imports the service, which resolves the tag
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            bentofile = Path(tmp, "bentofile.yaml")
+            bentofile.write_text(yaml.safe_dump(spec))
+            return bentoml.bentos.build_bentofile(str(bentofile), build_ctx=str(root / "src"))
+    finally:
+        if previous is None:
+            del os.environ["DRIFTLINE_MODEL_TAG"]
+        else:
+            os.environ["DRIFTLINE_MODEL_TAG"] = previous
+
+
+def run(params: Params, model_dir: Path, transform_path: Path, evaluation_path: Path, out_path: Path,
+        root: Path = Path(".")) -> dict:
+    """Save the model, build the bento, and record both tags in out_path."""
+    model = save_model(params, model_dir, transform_path, evaluation_path)
+    bento = build_bento(str(model.tag), root)
+    info = {"model_tag": str(model.tag), "bento_tag": str(bento.tag)}
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(info, indent=1))
+    return info
