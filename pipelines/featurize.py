@@ -8,8 +8,8 @@ from driftline import featurize
 from pipelines import run_stage
 
 
-def main(out: Path) -> None:
-    run_stage("featurize", lambda params: featurize.run(params, out))
+def main(out: Path, metrics: Path) -> None:
+    run_stage("featurize", lambda params: featurize.run(params, out, metrics))
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ from driftline import validate
 from pipelines import run_stage
 
 
-def main(result: Path, bias: Path, docs: Path) -> None:
-    run_stage("validate", lambda params: validate.run(params, result, bias, docs))
+def main(result: Path, bias: Path, docs: Path, metrics: Path) -> None:
+    run_stage("validate", lambda params: validate.run(params, result, bias, docs, metrics))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +24,7 @@ def split(frame: pd.DataFrame, y: pd.Series, val_size: float, test_size: float, 
     return {"train": train, "val": val, "test": test}
 
 
-def run(params: Params, out_dir: Path, root: Path = Path(".")) -> dict:
+def run(params: Params, out_dir: Path, metrics_path: Path, root: Path = Path(".")) -> dict:
     """Write train/val/test parquet files (typed raw columns) and transform.json into out_dir."""
     frame = coerce(read_dataset(params.data, root), params.schema)
     cfg = params.featurize
@@ -34,7 +35,10 @@ def run(params: Params, out_dir: Path, root: Path = Path(".")) -> dict:
         part.reset_index(drop=True).to_parquet(out_dir / f"{name}.parquet", index=False)
     transform = Transform.fit(parts["train"], params.schema, cfg)
     transform.save(out_dir / "transform.json")
-    return {f"{name}_rows": len(part) for name, part in parts.items()} | {"features": transform.width}
+    metrics = {f"{name}_rows": len(part) for name, part in parts.items()} | {"features": transform.width}
+    metrics_path.parent.mkdir(parents=True, exist_ok=True)
+    metrics_path.write_text(json.dumps(metrics, indent=1))
+    return metrics
 
 
 def load_split(directory: Path, name: str) -> pd.DataFrame:

@@ -10,11 +10,15 @@ import pandas as pd
 from evidently import DataDefinition, Dataset, Report
 from evidently.presets import DataDriftPreset
 
-from driftline.config import MonitorParams, Schema
-from driftline.data import coerce
+from driftline.config import MonitorParams, Params, Schema
+from driftline.data import coerce, read_csv
+from driftline.featurize import load_split
 from driftline.predictor import Predictor
 
 PREDICTION = "prediction"
+# Where dvc.yaml's featurize and package stages write; the reference and the model come from there.
+SPLITS_DIR = Path("artifacts/featurize")
+PACKAGE_INFO = Path("artifacts/package/package.json")
 
 
 def drift_report(reference: pd.DataFrame, current: pd.DataFrame, schema: Schema, params: MonitorParams):
@@ -72,3 +76,25 @@ def run(batch: pd.DataFrame, reference: pd.DataFrame, predictor: Predictor, para
     snapshot.save_html(str(out_dir / "report.html"))
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+def monitor_batch(source: str, params: Params, root: Path = Path(".")) -> dict:
+    """Compare the CSV batch at SOURCE with the training split, using the packaged model."""
+    from driftline.package import packaged_predictor  # BentoML is only needed here
+
+    predictor = packaged_predictor(root / PACKAGE_INFO)
+    reference = load_split(root / SPLITS_DIR, "train")
+    batch = read_csv(source, params.data)
+    return run(batch, reference, predictor, params.monitor, root / params.monitor.reports_dir, Path(source).stem)
+
+
+def summary_markdown(summary: dict) -> str:
+    """The drift summary as a markdown table, drifted columns first."""
+    lines = [
+        f"**Batch** {summary['batch']} ({summary['rows']} rows): dataset drift **{summary['dataset_drift']}**, "
+        f"{len(summary['drifted_columns'])} drifted column(s). Report: {summary['report']}",
+        "", "| column | drift score | drifted |", "|---|---|---|",
+    ]
+    for column, score in sorted(summary["scores"].items(), key=lambda kv: -kv[1]):
+        lines.append(f"| {column} | {score:.4f} | {'yes' if column in summary['drifted_columns'] else ''} |")
+    return "\n".join(lines)

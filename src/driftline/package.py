@@ -57,3 +57,16 @@ def run(params: Params, model_dir: Path, transform_path: Path, evaluation_path: 
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(info, indent=1))
     return info
+
+
+def packaged_predictor(package_path: Path) -> Predictor:
+    """The Predictor of the model that the package stage registered (by exact tag)."""
+    if not package_path.is_file():
+        raise FileNotFoundError(f"{package_path} not found: run `dvc repro package` (or `make run`) first")
+    tag = json.loads(package_path.read_text())["model_tag"]
+    try:
+        return Predictor.load(bentoml.models.get(tag).path)
+    except bentoml.exceptions.NotFound:
+        raise FileNotFoundError(
+            f"model {tag} is not in the BentoML store: run `dvc repro --force package`"
+        ) from None

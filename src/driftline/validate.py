@@ -116,8 +116,9 @@ def sensitive_groups(values: pd.Series, bins: list[float] | None) -> pd.Series:
     return values.fillna("missing").astype(str)
 
 
-def run(params: Params, result_path: Path, bias_path: Path, docs_dir: Path, root: Path = Path(".")) -> dict:
-    """Validate all training data; write the result, Data Docs and the bias summary; raise if it fails."""
+def run(params: Params, result_path: Path, bias_path: Path, docs_dir: Path, metrics_path: Path,
+        root: Path = Path(".")) -> dict:
+    """Validate all training data; write the result, Data Docs, bias summary and metrics; raise if it fails."""
     frame = read_dataset(params.data, root)
     result = check(frame, params.schema, params.validation, docs_dir)
     result_path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,7 +127,10 @@ def run(params: Params, result_path: Path, bias_path: Path, docs_dir: Path, root
     if problems:
         raise ContractError(problems)
     bias_path.write_text(json.dumps(group_summary(frame, params.schema), indent=1))
-    return {"rows": len(frame), "expectations": len(result["results"])}
+    metrics = {"rows": len(frame), "expectations": len(result["results"])}
+    metrics_path.parent.mkdir(parents=True, exist_ok=True)
+    metrics_path.write_text(json.dumps(metrics, indent=1))
+    return metrics
 
 
 class ContractError(ValueError):

@@ -1,0 +1,139 @@
+"""Shared fixtures: a small copy of the project (a slice of Adult, a tiny epoch budget) trained once."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+# Before bentoml is imported anywhere: tests never touch the user's model store.
+os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="driftline-bentoml-")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+SMALL = {
+    "train": {"members": 2, "hidden_sizes": [64], "max_epochs": 4, "patience": 2, "learning_rate": 0.003},
+    "audit": {"background_rows": 20, "explain_rows": 40},
+    "monitor": {"reference_rows": 1000},
+    "flows": {"retries": 0, "retry_delay_seconds": 0},
+}
+SLICE_ROWS = 6000
+
+
+def full_data() -> pd.DataFrame:
+    return pd.read_csv(REPO / "data" / "adult.csv", skipinitialspace=True, keep_default_na=False)
+
+
+def make_project(root: Path, rows: int | None = SLICE_ROWS, overrides: dict | None = None) -> Path:
+    """A runnable driftline project: code, dvc.yaml, params (small budget), a DVC repo with a local remote."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name in ("src", "pipelines", "flows"):
+        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("dvc.yaml", "bentofile.yaml"):
+        shutil.copy(REPO / name, root / name)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    for section, values in (overrides if overrides is not None else SMALL).items():
+        params[section].update(values)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    (root / "data").mkdir()
+    data = full_data()
+    (data if rows is None else data.head(rows)).to_csv(root / "data" / "adult.csv", index=False)
+    for command in (["init", "--no-scm", "-q"], ["remote", "add", "-d", "storage", str(root / "remote")],
+                    ["add", "-q", "data"]):
+        dvc(root, *command)
+    return root
+
+
+def dvc(root: Path, *args: str) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, capture_output=True, text=True,
+                          env=stage_env())
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def stage_env() -> dict:
+    """The environment stages see: this interpreter's `python` first on PATH."""
+    return os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+
+def cli(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the `driftline` console script in a project folder."""
+    done = subprocess.run([str(Path(sys.executable).parent / "driftline"), *args], cwd=root,
+                          capture_output=True, text=True, env=stage_env())
+    if check:
+        assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory) -> Path:
+    """A small project with every stage run in-process, in dvc.yaml's order."""
+    from driftline import audit, evaluate, featurize, package, train, validate
+    from driftline.config import load_params
+
+    root = make_project(tmp_path_factory.mktemp("trained"))
+    params = load_params(root / "params.yaml")
+    art, met = root / "artifacts", root / "metrics"
+    validate.run(params, art / "validate/result.json", art / "validate/bias.json", art / "validate/docs",
+                 met / "validate.json", root)
+    featurize.run(params, art / "featurize", met / "featurize.json", root)
+    train.run(params, art / "featurize", art / "train", met / "train.json", root / "plots/train_history.json")
+    evaluate.run(params, art / "featurize", art / "train", met / "evaluate.json", root / "plots")
+    audit.run(params, art / "featurize", art / "train", met / "evaluate.json", art / "audit", met / "audit.json")
+    package.run(params, art / "train", art / "featurize/transform.json", met / "evaluate.json",
+                art / "package/package.json", root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def held_out() -> pd.DataFrame:
+    """Adult rows the small project never saw (its slice is the first rows)."""
+    return full_data().iloc[SLICE_ROWS:].sample(2000, random_state=3)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(trained) -> str:
+    """`driftline serve` of the small project's bento on a free loopback port; its base URL."""
+    port = free_port()
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "driftline"), "serve", "--port", str(port)],
+                            cwd=trained, env=stage_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    else:
+        os.killpg(proc.pid, 15)
+        pytest.fail("the service did not become healthy in 90 s")
+    yield url
+    os.killpg(proc.pid, 15)
+    proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield

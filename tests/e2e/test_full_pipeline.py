@@ -1,0 +1,59 @@
+"""One end-to-end run on the full Adult data: dvc repro from a copy of the repository, then the CLI."""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from tests.conftest import REPO, cli, dvc
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def repo_copy(tmp_path_factory) -> Path:
+    """The repository's tracked files (as a fresh clone has them), data restored with dvc pull."""
+    root = tmp_path_factory.mktemp("e2e") / "driftline"
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        if (REPO / name).is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, root / name)
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    dvc(root, "pull", "-q", "data.dvc")
+    dvc(root, "repro", "-f")
+    return root
+
+
+def test_reproduces_metrics_within_reach_of_the_baseline(repo_copy):
+    metrics = json.loads(dvc(repo_copy, "metrics", "show", "--json").stdout)[""]["data"]
+    evaluation = metrics["metrics/evaluate.json"]["data"]
+    assert evaluation["roc_auc"] >= evaluation["baseline_roc_auc"] - 0.01
+    assert evaluation["accuracy"] > 0.84
+
+
+def test_second_repro_runs_nothing(repo_copy):
+    assert "Data and pipelines are up to date" in dvc(repo_copy, "repro").stdout
+    assert "up to date" in dvc(repo_copy, "status").stdout
+
+
+def test_predict_scores_unseen_rows(repo_copy, tmp_path):
+    test = pd.read_parquet(repo_copy / "artifacts/featurize/test.parquet")
+    test.drop(columns=["income"]).to_csv(tmp_path / "in.csv", index=False)
+    cli(repo_copy, "predict", str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv"))
+    scored = pd.read_csv(tmp_path / "out.csv")
+    assert roc_auc_score(test["income"] == ">50K", scored["probability"]) >= 0.90
+
+
+def test_monitor_on_the_example_batch_and_its_shift(repo_copy, tmp_path):
+    batch = pd.read_csv(repo_copy / "examples/batch.csv")
+    batch.assign(age=batch["age"] + 10).to_csv(tmp_path / "shifted.csv", index=False)
+    plain = json.loads(cli(repo_copy, "monitor", "examples/batch.csv", "--json").stdout)
+    shifted = json.loads(cli(repo_copy, "monitor", str(tmp_path / "shifted.csv"), "--json").stdout)
+    assert not plain["dataset_drift"]
+    assert shifted["dataset_drift"] and "age" in shifted["drifted_columns"]

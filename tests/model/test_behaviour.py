@@ -1,0 +1,48 @@
+"""Behaviour of a trained model: invariance, direction and minimum functionality."""
+
+import json
+
+import numpy as np
+import pytest
+
+from driftline.package import packaged_predictor
+
+
+@pytest.fixture(scope="module")
+def predictor(trained):
+    return packaged_predictor(trained / "artifacts/package/package.json")
+
+
+def test_minimum_functionality_on_unseen_rows(predictor, held_out):
+    from sklearn.metrics import roc_auc_score
+
+    scored = predictor.predict(held_out)
+    assert roc_auc_score(held_out["income"] == ">50K", scored["probability"]) > 0.85
+
+
+def test_row_order_and_batch_size_do_not_change_scores(predictor, held_out):
+    rows = held_out.head(64)
+    together = predictor.predict(rows)["probability"].to_numpy()
+    alone = np.array([predictor.predict(rows.iloc[[i]])["probability"].iloc[0] for i in range(len(rows))])
+    reversed_ = predictor.predict(rows.iloc[::-1])["probability"].to_numpy()[::-1]
+    np.testing.assert_allclose(together, alone, atol=1e-6)
+    np.testing.assert_allclose(together, reversed_, atol=1e-6)
+
+
+def test_large_capital_gains_raise_the_probability(predictor, held_out):
+    rows = held_out.head(300)
+    base = predictor.predict(rows)["probability"].mean()
+    richer = predictor.predict(rows.assign(capital_gain=15000))["probability"].mean()
+    assert richer > base
+
+
+def test_unknown_categories_and_missing_values_still_score(predictor, held_out):
+    rows = held_out.head(5).assign(native_country="Atlantis", workclass=np.nan)
+    scored = predictor.predict(rows)
+    assert scored["probability"].between(0, 1).all()
+
+
+def test_labels_follow_the_packaged_threshold(predictor, held_out, trained):
+    threshold = json.loads((trained / "metrics/evaluate.json").read_text())["threshold"]
+    scored = predictor.predict(held_out.head(200))
+    assert ((scored["probability"] >= threshold) == (scored["label"] == ">50K")).all()

@@ -1,0 +1,47 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from driftline.config import ConfigError, load_params
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def write(tmp_path, edit) -> Path:
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    edit(raw)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_shipped_params_load():
+    params = load_params(REPO / "params.yaml")
+    assert params.schema.target == "income"
+    assert "income" not in params.schema.features
+    assert set(params.schema.sensitive) == {"sex", "race", "age"}
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        (lambda r: r["train"].update(max_epoch=3), "train.max_epoch"),
+        (lambda r: r["train"].update(dropout=1.5), "train.dropout"),
+        (lambda r: r["featurize"].update(test_size=0), "featurize.test_size"),
+        (lambda r: r.update(extra_section={}), "extra_section"),
+        (lambda r: r["schema"].update(target="salary"), "target 'salary'"),
+        (lambda r: r["schema"]["sensitive"].update(height={}), "sensitive attribute 'height'"),
+        (lambda r: r["schema"]["columns"]["age"].update(min=200), "min 200.0 is above max"),
+        (lambda r: r["package"].update(model_name="Bad Name"), "package.model_name"),
+    ],
+)
+def test_bad_params_fail_naming_the_key(tmp_path, edit, named):
+    with pytest.raises(ConfigError) as error:
+        load_params(write(tmp_path, edit))
+    assert named in str(error.value)
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_params(tmp_path / "nope.yaml")

@@ -1,0 +1,61 @@
+import numpy as np
+import pandas as pd
+
+from driftline.features import Transform
+
+
+def frame(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = {
+        "age": rng.integers(17, 90, n).astype(float),
+        "sex": rng.choice(["Male", "Female"], n).astype(object),
+    }
+    return pd.DataFrame(rows)
+
+
+def fitted(params):
+    schema = params.schema.model_copy(update={"columns": {k: params.schema.columns[k] for k in ("age", "sex", "income")}})
+    return Transform.fit(frame(), schema, params.featurize), schema
+
+
+def test_width_matches_slices_and_output(params):
+    transform, _ = fitted(params)
+    out = transform(frame(50, seed=1))
+    assert out.shape == (50, transform.width)
+    assert out.dtype == np.float32
+    assert list(transform.slices) == ["age", "sex"]
+
+
+def test_unknown_and_missing_categories_get_their_own_slot(params):
+    transform, _ = fitted(params)
+    start, end = transform.slices["sex"]
+    out = transform(pd.DataFrame({"age": [30.0, 30.0, 30.0], "sex": ["Male", "Other", None]}))[:, start:end]
+    vocabulary = transform.categorical["sex"].vocabulary
+    assert out[0, vocabulary.index("Male")] == 1
+    assert out[1, len(vocabulary)] == 1  # unknown
+    assert out[2, len(vocabulary) + 1] == 1  # missing
+    assert (out.sum(axis=1) == 1).all()
+
+
+def test_missing_numbers_are_imputed_and_flagged(params):
+    transform, _ = fitted(params)
+    out = transform(pd.DataFrame({"age": [np.nan, transform.numeric["age"].median], "sex": ["Male", "Male"]}))
+    assert out[0, 1] == 1 and out[1, 1] == 0
+    np.testing.assert_array_equal(out[0, 2:], out[1, 2:])
+
+
+def test_fitted_on_train_only_and_round_trips_through_json(params, tmp_path):
+    transform, _ = fitted(params)
+    assert transform.numeric["age"].edges[-1] <= 89  # train maximum, not the schema's 100
+    transform.save(tmp_path / "t.json")
+    again = Transform.load(tmp_path / "t.json")
+    sample = frame(30, seed=5)
+    np.testing.assert_array_equal(transform(sample), again(sample))
+
+
+def test_piecewise_linear_bins_are_monotone(params):
+    transform, _ = fitted(params)
+    ages = pd.DataFrame({"age": np.linspace(17, 90, 40), "sex": ["Male"] * 40})
+    start, end = transform.slices["age"]
+    bins = transform(ages)[:, start + 2 : end]
+    assert (np.diff(bins.sum(axis=1)) >= 0).all()
