@@ -1,0 +1,53 @@
+"""Pipeline benchmarks: no-op repro, one training epoch, batch scoring throughput, peak memory.
+
+Run from the project root after `make run` (`make bench`). Prints a table and writes
+benchmarks/results/pipeline.json.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from driftline.config import load_params
+from driftline.data import read_dataset
+from driftline.monitor import PACKAGE_INFO
+from driftline.package import packaged_predictor
+
+OUT = Path("benchmarks/results/pipeline.json")
+
+
+def timed(command: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    params = load_params()
+    results = {"noop_repro_s": min(timed([sys.executable, "-m", "dvc", "repro"]) for _ in range(3))}
+    train = json.loads(Path("metrics/train.json").read_text())
+    results |= {"train_epoch_s": train["seconds_per_epoch"], "train_epochs": train["epochs"]}
+    predictor = packaged_predictor(PACKAGE_INFO)
+    frame = read_dataset(params.data)
+    started = time.perf_counter()
+    predictor.predict(frame)
+    results["score_rows_per_s"] = round(len(frame) / (time.perf_counter() - started))
+    results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    table = Table("benchmark", "value", title="driftline pipeline")
+    for key, value in results.items():
+        table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+    Console().print(table)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
