@@ -25,7 +25,6 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 SMALL = {
     "train": {"members": 2, "hidden_sizes": [64], "max_epochs": 4, "patience": 2, "learning_rate": 0.003},
     "audit": {"background_rows": 20, "explain_rows": 40},
-    "monitor": {"reference_rows": 1000},
     "flows": {"retries": 0, "retry_delay_seconds": 0},
 }
 SLICE_ROWS = 6000
