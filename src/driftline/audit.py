@@ -25,7 +25,7 @@ from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from driftline.config import Params, Schema  # noqa: E402
 from driftline.data import labels  # noqa: E402
-from driftline.features import Transform  # noqa: E402
+from driftline.encoding import Transform  # noqa: E402
 from driftline.featurize import load_split  # noqa: E402
 from driftline.model import TabularMLP  # noqa: E402
 from driftline.predictor import probabilities  # noqa: E402

@@ -14,7 +14,7 @@ from sklearn.metrics import roc_curve
 
 from driftline.config import EvaluateParams, Params, Schema
 from driftline.data import labels
-from driftline.features import Transform
+from driftline.encoding import Transform
 from driftline.featurize import load_split
 from driftline.model import TabularMLP
 from driftline.predictor import probabilities

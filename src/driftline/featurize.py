@@ -10,7 +10,7 @@ from sklearn.model_selection import train_test_split
 
 from driftline.config import Params
 from driftline.data import coerce, labels, read_dataset
-from driftline.features import Transform
+from driftline.encoding import Transform
 
 SPLITS = ("train", "val", "test")
 

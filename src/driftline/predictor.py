@@ -12,7 +12,7 @@ import torch
 
 from driftline.config import Schema
 from driftline.data import coerce
-from driftline.features import Transform
+from driftline.encoding import Transform
 from driftline.model import TabularMLP
 
 BATCH_ROWS = 65536

@@ -16,7 +16,7 @@ from torchmetrics.classification import BinaryAUROC
 from driftline.config import Params, TrainParams
 from driftline.data import labels
 from driftline.featurize import load_split
-from driftline.features import Transform
+from driftline.encoding import Transform
 from driftline.model import TabularMLP
 
 

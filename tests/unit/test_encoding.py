@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from driftline.features import Transform
+from driftline.encoding import Transform
 
 
 def frame(n=200, seed=0):
