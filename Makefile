@@ -29,6 +29,7 @@ repro: data
 	$(BIN)/dvc repro
 
 test: data
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 # Re-resolve requirements.in into the exact pins of requirements.lock.

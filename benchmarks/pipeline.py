@@ -16,9 +16,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from driftline.artifacts import package_info, write_json
 from driftline.config import load_params
 from driftline.data import read_dataset
-from driftline.monitor import PACKAGE_INFO
 from driftline.package import packaged_predictor
 
 OUT = Path("benchmarks/results/pipeline.json")
@@ -35,8 +35,8 @@ def main() -> None:
     results = {"noop_repro_s": min(timed([sys.executable, "-m", "dvc", "repro"]) for _ in range(3))}
     train = json.loads(Path("metrics/train.json").read_text())
     results |= {"train_epoch_s": train["seconds_per_epoch"], "train_epochs": train["epochs"]}
-    predictor = packaged_predictor(PACKAGE_INFO)
-    frame = read_dataset(params.data)
+    predictor = packaged_predictor(package_info(Path(".")))
+    frame = read_dataset(params.data, params.schema)
     started = time.perf_counter()
     predictor.predict(frame)
     results["score_rows_per_s"] = round(len(frame) / (time.perf_counter() - started))
@@ -45,8 +45,7 @@ def main() -> None:
     for key, value in results.items():
         table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
     Console().print(table)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(results, indent=1))
+    write_json(OUT, results)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from driftline import monitor as monitoring_lib
 from driftline.config import load_params
 
 
-@task(name="monitor", retries=1, retry_delay_seconds=5)
+@task
 def monitor(root: str, batch: str) -> dict:
     """Evidently drift report for the batch; returns its summary."""
     return monitoring_lib.monitor_batch(batch, load_params(Path(root) / "params.yaml"), Path(root))
@@ -20,8 +20,11 @@ def monitor(root: str, batch: str) -> dict:
 @flow(name="monitoring", log_prints=True)
 def monitoring(batch: str, root: str = ".") -> dict:
     """Monitor BATCH (a CSV path or fsspec URL) and publish the summary and the report link."""
-    root_path = str(Path(root).resolve())
-    summary = monitor(root_path, batch)
+    root_path = Path(root).resolve()
+    options = load_params(root_path / "params.yaml").flows
+    summary = monitor.with_options(retries=options.retries, retry_delay_seconds=options.retry_delay_seconds)(
+        str(root_path), batch
+    )
     report = Path(summary["report"]).resolve()
     create_link_artifact(key="drift-report", link=report.as_uri(), link_text=f"Drift report: {summary['batch']}")
     create_markdown_artifact(key="drift-summary", markdown=monitoring_lib.summary_markdown(summary))

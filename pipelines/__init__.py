@@ -8,9 +8,8 @@ from pathlib import Path
 
 import typer
 
-from driftline.config import ConfigError, Params, load_params
-from driftline.data import DataError
-from driftline.validate import ContractError
+from driftline.config import Params, load_params
+from driftline.errors import ConfigError, ContractError, DataError
 
 
 def run_stage(name: str, body: Callable[[Params], dict]) -> None:

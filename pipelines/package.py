@@ -8,8 +8,8 @@ from driftline import package
 from pipelines import run_stage
 
 
-def main(model: Path, transform: Path, evaluation: Path, out: Path) -> None:
-    run_stage("package", lambda params: package.run(params, model, transform, evaluation, out))
+def main(model: Path, transform: Path, decision: Path, out: Path) -> None:
+    run_stage("package", lambda params: package.run(params, model, transform, decision, out))
 
 
 if __name__ == "__main__":

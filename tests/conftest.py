@@ -16,6 +16,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from driftline.artifacts import dvc_env, run_dvc
+
 REPO = Path(__file__).resolve().parents[1]
 # Before bentoml is imported anywhere: tests never touch the user's model store.
 os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="driftline-bentoml-")
@@ -55,21 +57,15 @@ def make_project(root: Path, rows: int | None = SLICE_ROWS, overrides: dict | No
 
 
 def dvc(root: Path, *args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, capture_output=True, text=True,
-                          env=stage_env())
+    done = run_dvc(root, *args)
     assert done.returncode == 0, done.stdout + done.stderr
     return done
-
-
-def stage_env() -> dict:
-    """The environment stages see: this interpreter's `python` first on PATH."""
-    return os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
 
 
 def cli(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run the `driftline` console script in a project folder."""
     done = subprocess.run([str(Path(sys.executable).parent / "driftline"), *args], cwd=root,
-                          capture_output=True, text=True, env=stage_env())
+                          capture_output=True, text=True, env=dvc_env(), check=False)
     if check:
         assert done.returncode == 0, done.stdout + done.stderr
     return done
@@ -88,10 +84,10 @@ def trained(tmp_path_factory) -> Path:
                  met / "validate.json", root)
     featurize.run(params, art / "featurize", met / "featurize.json", root)
     train.run(params, art / "featurize", art / "train", met / "train.json", root / "plots/train_history.json")
-    evaluate.run(params, art / "featurize", art / "train", met / "evaluate.json", root / "plots")
-    audit.run(params, art / "featurize", art / "train", met / "evaluate.json", art / "audit", met / "audit.json")
-    package.run(params, art / "train", art / "featurize/transform.json", met / "evaluate.json",
-                art / "package/package.json", root)
+    decision = art / "evaluate/decision.json"
+    evaluate.run(params, art / "featurize", art / "train", decision, met / "evaluate.json", root / "plots")
+    audit.run(params, art / "featurize", art / "train", decision, art / "audit", met / "audit.json")
+    package.run(params, art / "train", art / "featurize/transform.json", decision, art / "package/package.json", root)
     return root
 
 
@@ -112,7 +108,7 @@ def server(trained) -> str:
     """`driftline serve` of the small project's bento on a free loopback port; its base URL."""
     port = free_port()
     proc = subprocess.Popen([str(Path(sys.executable).parent / "driftline"), "serve", "--port", str(port)],
-                            cwd=trained, env=stage_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            cwd=trained, env=dvc_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90

@@ -23,13 +23,13 @@ from fairlearn.metrics import (  # noqa: E402
 )
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
+from driftline.artifacts import write_json  # noqa: E402
 from driftline.config import Params, Schema  # noqa: E402
-from driftline.data import labels  # noqa: E402
+from driftline.data import labels, sensitive_groups  # noqa: E402
 from driftline.encoding import Transform  # noqa: E402
 from driftline.featurize import load_split  # noqa: E402
 from driftline.model import TabularMLP  # noqa: E402
 from driftline.predictor import probabilities  # noqa: E402
-from driftline.validate import sensitive_groups  # noqa: E402
 
 
 def column_attributions(model: TabularMLP, transform: Transform, background: pd.DataFrame,
@@ -65,17 +65,24 @@ def group_fairness(y: np.ndarray, p: np.ndarray, threshold: float, groups: pd.Se
     return frame.by_group.to_dict(orient="index"), {k: float(v) for k, v in gaps.items()}
 
 
+def plot_colours(rows: pd.DataFrame, schema: Schema) -> np.ndarray:
+    """(rows, features) values that colour the beeswarm: numbers as they are, categories uncoloured (NaN)."""
+    return np.column_stack([
+        rows[name].to_numpy(np.float64) if schema.columns[name].numeric else np.full(len(rows), np.nan)
+        for name in schema.features
+    ])
+
+
 def _plots(values: np.ndarray, rows: pd.DataFrame, schema: Schema, out_dir: Path) -> None:
     names = list(schema.features)
-    colour = rows[names].apply(lambda c: c if schema.columns[c.name].numeric else np.nan).to_numpy(float)
-    explanation = shap.Explanation(values=values, data=colour, feature_names=names)
+    explanation = shap.Explanation(values=values, data=plot_colours(rows, schema), feature_names=names)
     for kind, draw in (("importance", shap.plots.bar), ("beeswarm", shap.plots.beeswarm)):
         draw(explanation, max_display=len(names), show=False)
         plt.gcf().savefig(out_dir / f"shap_{kind}.png", dpi=110, bbox_inches="tight")
         plt.close("all")
 
 
-def run(params: Params, splits_dir: Path, model_dir: Path, evaluation_path: Path, out_dir: Path,
+def run(params: Params, splits_dir: Path, model_dir: Path, decision_path: Path, out_dir: Path,
         metrics_path: Path) -> dict:
     """Write SHAP plots and importances, per-group fairness tables, and the parity gaps as metrics."""
     schema, cfg = params.schema, params.audit
@@ -84,20 +91,16 @@ def run(params: Params, splits_dir: Path, model_dir: Path, evaluation_path: Path
     background = train.sample(min(cfg.background_rows, len(train)), random_state=cfg.seed)
     explained = test.sample(min(cfg.explain_rows, len(test)), random_state=cfg.seed)
     values = column_attributions(model, transform, background, explained)
-    out_dir.mkdir(parents=True, exist_ok=True)
     importance = dict(zip(schema.features, np.abs(values).mean(axis=0).round(6).tolist()))
-    (out_dir / "shap_importance.json").write_text(
-        json.dumps(dict(sorted(importance.items(), key=lambda kv: -kv[1])), indent=1)
-    )
+    write_json(out_dir / "shap_importance.json", dict(sorted(importance.items(), key=lambda kv: -kv[1])))
     _plots(values, explained, schema, out_dir)
 
-    threshold = json.loads(evaluation_path.read_text())["threshold"]
+    threshold = json.loads(decision_path.read_text())["threshold"]
     y, p = labels(test, schema), probabilities(model, transform, test)
     tables, metrics = {}, {}
     for name, spec in schema.sensitive.items():
         tables[name], gaps = group_fairness(y, p, threshold, sensitive_groups(test[name], spec.bins))
         metrics |= {f"{name}_{k}": round(v, 6) for k, v in gaps.items()}
-    (out_dir / "fairness.json").write_text(json.dumps(tables, indent=1))
-    metrics_path.parent.mkdir(parents=True, exist_ok=True)
-    metrics_path.write_text(json.dumps(metrics, indent=1))
+    write_json(out_dir / "fairness.json", tables)
+    write_json(metrics_path, metrics)
     return metrics

@@ -15,9 +15,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from driftline.config import ConfigError, load_params
-from driftline.data import DataError
-from driftline.validate import ContractError
+from driftline.artifacts import package_info
+from driftline.config import load_params
+from driftline.errors import ConfigError, ContractError, DataError, IngestError, MonitorError, StageFailed
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 console = Console(stderr=True)
@@ -27,14 +27,11 @@ EXAMPLE_BATCH = "examples/batch.csv"
 
 @contextmanager
 def reported(action: str) -> Iterator[None]:
-    """Show a spinner; turn known failures into one red message and exit code 1."""
-    from driftline.ingest import IngestError
-    from driftline.pipeline import StageFailed
-
+    """Show a spinner; turn known failures, and any I/O error, into one red message and exit code 1."""
     try:
         with console.status(f"{action}..."):
             yield
-    except (ConfigError, DataError, ContractError, IngestError, StageFailed, FileNotFoundError) as exc:
+    except (ConfigError, DataError, ContractError, IngestError, StageFailed, MonitorError, OSError) as exc:
         console.print(f"[red]{action} failed:[/red] {exc}", highlight=False, markup=False)
         raise typer.Exit(1) from None
 
@@ -68,10 +65,12 @@ def ingest(source: str = typer.Argument(..., help="CSV with a header row: path o
     """Validate a batch and add it to the training data as a new DVC version, or quarantine it."""
     from driftline import ingest as ingestion
 
-    with reported(f"ingest {source}"):
+    with reported(f"ingest {ingestion.shown(source)}"):
         result = ingestion.run(source, load_params(), ROOT)
-    console.print(f"[green]ingested[/green] {result['rows']} rows into {result['path']}; "
-                  "run `dvc repro` to retrain, then commit data.dvc")
+    if result["dropped_known_rows"]:
+        console.print(f"dropped {result['dropped_known_rows']} rows already stored in the data")
+    console.print(f"[green]ingested[/green] {result['rows']} new rows into {result['path']}; "
+                  f"run `dvc repro` to retrain, then commit {result['pointer']}")
 
 
 @app.command()
@@ -79,15 +78,13 @@ def predict(
     source: str = typer.Argument(..., help="CSV of records (the target column may be absent)"),
     output: Path = typer.Option(..., "-o", "--output", help="where to write rows + probability + label"),
 ) -> None:
-    """Score a CSV with the packaged model."""
+    """Score a CSV with the packaged model (read with the missing-value rule stored with the model)."""
     from driftline.data import read_csv
-    from driftline.monitor import PACKAGE_INFO
     from driftline.package import packaged_predictor
 
     with reported(f"predict {source}"):
-        params = load_params()
-        frame = read_csv(source, params.data)
-        scored = frame.join(packaged_predictor(ROOT / PACKAGE_INFO).predict(frame))
+        predictor = packaged_predictor(package_info(ROOT))
+        scored = predictor.score(read_csv(source, predictor.schema, predictor.na_values))
         output.parent.mkdir(parents=True, exist_ok=True)
         scored.to_csv(output, index=False)
     console.print(f"wrote {len(scored)} scored rows to {output}")
@@ -96,12 +93,11 @@ def predict(
 @app.command()
 def serve(port: int = typer.Option(3000, help="port on 127.0.0.1")) -> None:
     """Serve the packaged bento on 127.0.0.1 (POST /predict, GET /healthz)."""
-    from driftline.monitor import PACKAGE_INFO
-
-    if not (ROOT / PACKAGE_INFO).is_file():
-        console.print(f"[red]{PACKAGE_INFO} not found:[/red] run `make run` or `dvc repro` first")
+    info = package_info(ROOT)
+    if not info.is_file():
+        console.print(f"[red]{info} not found:[/red] run `make run` or `dvc repro` first")
         raise typer.Exit(1)
-    bento = json.loads((ROOT / PACKAGE_INFO).read_text())["bento_tag"]
+    bento = json.loads(info.read_text())["bento_tag"]
     command = [sys.executable, "-m", "bentoml", "serve", bento, "--host", "127.0.0.1", "--port", str(port)]
     raise typer.Exit(subprocess.call(command, env=os.environ.copy()))
 

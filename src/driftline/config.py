@@ -8,6 +8,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from driftline.errors import ConfigError
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -38,6 +40,13 @@ class ColumnSpec(Strict):
 class SensitiveSpec(Strict):
     bins: list[float] | None = Field(None, min_length=2)
 
+    @field_validator("bins")
+    @classmethod
+    def _increasing(cls, bins: list[float] | None) -> list[float] | None:
+        if bins is not None and any(b <= a for a, b in zip(bins, bins[1:])):
+            raise ValueError("bins must be strictly increasing")
+        return bins
+
 
 class Schema(Strict):
     target: str
@@ -52,6 +61,8 @@ class Schema(Strict):
             raise ValueError(f"target '{self.target}' is not among the columns")
         if target.type != "category" or self.positive_label not in (target.categories or []):
             raise ValueError(f"positive_label '{self.positive_label}' is not a category of '{self.target}'")
+        if len(target.categories) != 2:
+            raise ValueError(f"target '{self.target}' must have exactly two categories, not {target.categories}")
         for name, spec in self.sensitive.items():
             if name not in self.columns:
                 raise ValueError(f"sensitive attribute '{name}' is not among the columns")
@@ -70,6 +81,11 @@ class Schema(Strict):
     @property
     def categorical_features(self) -> list[str]:
         return [c for c in self.features if not self.columns[c].numeric]
+
+    @property
+    def negative_label(self) -> str:
+        (other,) = (c for c in self.columns[self.target].categories if c != self.positive_label)
+        return other
 
 
 class DataParams(Strict):
@@ -137,13 +153,21 @@ class AuditParams(Strict):
 
 class PackageParams(Strict):
     model_name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    max_records: int = Field(ge=1, le=1_000_000)  # records per request; the service answers 413 above it
+
+
+# Evidently's drift methods by column type; Evidently itself decides, per method, which way a score drifts.
+NumericDriftMethod = Literal["wasserstein", "ks", "psi", "kl_div", "jensenshannon", "hellinger", "anderson",
+                             "cramer_von_mises", "ed", "es", "mannw", "empirical_mmd", "t_test"]
+CategoricalDriftMethod = Literal["jensenshannon", "chisquare", "psi", "kl_div", "hellinger", "fisher_exact",
+                                 "g_test", "TVD", "z"]
 
 
 class MonitorParams(Strict):
     reports_dir: Path
     reference_rows: int = Field(ge=10)
-    num_method: str
-    cat_method: str
+    num_method: NumericDriftMethod
+    cat_method: CategoricalDriftMethod
     threshold: float = Field(gt=0)
     drift_share: float = Field(gt=0, le=1)
     seed: int
@@ -174,10 +198,6 @@ class Params(Strict):
     @property
     def validation(self) -> ValidateParams:  # noqa: D102
         return self.validate_
-
-
-class ConfigError(ValueError):
-    """params.yaml is missing, unreadable or invalid; the message names the offending keys."""
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:

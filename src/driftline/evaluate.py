@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import torchmetrics.functional.classification as tmf
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_curve
 
+from driftline.artifacts import write_json
 from driftline.config import EvaluateParams, Params, Schema
 from driftline.data import labels
 from driftline.encoding import Transform
@@ -67,10 +67,13 @@ def _as_categories(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     )
 
 
-def run(params: Params, splits_dir: Path, model_dir: Path, metrics_path: Path, plots_dir: Path) -> dict:
-    """Score both models on test with thresholds chosen on validation; write metrics and plot data.
+def run(params: Params, splits_dir: Path, model_dir: Path, decision_path: Path, metrics_path: Path,
+        plots_dir: Path) -> dict:
+    """Score both models on test with thresholds chosen on validation; write the decision, metrics and plots.
 
-    Plot data goes to plots_dir/{roc,calibration}/{model,baseline}.json.
+    The model's decision threshold goes to decision_path on its own (unrounded), so that audit and package
+    depend on the decision and not on the baseline's figures. Plot data goes to
+    plots_dir/{roc,calibration}/{model,baseline}.json.
     """
     schema, cfg = params.schema, params.evaluate
     transform = Transform.load(splits_dir / "transform.json")
@@ -82,9 +85,9 @@ def run(params: Params, splits_dir: Path, model_dir: Path, metrics_path: Path, p
         "baseline": tuple(baseline.predict_proba(_as_categories(f, schema))[:, 1] for f in (val, test)),
     }
     y_val, y_test = labels(val, schema), labels(test, schema)
-    metrics, plots = {}, {}
+    metrics, plots, thresholds = {}, {}, {}
     for name, (p_val, p_test) in scores.items():
-        threshold = choose_threshold(y_val, p_val, cfg.threshold_objective)
+        threshold = thresholds[name] = choose_threshold(y_val, p_val, cfg.threshold_objective)
         prefix = "" if name == "model" else "baseline_"
         result = classification_metrics(y_test, p_test, threshold, cfg.calibration_bins) | {"threshold": threshold}
         metrics |= {prefix + k: round(v, 6) for k, v in result.items()}
@@ -92,11 +95,10 @@ def run(params: Params, splits_dir: Path, model_dir: Path, metrics_path: Path, p
         keep = np.unique(np.linspace(0, len(fpr) - 1, 200).astype(int))
         plots[f"roc/{name}.json"] = [{"fpr": float(f), "tpr": float(t)} for f, t in zip(fpr[keep], tpr[keep])]
         plots[f"calibration/{name}.json"] = _calibration_curve(y_test, p_test, cfg.calibration_bins)
-    metrics_path.parent.mkdir(parents=True, exist_ok=True)
-    metrics_path.write_text(json.dumps(metrics, indent=1))
+    write_json(decision_path, {"threshold": thresholds["model"], "objective": cfg.threshold_objective})
+    write_json(metrics_path, metrics)
     for name, rows in plots.items():
-        (plots_dir / name).parent.mkdir(parents=True, exist_ok=True)
-        (plots_dir / name).write_text(json.dumps(rows))
+        write_json(plots_dir / name, rows)
     return metrics
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from driftline.artifacts import write_json
 from driftline.config import Params
 from driftline.data import coerce, labels, read_dataset
 from driftline.encoding import Transform
@@ -26,7 +26,7 @@ def split(frame: pd.DataFrame, y: pd.Series, val_size: float, test_size: float, 
 
 def run(params: Params, out_dir: Path, metrics_path: Path, root: Path = Path(".")) -> dict:
     """Write train/val/test parquet files (typed raw columns) and transform.json into out_dir."""
-    frame = coerce(read_dataset(params.data, root), params.schema)
+    frame = coerce(read_dataset(params.data, params.schema, root), params.schema)
     cfg = params.featurize
     y = pd.Series(labels(frame, params.schema), index=frame.index)
     parts = split(frame, y, cfg.val_size, cfg.test_size, cfg.seed)
@@ -36,8 +36,7 @@ def run(params: Params, out_dir: Path, metrics_path: Path, root: Path = Path("."
     transform = Transform.fit(parts["train"], params.schema, cfg)
     transform.save(out_dir / "transform.json")
     metrics = {f"{name}_rows": len(part) for name, part in parts.items()} | {"features": transform.width}
-    metrics_path.parent.mkdir(parents=True, exist_ok=True)
-    metrics_path.write_text(json.dumps(metrics, indent=1))
+    write_json(metrics_path, metrics)
     return metrics
 
 

@@ -1,78 +1,125 @@
-"""Ingestion: a validated batch becomes a new DVC data version; a refused one goes to quarantine."""
+"""Ingestion: a validated batch becomes a new DVC data version; a refused one goes to quarantine.
+
+The batch is read once, as bytes, so the copy in quarantine is exactly what was checked. Rows that the
+stored data already holds are dropped (and counted): a repeated row would break the duplicate rule of
+the contract over all the data, and could leak test rows into training.
+"""
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import shutil
-import subprocess
-import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import fsspec
+import pandas as pd
 
-from driftline.config import Params
-from driftline.data import DataError, read_csv
-from driftline.validate import ContractError, check, failures
-
-
-class IngestError(RuntimeError):
-    """The batch was refused or could not be stored; the data and its version are as they were."""
+from driftline.artifacts import run_dvc
+from driftline.config import Params, Schema
+from driftline.data import coerce, data_files, read_csv, read_dataset
+from driftline.errors import ContractError, DataError, IngestError
+from driftline.validate import check, failures
 
 
 def dvc(root: Path, *args: str) -> None:
     """Run a DVC command in the project, raising IngestError with its output on failure."""
-    done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, capture_output=True, text=True)
+    done = run_dvc(root, *args)
     if done.returncode:
         raise IngestError(f"dvc {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
 
 
-def quarantine(source: str, problems: list[str], result: dict | None, docs: Path | None, params: Params,
-               root: Path, stamp: str) -> Path:
-    """Copy the refused batch and its validation report under the quarantine folder."""
-    folder = root / params.ingest.quarantine_dir / f"{stamp}-{Path(source).name}"
-    folder.mkdir(parents=True, exist_ok=True)
-    with fsspec.open(source, "rb") as src, open(folder / Path(source).name, "wb") as dst:
-        shutil.copyfileobj(src, dst)
-    (folder / "report.json").write_text(json.dumps({"source": source, "problems": problems, "result": result},
-                                                   indent=1, default=str))
-    if docs is not None and docs.exists():
-        shutil.copytree(docs, folder / "docs")
+def shown(source: str) -> str:
+    """SOURCE as it may be printed and stored: a URL without its query or fragment (which may hold a token)."""
+    return urlsplit(source)._replace(query="", fragment="").geturl() if "://" in source else source
+
+
+def source_name(source: str) -> str:
+    """A safe file name for SOURCE: its path's last part, without a URL's query or fragment."""
+    name = Path(urlsplit(source).path).name if "://" in source else Path(source).name
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "batch"
+
+
+def fetch(source: str) -> bytes:
+    """The bytes of a local path or fsspec URL, raising DataError that names the source."""
+    try:
+        with fsspec.open(source, "rb") as handle:
+            return handle.read()
+    except (OSError, ImportError, ValueError) as exc:
+        reason = str(exc)
+        for secret in filter(None, (urlsplit(source).query, urlsplit(source).fragment)):
+            reason = reason.replace(secret, "...")
+        raise DataError(f"cannot read {shown(source)}: {reason}") from None
+
+
+def quarantine(content: bytes | None, name: str, report: dict, docs: Path | None, folder: Path) -> Path:
+    """Write the refused batch, its report and Data Docs into FOLDER, which appears whole or not at all."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
+        staging = Path(tmp, "batch")
+        staging.mkdir()
+        if content is not None:
+            (staging / name).write_bytes(content)
+        (staging / "report.json").write_text(json.dumps(report, indent=1, default=str))
+        if docs is not None and docs.exists():
+            shutil.copytree(docs, staging / "docs")
+        staging.rename(folder)
     return folder
 
 
+def known_rows(batch: pd.DataFrame, stored: pd.DataFrame, schema: Schema) -> pd.Series:
+    """True for each batch row that the stored data already holds, compared as typed values."""
+    def fingerprints(frame: pd.DataFrame) -> pd.Series:
+        return pd.util.hash_pandas_object(coerce(frame, schema), index=False)
+
+    return fingerprints(batch).isin(set(fingerprints(stored)))
+
+
 def run(source: str, params: Params, root: Path = Path(".")) -> dict:
-    """Validate SOURCE; store it under the data folder as a new DVC version, or quarantine it and raise."""
+    """Validate SOURCE; store its new rows under the data folder as a new DVC version, or quarantine it and raise."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    name = source_name(source)
+    content, result, problems, dropped = None, None, [], 0
     with tempfile.TemporaryDirectory() as tmp:
-        docs, result = Path(tmp, "docs"), None
+        docs = Path(tmp, "docs")
         try:
-            frame = read_csv(source, params.data)
+            content = fetch(source)
+            frame = read_csv(io.BytesIO(content), params.schema, params.data.na_values)
             result = check(frame, params.schema, params.validation, docs)
             problems = failures(result)
+            if not problems and data_files(root / params.data.dir):
+                known = known_rows(frame, read_dataset(params.data, params.schema, root), params.schema)
+                frame, dropped = frame[~known], int(known.sum())
+                if frame.empty:
+                    problems = [f"all {dropped} rows are already in {params.data.dir}; nothing new to ingest"]
         except DataError as exc:
             problems = [str(exc)]
         if problems:
-            folder = quarantine(source, problems, result, docs, params, root, stamp)
+            folder = root / params.ingest.quarantine_dir / f"{stamp}-{name}"
+            quarantine(content, name, {"source": shown(source), "problems": problems, "result": result}, docs, folder)
             raise ContractError(problems + [f"batch quarantined in {folder}"])
-    return store(frame, f"{stamp}-{Path(source).stem}.csv", params, root)
+    return store(frame, f"{stamp}-{Path(name).stem}.csv", params, root) | {"dropped_known_rows": dropped}
 
 
-def store(frame, name: str, params: Params, root: Path) -> dict:
+def store(frame: pd.DataFrame, name: str, params: Params, root: Path) -> dict:
     """Write the batch, `dvc add` the data folder and push; undo the write if DVC fails."""
     target = root / params.data.dir / "batches" / name
     pointer = root / f"{params.data.dir}.dvc"
     before = pointer.read_bytes() if pointer.exists() else None
     target.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(target, index=False)
+    na_values = params.data.na_values
+    frame.to_csv(target, index=False, na_rep=na_values[0] if na_values else "")
     try:
         dvc(root, "add", str(params.data.dir))
         if params.ingest.push:
-            dvc(root, "push", pointer.name)
+            dvc(root, "push", str(pointer.relative_to(root)))
     except IngestError:
         target.unlink()
         if before is not None:
             pointer.write_bytes(before)
         raise
-    return {"rows": len(frame), "path": str(target.relative_to(root)), "pointer": pointer.name}
+    return {"rows": len(frame), "path": str(target.relative_to(root)), "pointer": str(pointer.relative_to(root))}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -10,15 +9,14 @@ import pandas as pd
 from evidently import DataDefinition, Dataset, Report
 from evidently.presets import DataDriftPreset
 
+from driftline.artifacts import package_info, splits_dir, write_json
 from driftline.config import MonitorParams, Params, Schema
 from driftline.data import coerce, read_csv
+from driftline.errors import MonitorError
 from driftline.featurize import load_split
 from driftline.predictor import Predictor
 
 PREDICTION = "prediction"
-# Where dvc.yaml's featurize and package stages write; the reference and the model come from there.
-SPLITS_DIR = Path("artifacts/featurize")
-PACKAGE_INFO = Path("artifacts/package/package.json")
 
 
 def drift_report(reference: pd.DataFrame, current: pd.DataFrame, schema: Schema, params: MonitorParams):
@@ -33,25 +31,42 @@ def drift_report(reference: pd.DataFrame, current: pd.DataFrame, schema: Schema,
         cat_method=params.cat_method, threshold=params.threshold,
     )
     as_dataset = lambda frame: Dataset.from_pandas(frame[columns], data_definition=definition)  # noqa: E731
-    return Report([preset]).run(current_data=as_dataset(current), reference_data=as_dataset(reference))
+    report = Report([preset], include_tests=True)  # the tests carry Evidently's own drift decisions
+    return report.run(current_data=as_dataset(current), reference_data=as_dataset(reference))
 
 
-def summarise(snapshot, params: MonitorParams) -> dict:
-    """dataset_drift, the drifted columns and each column's drift score, from the report's metrics."""
-    scores, share = {}, None
-    for metric in snapshot.dict()["metrics"]:
-        name, value = metric["metric_name"], metric["value"]
-        if name.startswith("ValueDrift("):
-            scores[metric["config"]["column"]] = round(float(value), 6)
-        elif name.startswith("DriftedColumnsCount("):
-            share = float(value["share"])
-    drifted = sorted(c for c, s in scores.items() if s >= params.threshold)
+def summarise(report: dict, columns: list[str], params: MonitorParams) -> dict:
+    """dataset_drift, the drifted columns and each column's drift score, from a report's `dict()`.
+
+    Which way a score drifts depends on the method (a distance above the threshold, a p-value below
+    it), so the decisions are Evidently's own per-column tests and its drifted-share test, never
+    recomputed here. A report without a score or a decision for every column raises MonitorError.
+    """
+    scores, drifted, share, dataset_drift = {}, {}, None, None
+    for metric in report["metrics"]:
+        if metric["config"]["type"].endswith(":ValueDrift"):
+            scores[metric["config"]["column"]] = round(float(metric["value"]), 6)
+        elif metric["config"]["type"].endswith(":DriftedColumnsCount"):
+            share = float(metric["value"]["share"])
+    for test in report.get("tests", []):
+        config = test["metric_config"]["params"]
+        if config["type"].endswith(":ValueDrift"):
+            drifted[config["column"]] = test["status"] == "FAIL"
+        elif config["type"].endswith(":DriftedColumnsCount"):
+            dataset_drift = test["status"] == "FAIL"
+    problems = [f"no drift score for '{c}'" for c in columns if c not in scores]
+    problems += [f"no drift decision for '{c}'" for c in columns if c not in drifted]
+    if share is None or dataset_drift is None:
+        problems.append("no drifted-share result")
+    if problems:
+        raise MonitorError("the drift report is incomplete (is Evidently the locked version?): " + "; ".join(problems))
+    drifted_columns = sorted(c for c in columns if drifted[c])
     return {
-        "dataset_drift": bool(share is not None and share >= params.drift_share),
+        "dataset_drift": dataset_drift,
         "drifted_share": share,
-        "drifted_columns": drifted,
-        "prediction_drift": PREDICTION in drifted,
-        "scores": scores,
+        "drifted_columns": drifted_columns,
+        "prediction_drift": PREDICTION in drifted_columns,
+        "scores": {c: scores[c] for c in columns},
         "method": {"numeric": params.num_method, "categorical": params.cat_method, "threshold": params.threshold},
     }
 
@@ -63,18 +78,18 @@ def run(batch: pd.DataFrame, reference: pd.DataFrame, predictor: Predictor, para
     reference = reference.sample(min(params.reference_rows, len(reference)), random_state=params.seed)
     frames = {}
     for key, frame in (("reference", reference), ("current", batch)):
-        typed = coerce(frame, schema, schema.features)
+        typed = coerce(frame, schema, schema.features, predictor.na_values)
         frames[key] = typed.assign(**{PREDICTION: predictor.predict(typed)["probability"].to_numpy()})
     snapshot = drift_report(frames["reference"], frames["current"], schema, params)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H%M%S.%fZ")
     out_dir = reports_root / stamp[:10] / f"{stamp[11:]}-{name}"
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary = summarise(snapshot, params) | {
+    summary = summarise(snapshot.dict(), schema.features + [PREDICTION], params) | {
         "batch": name, "rows": len(batch), "reference_rows": len(reference),
         "report": str(out_dir / "report.html"), "created": stamp,
     }
     snapshot.save_html(str(out_dir / "report.html"))
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+    write_json(out_dir / "summary.json", summary)
     return summary
 
 
@@ -82,9 +97,9 @@ def monitor_batch(source: str, params: Params, root: Path = Path(".")) -> dict:
     """Compare the CSV batch at SOURCE with the training split, using the packaged model."""
     from driftline.package import packaged_predictor  # BentoML is only needed here
 
-    predictor = packaged_predictor(root / PACKAGE_INFO)
-    reference = load_split(root / SPLITS_DIR, "train")
-    batch = read_csv(source, params.data)
+    predictor = packaged_predictor(package_info(root))
+    reference = load_split(splits_dir(root), "train")
+    batch = read_csv(source, predictor.schema, predictor.na_values)
     return run(batch, reference, predictor, params.monitor, root / params.monitor.reports_dir, Path(source).stem)
 
 

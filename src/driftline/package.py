@@ -11,20 +11,28 @@ from pathlib import Path
 import bentoml
 import yaml
 
+from driftline.artifacts import write_json
 from driftline.config import Params
 from driftline.predictor import Predictor
 
 
-def save_model(params: Params, model_dir: Path, transform_path: Path, evaluation_path: Path) -> bentoml.Model:
-    """A new version of the model in the BentoML store, holding everything Predictor.load needs."""
-    threshold = json.loads(evaluation_path.read_text())["threshold"]
+def save_model(params: Params, model_dir: Path, transform_path: Path, decision_path: Path) -> bentoml.Model:
+    """A new version of the model in the BentoML store, holding everything Predictor.load needs.
+
+    The schema is stored without its sensitive attributes: those concern the audit, not serving, so
+    editing them re-audits the model without registering a new one.
+    """
+    threshold = json.loads(decision_path.read_text())["threshold"]
     with bentoml.models.create(params.package.model_name, labels={"framework": "torch"},
                                metadata={"threshold": threshold}) as model:
         for name in ("model.safetensors", "model.json"):
             shutil.copy(model_dir / name, model.path_of(name))
         shutil.copy(transform_path, model.path_of("transform.json"))
-        Path(model.path_of("schema.json")).write_text(params.schema.model_dump_json(indent=1))
-        Path(model.path_of("decision.json")).write_text(json.dumps({"threshold": threshold}))
+        shutil.copy(decision_path, model.path_of("decision.json"))
+        serving_schema = params.schema.model_copy(update={"sensitive": {}})
+        Path(model.path_of("schema.json")).write_text(serving_schema.model_dump_json(indent=1))
+        write_json(Path(model.path_of("serving.json")),
+                   {"na_values": params.data.na_values, "max_records": params.package.max_records})
     Predictor.load(model.path)  # refuse to package what the service could not load
     return model
 
@@ -48,14 +56,13 @@ def build_bento(model_tag: str, root: Path) -> bentoml.Bento:
             os.environ["DRIFTLINE_MODEL_TAG"] = previous
 
 
-def run(params: Params, model_dir: Path, transform_path: Path, evaluation_path: Path, out_path: Path,
+def run(params: Params, model_dir: Path, transform_path: Path, decision_path: Path, out_path: Path,
         root: Path = Path(".")) -> dict:
     """Save the model, build the bento, and record both tags in out_path."""
-    model = save_model(params, model_dir, transform_path, evaluation_path)
+    model = save_model(params, model_dir, transform_path, decision_path)
     bento = build_bento(str(model.tag), root)
     info = {"model_tag": str(model.tag), "bento_tag": str(bento.tag)}
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(json.dumps(info, indent=1))
+    write_json(out_path, info)
     return info
 
 

@@ -13,9 +13,11 @@ import torch
 from driftline.config import Schema
 from driftline.data import coerce
 from driftline.encoding import Transform
+from driftline.errors import DataError
 from driftline.model import TabularMLP
 
 BATCH_ROWS = 65536
+OUTPUTS = ("probability", "label")
 
 
 @torch.inference_mode()
@@ -30,33 +32,43 @@ def probabilities(model: TabularMLP, transform: Transform, frame: pd.DataFrame) 
 
 @dataclass
 class Predictor:
-    """A model, its transform, the schema it was trained on and its decision threshold."""
+    """A model, its transform, the schema it was trained on, its decision threshold and its serving rules.
+
+    `na_values` is the missing-value rule of the training data (cells such as "?" mean missing), applied
+    on every scoring path; `max_records` bounds one service request.
+    """
 
     model: TabularMLP
     transform: Transform
     schema: Schema
     threshold: float
-
-    FILES = ("model.safetensors", "model.json", "transform.json", "schema.json", "decision.json")
+    na_values: list[str]
+    max_records: int
 
     @classmethod
     def load(cls, directory: str | Path) -> Predictor:
         directory = Path(directory)
         decision = json.loads((directory / "decision.json").read_text())
+        serving = json.loads((directory / "serving.json").read_text())
         return cls(
             model=TabularMLP.load(directory),
             transform=Transform.load(directory / "transform.json"),
             schema=Schema.model_validate_json((directory / "schema.json").read_text()),
             threshold=decision["threshold"],
+            na_values=serving["na_values"],
+            max_records=serving["max_records"],
         )
-
-    @property
-    def negative_label(self) -> str:
-        return next(c for c in self.schema.columns[self.schema.target].categories if c != self.schema.positive_label)
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """`probability` of the positive label and the decided `label` for each row of a raw frame."""
-        typed = coerce(frame, self.schema, self.schema.features)
+        typed = coerce(frame, self.schema, self.schema.features, self.na_values)
         probability = probabilities(self.model, self.transform, typed)
-        label = np.where(probability >= self.threshold, self.schema.positive_label, self.negative_label)
+        label = np.where(probability >= self.threshold, self.schema.positive_label, self.schema.negative_label)
         return pd.DataFrame({"probability": probability, "label": label}, index=frame.index)
+
+    def score(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The input rows with `probability` and `label` appended; refuses to overwrite input columns."""
+        clash = [c for c in OUTPUTS if c in frame.columns]
+        if clash:
+            raise DataError(f"the input already has column(s) {clash}; rename them so the scores do not replace them")
+        return frame.join(self.predict(frame))

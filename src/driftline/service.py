@@ -1,16 +1,20 @@
 """The BentoML service: loads the packaged model from the model store and scores JSON records.
 
 The request model is built from the schema stored with the model, so a missing column, a wrong type
-or an unknown field is answered 400 by BentoML's own validation, naming the field.
+or an unknown field is answered 400 by BentoML's own validation, naming the field. A request with more
+records than the model's `max_records` is answered 413.
 """
 
 from __future__ import annotations
 
 import os
+from http import HTTPStatus
+from pathlib import Path
 from typing import Optional
 
 import bentoml
 import pandas as pd
+from bentoml.exceptions import BentoMLException
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from driftline.config import Schema
@@ -18,14 +22,13 @@ from driftline.predictor import Predictor
 
 MODEL_TAG = os.environ.get("DRIFTLINE_MODEL_TAG", "driftline:latest")
 model_ref = bentoml.models.BentoModel(MODEL_TAG)
-schema = Schema.model_validate_json(open(model_ref.stored.path_of("schema.json")).read())
+schema = Schema.model_validate_json(Path(model_ref.stored.path_of("schema.json")).read_text())
+FIELD_TYPES = {"integer": Optional[int], "float": Optional[float], "category": Optional[str]}
 
 
 def record_model(schema: Schema) -> type[BaseModel]:
     """One field per feature (null allowed, key required); the target may be sent and is ignored."""
-    fields = {
-        name: (Optional[float] if schema.columns[name].numeric else Optional[str], ...) for name in schema.features
-    }
+    fields = {name: (FIELD_TYPES[schema.columns[name].type], ...) for name in schema.features}
     fields[schema.target] = (Optional[str], None)
     return create_model("Record", __config__=ConfigDict(extra="forbid", strict=False), **fields)
 
@@ -48,6 +51,11 @@ class Driftline:
     @bentoml.api
     def predict(self, records: list[Record] = Field(min_length=1)) -> list[Prediction]:  # type: ignore[valid-type]
         """Probability of the positive label and the decided label for each record."""
+        if len(records) > self.predictor.max_records:
+            raise BentoMLException(
+                f"records: {len(records)} records in one request; at most {self.predictor.max_records} are allowed",
+                error_code=HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            )
         frame = pd.DataFrame([r.model_dump() for r in records], columns=schema.features)
         scored = self.predictor.predict(frame)
         return [Prediction(probability=p, label=lbl) for p, lbl in zip(scored["probability"], scored["label"])]

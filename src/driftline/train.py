@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -13,10 +12,11 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from torchmetrics.classification import BinaryAUROC
 
+from driftline.artifacts import write_json
 from driftline.config import Params, TrainParams
 from driftline.data import labels
-from driftline.featurize import load_split
 from driftline.encoding import Transform
+from driftline.featurize import load_split
 from driftline.model import TabularMLP
 
 
@@ -162,8 +162,6 @@ def run(params: Params, splits_dir: Path, out_dir: Path, metrics_path: Path, his
         "seconds_per_epoch": round(seconds / max(trainer.current_epoch, 1), 3),
         "accelerator": trainer_settings(cfg)["accelerator"],
     }
-    metrics_path.parent.mkdir(parents=True, exist_ok=True)
-    metrics_path.write_text(json.dumps(metrics, indent=1))
-    history_path.parent.mkdir(parents=True, exist_ok=True)
-    history_path.write_text(json.dumps(history.rows, indent=1))
+    write_json(metrics_path, metrics)
+    write_json(history_path, history.rows)
     return metrics

@@ -8,13 +8,37 @@ from pathlib import Path
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
+import numpy as np
 import pandas as pd
 from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.execution_engine import PandasExecutionEngine
+from great_expectations.expectations.expectation import ColumnMapExpectation
+from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial
 
+from driftline.artifacts import write_json
 from driftline.config import Params, Schema, ValidateParams
-from driftline.data import coerce, labels, read_dataset
+from driftline.data import coerce, labels, read_dataset, sensitive_groups
+from driftline.errors import ContractError
 
 PANDAS_NUMERIC = ["int8", "int16", "int32", "int64", "float16", "float32", "float64", "Int64", "Float64"]
+
+
+class ColumnValuesWholeNumbers(ColumnMapMetricProvider):
+    """True where a value is a whole number; text is left to the type expectation."""
+
+    condition_metric_name = "column_values.whole_number"
+
+    @column_condition_partial(engine=PandasExecutionEngine)
+    def _pandas(cls, column, **kwargs):
+        numbers = pd.to_numeric(column, errors="coerce")
+        return numbers.isna() | (numbers == np.floor(numbers))
+
+
+class ExpectColumnValuesToBeWholeNumbers(ColumnMapExpectation):
+    """Expect each value of an integer column to be a whole number (39, not 39.5)."""
+
+    map_metric = "column_values.whole_number"
+    success_keys = ("mostly",)
 
 
 def build_expectations(schema: Schema, rules: ValidateParams) -> list[gxe.Expectation]:
@@ -29,6 +53,8 @@ def build_expectations(schema: Schema, rules: ValidateParams) -> list[gxe.Expect
         suite.append(gxe.ExpectColumnValuesToNotBeNull(column=name, mostly=1 - spec.max_missing))
         if spec.numeric:
             suite.append(gxe.ExpectColumnValuesToBeInTypeList(column=name, type_list=PANDAS_NUMERIC))
+            if spec.type == "integer":
+                suite.append(ExpectColumnValuesToBeWholeNumbers(column=name))
             if spec.min is not None or spec.max is not None:
                 suite.append(gxe.ExpectColumnValuesToBeBetween(column=name, min_value=spec.min, max_value=spec.max))
         else:
@@ -46,7 +72,9 @@ def check(frame: pd.DataFrame, schema: Schema, rules: ValidateParams, docs_dir: 
             site_name="driftline",
             site_config={
                 "class_name": "SiteBuilder",
-                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir.resolve())},
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir.resolve()),
+                },
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             },
         )
@@ -109,33 +137,18 @@ def group_summary(frame: pd.DataFrame, schema: Schema) -> dict:
     return summary
 
 
-def sensitive_groups(values: pd.Series, bins: list[float] | None) -> pd.Series:
-    """Group labels for one sensitive attribute; numeric attributes are cut into the declared bands."""
-    if bins:
-        return pd.cut(values, bins=bins, right=False).astype(str).where(values.notna(), "missing")
-    return values.fillna("missing").astype(str)
-
-
 def run(params: Params, result_path: Path, bias_path: Path, docs_dir: Path, metrics_path: Path,
         root: Path = Path(".")) -> dict:
     """Validate all training data; write the result, Data Docs, bias summary and metrics; raise if it fails."""
-    frame = read_dataset(params.data, root)
+    frame = read_dataset(params.data, params.schema, root)
     result = check(frame, params.schema, params.validation, docs_dir)
     result_path.parent.mkdir(parents=True, exist_ok=True)
     result_path.write_text(json.dumps(result, indent=1, default=str))
     problems = failures(result)
     if problems:
         raise ContractError(problems)
-    bias_path.write_text(json.dumps(group_summary(frame, params.schema), indent=1))
+    write_json(bias_path, group_summary(frame, params.schema))
     metrics = {"rows": len(frame), "expectations": len(result["results"])}
-    metrics_path.parent.mkdir(parents=True, exist_ok=True)
-    metrics_path.write_text(json.dumps(metrics, indent=1))
+    write_json(metrics_path, metrics)
     return metrics
 
-
-class ContractError(ValueError):
-    """The data broke the contract; carries one line per failed expectation."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("data contract failed:\n  " + "\n  ".join(problems))

@@ -1,44 +1,121 @@
-"""The training flow reproducing a DVC project, and ingestion into it."""
+"""The training and monitoring flows on a DVC project, and ingestion into it."""
 
 import hashlib
+import json
 import shutil
+import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import yaml
+from dvc.repo import Repo
 
 from driftline import pipeline
 from tests.conftest import cli, dvc, full_data, make_project
 
-STAGES = ["validate", "featurize", "train", "evaluate", "package", "audit"]
-
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, prefect_harness):
-    """A small DVC project after one run of the training flow."""
-    import sys
-
+def flows(tmp_path_factory, prefect_harness):
+    """A small DVC project and its two flows, after one run of the training flow and a second one."""
     root = make_project(tmp_path_factory.mktemp("flow"), rows=3000)
     sys.path.insert(0, str(root / "flows"))
+    from monitoring import monitoring
     from training import training
 
     first = training(root=str(root))
     again = training(root=str(root))
+    yield root, first, again, monitoring
     sys.path.remove(str(root / "flows"))
-    return root, first, again
 
 
-def test_stage_order_comes_from_dvc(project):
+@pytest.fixture(scope="module")
+def project(flows):
+    return flows[:3]
+
+
+def dependencies(root: Path) -> dict[str, set[str]]:
+    """Each dvc.yaml stage and the stages whose outputs it reads, from dvc.yaml itself."""
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    outs = {s: {next(iter(o)) if isinstance(o, dict) else o for o in spec.get("outs", [])}
+            for s, spec in stages.items()}
+    return {
+        stage: {other for other, paths in outs.items() for dep in spec.get("deps", [])
+                if any(dep == p or dep.startswith(p.rstrip("/") + "/") or p.startswith(dep + "/") for p in paths)}
+        for stage, spec in stages.items()
+    }
+
+
+def test_stage_order_respects_every_dependency(project):
     root, _, _ = project
-    assert pipeline.stage_order(root) == STAGES
+    with Repo(str(root)) as repo:
+        order = pipeline.stage_order(repo)
+    needs = dependencies(root)
+    assert sorted(order) == sorted(needs)
+    for stage, upstream in needs.items():
+        assert all(order.index(u) < order.index(stage) for u in upstream), (stage, upstream, order)
+    assert needs["package"] >= {"train", "evaluate"} and needs["audit"] >= {"train", "evaluate"}
 
 
 def test_flow_runs_each_stage_then_skips_them(project):
     root, first, again = project
-    assert [r.stage for r in first] == STAGES
+    with Repo(str(root)) as repo:
+        assert [r.stage for r in first] == pipeline.stage_order(repo)
+        assert repo.status() == {}
     assert {r.status for r in first} == {"ran"}
     assert {r.status for r in again} == {"skipped"}
-    assert "roc_auc=" in next(r.key_figure for r in first if r.stage == "evaluate")
-    assert "up to date" in dvc(root, "status").stdout
+    evaluation = json.loads((root / "metrics/evaluate.json").read_text())
+    assert next(r.key_figure for r in first if r.stage == "evaluate") == f"roc_auc={evaluation['roc_auc']:.4f}"
+
+
+def test_editing_the_encoding_reruns_what_uses_it(project, tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(project[0], root)
+    encoding = root / "src/driftline/encoding.py"
+    encoding.write_text(encoding.read_text() + "\n# an edit\n")
+    with Repo(str(root)) as repo:
+        changed = {name.split(":")[-1] for name in repo.status()}
+    assert changed == {"featurize", "train", "evaluate", "audit", "package"}
+
+
+def test_editing_sensitive_attributes_reruns_only_validate_and_audit(project, tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(project[0], root)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    del params["schema"]["sensitive"]["race"]
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    with Repo(str(root)) as repo:
+        changed = {name.split(":")[-1] for name in repo.status()}
+    assert changed == {"validate", "audit"}
+
+
+def test_a_baseline_change_re_evaluates_without_repackaging(project, tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(project[0], root)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["evaluate"]["baseline"]["max_iter"] = 50
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert changed_stages(root) == {"evaluate"}
+    dvc(root, "repro", "--single-item", "evaluate")
+    assert changed_stages(root) == set()  # the decision is unchanged, so audit and package stay cached
+
+
+def test_monitoring_flow_publishes_the_summary_and_report(flows, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    root, _, _, monitoring = flows
+    batch = tmp_path / "batch.csv"
+    full_data().iloc[4000:5000].to_csv(batch, index=False)
+    summary = monitoring(batch=str(batch), root=str(root))
+    assert summary["rows"] == 1000 and set(summary["scores"]) >= {"age", "prediction"}
+    assert Path(summary["report"]).is_file()
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["drift-summary", "drift-report"]))
+        )
+    assert {a.key for a in artifacts} == {"drift-summary", "drift-report"}
+    assert any(f"{summary['rows']} rows" in (a.data or "") for a in artifacts if a.key == "drift-summary")
 
 
 def snapshot(root: Path) -> dict:
@@ -58,20 +135,44 @@ BAD_BATCHES = {
 }
 
 
+def changed_stages(root: Path) -> set[str]:
+    with Repo(str(root)) as repo:
+        return {name.split(":")[-1] for name in repo.status()}
+
+
+def in_sync_with_remote(root: Path, pointer: str) -> bool:
+    with Repo(str(root)) as repo:
+        return repo.status(targets=[str(root / pointer)], cloud=True) == {}
+
+
 @pytest.mark.parametrize("kind", sorted(BAD_BATCHES))
 def test_bad_batches_are_refused_and_change_nothing(project, kind, tmp_path):
     root, _, _ = project
     content = BAD_BATCHES[kind](full_data().iloc[5000:5100])
+    content = content if isinstance(content, bytes) else content.encode()
     batch = tmp_path / f"{kind}.csv"
-    batch.write_bytes(content if isinstance(content, bytes) else content.encode())
+    batch.write_bytes(content)
     before = snapshot(root)
     done = cli(root, "ingest", str(batch), check=False)
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert "ingest" in done.stderr and "failed" in done.stderr
     assert snapshot(root) == before
-    quarantined = list((root / "quarantine").glob(f"*-{kind}.csv"))
-    assert len(quarantined) == 1 and (quarantined[0] / "report.json").is_file()
+    (quarantined,) = (root / "quarantine").glob(f"*-{kind}.csv")
+    assert json.loads((quarantined / "report.json").read_text())["problems"]
+    assert (quarantined / f"{kind}.csv").read_bytes() == content  # exactly what was checked
+
+
+def test_an_unreadable_url_is_refused_without_leaking_its_query(project, tmp_path):
+    root, _, _ = project
+    before = snapshot(root)
+    done = cli(root, "ingest", f"file://{tmp_path}/gone.csv?X-Amz-Signature=SECRET", check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "SECRET" not in done.stderr and "gone.csv" in done.stderr
+    assert snapshot(root) == before
+    (quarantined,) = (root / "quarantine").glob("*-gone.csv")
+    assert [p.name for p in quarantined.iterdir()] == ["report.json"]
+    assert "SECRET" not in (quarantined / "report.json").read_text()
 
 
 def test_good_batch_becomes_a_new_pushed_version(project, tmp_path):
@@ -83,5 +184,36 @@ def test_good_batch_becomes_a_new_pushed_version(project, tmp_path):
     cli(root, "ingest", str(batch))
     assert (root / "data.dvc").read_text() != before
     assert len(list((root / "data" / "batches").glob("*-new.csv"))) == 1
-    assert "in sync" in dvc(root, "status", "--cloud", "data.dvc").stdout
-    assert "featurize" in dvc(root, "status").stdout  # the next repro retrains on it
+    assert in_sync_with_remote(root, "data.dvc")
+    assert {"validate", "featurize"} <= changed_stages(root)  # the next repro retrains on it
+
+
+def test_rows_already_stored_are_dropped_and_the_next_repro_passes(project, tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(project[0], root)
+    data = full_data()
+    pd.concat([data.iloc[:300], data.iloc[5000:5100]]).to_csv(tmp_path / "mixed.csv", index=False)
+    done = cli(root, "ingest", str(tmp_path / "mixed.csv"))
+    assert "dropped 300 rows already stored" in done.stderr
+    (stored,) = (root / "data" / "batches").glob("*-mixed.csv")
+    assert len(pd.read_csv(stored)) == 100
+    dvc(root, "repro", "validate")
+    assert json.loads((root / "metrics/validate.json").read_text())["rows"] == 3100
+    data.iloc[:50].to_csv(tmp_path / "old.csv", index=False)
+    refused = cli(root, "ingest", str(tmp_path / "old.csv"), check=False)
+    assert refused.returncode == 1 and "already in" in refused.stderr
+
+
+def test_a_nested_data_folder_is_versioned_and_pushed(tmp_path):
+    root = make_project(tmp_path / "nested", rows=1000)
+    dvc(root, "remove", "data.dvc")
+    (root / "data" / "raw").mkdir()
+    (root / "data" / "adult.csv").rename(root / "data" / "raw" / "adult.csv")
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["data"]["dir"] = "data/raw"
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    dvc(root, "add", "-q", "data/raw")
+    full_data().iloc[5000:5100].to_csv(tmp_path / "new.csv", index=False)
+    cli(root, "ingest", str(tmp_path / "new.csv"))
+    assert in_sync_with_remote(root, "data/raw.dvc")
+    assert "validate" in changed_stages(root)

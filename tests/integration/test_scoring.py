@@ -39,34 +39,77 @@ def test_service_matches_batch_scoring(server, held_out, scored):
     assert served["label"].tolist() == scored["label"].head(50).tolist()
 
 
+@pytest.fixture(scope="module")
+def client(trained):
+    """The service's ASGI app in-process (BentoML's own app, lifespan included), on the small project's model."""
+    import importlib
+
+    from starlette.testclient import TestClient
+
+    tag = json.loads((trained / "artifacts/package/package.json").read_text())["model_tag"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DRIFTLINE_MODEL_TAG", tag)
+        from driftline import service
+
+        importlib.reload(service)  # resolve the model tag set above
+        with TestClient(service.Driftline.to_asgi()) as test_client:
+            yield test_client
+
+
 @pytest.mark.parametrize(
-    ("body", "named"),
+    ("body", "status", "named"),
     [
-        (b"not json", "json_invalid"),
-        (b"", "records"),
-        ({"records": []}, "records"),
-        ({"records": [{"age": 30}]}, "workclass"),
-        ("wrong type", "age"),
-        ("unknown field", "favourite_colour"),
+        (b"not json", 400, "json_invalid"),
+        (b"", 400, "records"),
+        ({"records": []}, 400, "records"),
+        ({"records": [{"age": 30}]}, 400, "workclass"),
+        ("wrong type", 400, "age"),
+        ("fraction in an integer", 400, "age"),
+        ("unknown field", 400, "favourite_colour"),
+        ("too many records", 413, "at most 1000"),
     ],
 )
-def test_bad_requests_get_4xx_naming_the_problem(server, held_out, body, named):
+def test_bad_requests_get_4xx_naming_the_problem(client, held_out, body, status, named):
     good = records(held_out.drop(columns=["income"]).head(1))[0]
-    if body == "wrong type":
-        body = {"records": [good | {"age": "forty"}]}
-    elif body == "unknown field":
-        body = {"records": [good | {"favourite_colour": "red"}]}
+    if isinstance(body, str):
+        body = {
+            "wrong type": {"records": [good | {"age": "forty"}]},
+            "fraction in an integer": {"records": [good | {"age": 39.5}]},
+            "unknown field": {"records": [good | {"favourite_colour": "red"}]},
+            "too many records": {"records": [good] * 1001},
+        }[body]
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    answer = httpx.post(f"{server}/predict", content=content, headers={"content-type": "application/json"})
-    assert 400 <= answer.status_code < 500
+    answer = client.post("/predict", content=content, headers={"content-type": "application/json"})
+    assert answer.status_code == status
     assert named in answer.text
-    assert httpx.get(f"{server}/healthz").status_code == 200
+    assert client.get("/healthz").status_code == 200
 
 
-def test_health_and_nulls_are_accepted(server, held_out):
-    record = records(held_out.drop(columns=["income"]).head(1))[0] | {"workclass": None, "age": None}
-    answer = httpx.post(f"{server}/predict", json={"records": [record]})
-    assert answer.status_code == 200 and 0 <= answer.json()[0]["probability"] <= 1
+def test_nulls_and_missing_markers_mean_missing_on_every_path(client, trained, held_out, tmp_path):
+    rows = held_out.drop(columns=["income"]).head(3).assign(workclass=["?", None, "Private"], age=[None, 30, 40])
+    served = client.post("/predict", json={"records": records(rows.replace({None: None}))}).json()
+    rows.to_csv(tmp_path / "in.csv", index=False)
+    cli(trained, "predict", str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv"))
+    scored = pd.read_csv(tmp_path / "out.csv")
+    np.testing.assert_allclose([r["probability"] for r in served], scored["probability"], atol=1e-6)
+    assert served[0]["probability"] == pytest.approx(
+        client.post("/predict", json={"records": records(rows.head(1).assign(workclass=None))}).json()[0]["probability"]
+    )
+
+
+def test_predict_refuses_to_overwrite_input_columns(trained, held_out, tmp_path):
+    held_out.head(5).assign(probability=0.5).to_csv(tmp_path / "in.csv", index=False)
+    done = cli(trained, "predict", str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv"), check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "already has column(s) ['probability']" in done.stderr
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_predict_reports_an_unwritable_output(trained, held_out, tmp_path):
+    held_out.head(5).to_csv(tmp_path / "in.csv", index=False)
+    done = cli(trained, "predict", str(tmp_path / "in.csv"), "-o", str(tmp_path / "in.csv/out.csv"), check=False)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "predict" in done.stderr and "failed" in done.stderr
 
 
 def test_monitor_flags_shifted_ages_only(trained, held_out, tmp_path):
@@ -75,7 +118,10 @@ def test_monitor_flags_shifted_ages_only(trained, held_out, tmp_path):
     sample.assign(age=sample["age"] + 10).to_csv(tmp_path / "shifted.csv", index=False)
     plain = json.loads(cli(trained, "monitor", str(tmp_path / "sample.csv"), "--json").stdout)
     shifted = json.loads(cli(trained, "monitor", str(tmp_path / "shifted.csv"), "--json").stdout)
-    assert plain["dataset_drift"] is False and plain["drifted_columns"] == [], json.dumps(plain["scores"])
+    assert "age" not in plain["drifted_columns"], json.dumps(plain["scores"])
+    assert shifted["scores"]["age"] > 5 * plain["scores"]["age"]
     assert shifted["dataset_drift"] is True and "age" in shifted["drifted_columns"]
+    # only age, and the predictions it moves, newly drift: the other columns are the same rows
+    assert set(shifted["drifted_columns"]) - set(plain["drifted_columns"]) <= {"age", "prediction"}
     assert (trained / shifted["report"]).is_file()
     assert (trained / shifted["report"]).with_name("summary.json").is_file()

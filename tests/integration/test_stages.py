@@ -3,6 +3,9 @@
 import json
 
 import bentoml
+import pytest
+
+from driftline.config import load_params
 
 
 def read(path):
@@ -24,19 +27,26 @@ def test_validation_metrics_and_bias_summary(trained):
     assert sum(g["count"] for g in bias["sex"].values()) == 6000
 
 
-def test_evaluation_has_the_flat_keys(trained):
+def test_evaluation_has_the_flat_keys_and_the_decision_apart(trained):
     metrics = read(trained / "metrics/evaluate.json")
     for key in ("roc_auc", "accuracy", "baseline_roc_auc", "pr_auc", "f1", "log_loss", "calibration_error"):
         assert 0 <= metrics[key] <= 1 or key == "log_loss"
     assert metrics["roc_auc"] > 0.8
+    decision = read(trained / "artifacts/evaluate/decision.json")
+    assert decision["threshold"] == pytest.approx(metrics["threshold"], abs=1e-6)
+    assert set(decision) == {"threshold", "objective"}  # nothing of the baseline's
 
 
 def test_audit_sums_shap_to_every_raw_column(trained):
     importance = read(trained / "artifacts/audit/shap_importance.json")
-    assert len(importance) == 14 and all(v >= 0 for v in importance.values())
+    assert set(importance) == set(load_params(trained / "params.yaml").schema.features)
+    assert list(importance.values()) == sorted(importance.values(), reverse=True)
+    assert min(importance.values()) < max(importance.values()) / 2  # attributions tell the columns apart
+    assert max(importance.values()) > 0.05
     metrics = read(trained / "metrics/audit.json")
     assert {"sex_demographic_parity_difference", "race_equalized_odds_difference"} <= set(metrics)
-    assert {"selection_rate", "tpr", "fpr", "auc"} <= set(read(trained / "artifacts/audit/fairness.json")["sex"]["Male"])
+    fairness = read(trained / "artifacts/audit/fairness.json")
+    assert {"selection_rate", "tpr", "fpr", "auc"} <= set(fairness["sex"]["Male"])
 
 
 def test_package_registered_model_and_bento(trained):

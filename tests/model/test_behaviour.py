@@ -37,12 +37,33 @@ def test_large_capital_gains_raise_the_probability(predictor, held_out):
 
 
 def test_unknown_categories_and_missing_values_still_score(predictor, held_out):
-    rows = held_out.head(5).assign(native_country="Atlantis", workclass=np.nan)
-    scored = predictor.predict(rows)
-    assert scored["probability"].between(0, 1).all()
+    rows = held_out.head(50)
+
+    def scores(**changes) -> np.ndarray:
+        return predictor.predict(rows.assign(**changes))["probability"].to_numpy()
+
+    original = scores()
+    # Every value outside the fitted vocabulary lands in the one "unknown" slot: made-up countries and
+    # declared countries too rare in training to get a slot of their own score alike.
+    vocabulary = predictor.transform.categorical["native_country"].vocabulary
+    rare = sorted(set(predictor.schema.columns["native_country"].categories) - set(vocabulary))
+    assert rare, "the small training slice should leave some declared country without its own slot"
+    atlantis = scores(native_country="Atlantis")
+    np.testing.assert_array_equal(atlantis, scores(native_country="Narnia"))
+    np.testing.assert_array_equal(atlantis, scores(native_country=rare[0]))
+    assert np.isfinite(atlantis).all() and ((atlantis > 0) & (atlantis < 1)).all()
+    assert not np.allclose(atlantis, original)  # the unknown slot is read, not dropped
+
+    # Missing values score alike however they arrive: NaN, JSON null (None) or the data's "?" marker.
+    missing = scores(workclass=np.nan, hours_per_week=np.nan)
+    np.testing.assert_array_equal(missing, scores(workclass=None, hours_per_week=None))
+    np.testing.assert_array_equal(missing, scores(workclass="?", hours_per_week="?"))
+    assert np.isfinite(missing).all() and ((missing > 0) & (missing < 1)).all()
+    assert not np.allclose(missing, original)  # imputed and flagged, not silently ignored
 
 
 def test_labels_follow_the_packaged_threshold(predictor, held_out, trained):
-    threshold = json.loads((trained / "metrics/evaluate.json").read_text())["threshold"]
+    threshold = json.loads((trained / "artifacts/evaluate/decision.json").read_text())["threshold"]
+    assert predictor.threshold == threshold
     scored = predictor.predict(held_out.head(200))
     assert ((scored["probability"] >= threshold) == (scored["label"] == ">50K")).all()

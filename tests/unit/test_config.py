@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from driftline.config import ConfigError, load_params
+from driftline.config import load_params
+from driftline.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,6 +35,10 @@ def test_shipped_params_load():
         (lambda r: r["schema"]["sensitive"].update(height={}), "sensitive attribute 'height'"),
         (lambda r: r["schema"]["columns"]["age"].update(min=200), "min 200.0 is above max"),
         (lambda r: r["package"].update(model_name="Bad Name"), "package.model_name"),
+        (lambda r: r["package"].update(max_records=0), "package.max_records"),
+        (lambda r: r["monitor"].update(num_method="wasserstien"), "monitor.num_method"),
+        (lambda r: r["schema"]["columns"]["income"]["categories"].append("unknown"), "exactly two categories"),
+        (lambda r: r["schema"]["sensitive"]["age"].update(bins=[17, 65, 25]), "strictly increasing"),
     ],
 )
 def test_bad_params_fail_naming_the_key(tmp_path, edit, named):

@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pytest
 
 from driftline.encoding import Transform
 
@@ -14,7 +15,8 @@ def frame(n=200, seed=0):
 
 
 def fitted(params):
-    schema = params.schema.model_copy(update={"columns": {k: params.schema.columns[k] for k in ("age", "sex", "income")}})
+    columns = {k: params.schema.columns[k] for k in ("age", "sex", "income")}
+    schema = params.schema.model_copy(update={"columns": columns})
     return Transform.fit(frame(), schema, params.featurize), schema
 
 
@@ -45,11 +47,24 @@ def test_missing_numbers_are_imputed_and_flagged(params):
 
 
 def test_fitted_on_train_only_and_round_trips_through_json(params, tmp_path):
-    transform, _ = fitted(params)
-    assert transform.numeric["age"].edges[-1] <= 89  # train maximum, not the schema's 100
+    schema = fitted(params)[1]
+    # Ages 20..70 with a known spread: the fitted state must come from these rows, not from the schema.
+    ages = np.repeat(np.arange(20.0, 71.0), 3)
+    train = pd.DataFrame({"age": ages, "sex": np.resize(["Male", "Female", "Male"], len(ages)).astype(object)})
+    transform = Transform.fit(train, schema, params.featurize)
+    age = transform.numeric["age"]
+    assert schema.columns["age"].min == 17 and schema.columns["age"].max == 100
+    assert age.edges[0] == 20.0  # train minimum, not the schema's 17
+    assert age.edges[-1] == 70.0  # train maximum, not the schema's 100
+    assert age.median == 45.0 and age.mean == 45.0
+    assert age.std == pytest.approx(ages.std())
+    assert transform.categorical["sex"].vocabulary == ["Female", "Male"]
+
     transform.save(tmp_path / "t.json")
     again = Transform.load(tmp_path / "t.json")
-    sample = frame(30, seed=5)
+    assert again == transform
+    sample = pd.DataFrame({"age": [17.0, 20.0, 45.5, 70.0, 95.0, np.nan], "sex": ["Male", "Female", "Other", None,
+                                                                                  "Male", "Female"]})
     np.testing.assert_array_equal(transform(sample), again(sample))
 
 

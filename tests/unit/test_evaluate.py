@@ -13,6 +13,20 @@ def scores():
     return y, p
 
 
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int) -> float:
+    """L1 ECE: |observed rate - mean probability| per equal-width bin, weighted by the bin's share of rows.
+
+    Bins are [k/bins, (k+1)/bins), as torchmetrics' binary_calibration_error(norm="l1") cuts them.
+    """
+    edges = np.linspace(0, 1, bins + 1)
+    band = np.searchsorted(edges, p, side="right") - 1
+    total = 0.0
+    for b in np.unique(band):
+        inside = band == b
+        total += inside.mean() * abs(y[inside].mean() - p[inside].mean())
+    return float(total)
+
+
 def test_metrics_agree_with_scikit_learn(scores):
     y, p = scores
     result = classification_metrics(y, p, 0.5, 10)
@@ -20,7 +34,39 @@ def test_metrics_agree_with_scikit_learn(scores):
     assert result["accuracy"] == pytest.approx(accuracy_score(y, p >= 0.5))
     assert result["f1"] == pytest.approx(f1_score(y, p >= 0.5))
     assert result["log_loss"] == pytest.approx(log_loss(y, p), abs=1e-4)
-    assert 0 <= result["calibration_error"] <= 1
+
+
+@pytest.mark.parametrize("bins", [2, 10, 15])
+def test_calibration_error_is_the_binned_l1_gap(scores, bins):
+    y, p = scores
+    result = classification_metrics(y, p, 0.5, bins)
+    expected = expected_calibration_error(y, p, bins)
+    assert expected > 0.02  # these scores are miscalibrated, so a metric stuck at zero would fail
+    assert result["calibration_error"] == pytest.approx(expected, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("y", "p", "bins", "expected"),
+    [
+        # 4 rows at 0.25 with one positive, 4 at 0.75 with three: every bin's rate matches its probability.
+        ([0, 0, 0, 1, 1, 1, 1, 0], [0.25] * 4 + [0.75] * 4, 10, 0.0),
+        # Certain and right.
+        ([0, 1, 1, 0], [0.0, 1.0, 1.0, 0.0], 10, 0.0),
+        # Always 0.8, always positive: off by 0.2 everywhere.
+        ([1] * 6, [0.8] * 6, 10, 0.2),
+        # Always 0.3, never positive.
+        ([0] * 5, [0.3] * 5, 10, 0.3),
+        # Two bins: |0 - 0.25| * 2/5 + |1 - 0.6833...| * 3/5 = 0.29 (the torchmetrics docs' example).
+        ([0, 0, 1, 1, 1], [0.25, 0.25, 0.55, 0.75, 0.75], 2, 0.29),
+        # 0.1 but negative, 0.4 but positive: one bin of two (mean 0.25, rate 0.5) gives 0.25 ...
+        ([0, 1], [0.1, 0.4], 2, 0.25),
+        # ... while ten bins keep them apart: (0.1 + 0.6) / 2.
+        ([0, 1], [0.1, 0.4], 10, 0.35),
+    ],
+)
+def test_calibration_error_on_known_cases(y, p, bins, expected):
+    result = classification_metrics(np.array(y), np.array(p), 0.5, bins)
+    assert result["calibration_error"] == pytest.approx(expected, abs=1e-9)
 
 
 @pytest.mark.parametrize(("objective", "score"), [("accuracy", accuracy_score), ("f1", f1_score)])

@@ -1,0 +1,61 @@
+"""Where stages write, read from dvc.yaml without importing DVC, and the helpers that write there."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+
+def write_json(path: Path, value) -> None:
+    """Write VALUE as indented JSON, creating the parent folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=1))
+
+
+def _paths(entries: list) -> list[str]:
+    return [next(iter(e)) if isinstance(e, dict) else e for e in entries]
+
+
+def stage_outs(root: Path, stage: str) -> list[Path]:
+    """The `outs` of a dvc.yaml stage (not its metrics or plots), in dvc.yaml order."""
+    return [root / p for p in _paths(_stage(root, stage).get("outs", []))]
+
+
+def stage_metrics(root: Path, stage: str) -> list[Path]:
+    """The metrics files a dvc.yaml stage declares."""
+    return [root / p for p in _paths(_stage(root, stage).get("metrics", []))]
+
+
+def _stage(root: Path, stage: str) -> dict:
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    if stage not in stages:
+        raise KeyError(f"dvc.yaml has no stage '{stage}'")
+    return stages[stage]
+
+
+def splits_dir(root: Path) -> Path:
+    """The featurize stage's output folder: the splits and the fitted transform."""
+    (out,) = stage_outs(root, "featurize")
+    return out
+
+
+def package_info(root: Path) -> Path:
+    """The package stage's record of the model and bento tags."""
+    (out,) = stage_outs(root, "package")
+    return out
+
+
+def dvc_env() -> dict[str, str]:
+    """The environment for DVC and its stage commands: this interpreter's `python` first on PATH."""
+    return os.environ | {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def run_dvc(root: Path, *args: str) -> subprocess.CompletedProcess:
+    """`python -m dvc ARGS` in ROOT with this interpreter, output captured; the caller checks returncode."""
+    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, capture_output=True, text=True,
+                          env=dvc_env())

@@ -1,0 +1,33 @@
+"""Stage key figures and the light start of the CLI."""
+
+import json
+import subprocess
+import sys
+
+from driftline.pipeline import key_figure
+
+DVC_YAML = """stages:
+  audit:
+    cmd: python -m pipelines.audit
+    metrics:
+      - metrics/empty.json:
+          cache: false
+      - metrics/audit.json:
+          cache: false
+"""
+
+
+def test_key_figure_skips_empty_metrics_files(tmp_path):
+    (tmp_path / "dvc.yaml").write_text(DVC_YAML)
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics/empty.json").write_text("{}")  # e.g. audit with no sensitive attributes
+    assert key_figure(tmp_path, "audit") == ""
+    (tmp_path / "metrics/audit.json").write_text(json.dumps({"gap": 0.123456, "groups": 3}))
+    assert key_figure(tmp_path, "audit") == "gap=0.1235"
+
+
+def test_the_cli_starts_without_heavy_libraries():
+    heavy = ["great_expectations", "evidently", "bentoml", "torch", "dvc", "prefect", "pandas"]
+    code = f"import sys, driftline.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
