@@ -18,9 +18,10 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
-# Restore data/ from the DVC remote that ships in the repository (offline).
+# Restore data/ (and the registered models, once there are any) from the DVC remote in the repository.
 data: install
 	$(BIN)/dvc pull --quiet data.dvc
+	test ! -f registry/models.dvc || $(BIN)/dvc pull --quiet registry/models.dvc
 
 run: data
 	$(BIN)/driftline run

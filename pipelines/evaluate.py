@@ -8,8 +8,8 @@ from driftline import evaluate
 from pipelines import run_stage
 
 
-def main(splits: Path, model: Path, decision: Path, metrics: Path, plots: Path) -> None:
-    run_stage("evaluate", lambda params: evaluate.run(params, splits, model, decision, metrics, plots))
+def main(splits: Path, model: Path, decision: Path, scores: Path, metrics: Path, plots: Path) -> None:
+    run_stage("evaluate", lambda params: evaluate.run(params, splits, model, decision, scores, metrics, plots))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 SMALL = {
     "train": {"members": 2, "hidden_sizes": [64], "max_epochs": 4, "patience": 2, "learning_rate": 0.003},
     "audit": {"background_rows": 20, "explain_rows": 40},
+    "gate": {"max_calibration_error": 0.1, "min_roc_auc": 0.8},  # four epochs on a few thousand rows
     "flows": {"retries": 0, "retry_delay_seconds": 0},
 }
 SLICE_ROWS = 6000
@@ -76,6 +77,7 @@ def trained(tmp_path_factory) -> Path:
     """A small project with every stage run in-process, in dvc.yaml's order."""
     from driftline import audit, evaluate, featurize, package, train, validate
     from driftline.config import load_params
+    from driftline.registry.release import release
 
     root = make_project(tmp_path_factory.mktemp("trained"))
     params = load_params(root / "params.yaml")
@@ -85,9 +87,11 @@ def trained(tmp_path_factory) -> Path:
     featurize.run(params, art / "featurize", met / "featurize.json", root)
     train.run(params, art / "featurize", art / "train", met / "train.json", root / "plots/train_history.json")
     decision = art / "evaluate/decision.json"
-    evaluate.run(params, art / "featurize", art / "train", decision, met / "evaluate.json", root / "plots")
+    evaluate.run(params, art / "featurize", art / "train", decision, art / "evaluate/scores.parquet",
+                 met / "evaluate.json", root / "plots")
     audit.run(params, art / "featurize", art / "train", decision, art / "audit", met / "audit.json")
     package.run(params, art / "train", art / "featurize/transform.json", decision, art / "package/package.json", root)
+    release(params, root)
     return root
 
 

@@ -12,9 +12,9 @@ import yaml
 
 
 def write_json(path: Path, value) -> None:
-    """Write VALUE as indented JSON, creating the parent folder."""
+    """Write VALUE as indented JSON (numpy scalars as their Python values), creating the parent folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(value, indent=1))
+    path.write_text(json.dumps(value, indent=1, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
 
 
 def _paths(entries: list) -> list[str]:

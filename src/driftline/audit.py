@@ -45,12 +45,20 @@ def _auc(y: np.ndarray, p: np.ndarray) -> float:
     return float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
 
 
-def group_fairness(y: np.ndarray, p: np.ndarray, threshold: float, groups: pd.Series) -> tuple[dict, dict]:
-    """Per-group selection rate, TPR, FPR and AUC (fairlearn MetricFrame), and the two parity gaps."""
+def group_fairness(y: np.ndarray, p: np.ndarray, threshold: float, groups: pd.Series,
+                   min_group_size: int = 1) -> tuple[dict, dict]:
+    """Per-group metrics (fairlearn MetricFrame), and gaps over the groups with at least MIN_GROUP_SIZE rows
+    of each label: the two parity gaps of the decisions and the base-rate gap of the labels themselves.
+
+    Rates estimated from a handful of rows are noise (a TPR from four positives), so smaller groups are
+    reported with `gated: false` and left out of the gaps.
+    """
     decided = (p >= threshold).astype(int)
     frame = MetricFrame(
         metrics={
             "count": lambda yt, yp: len(yt),
+            "positives": lambda yt, yp: int(np.sum(yt)),
+            "positive_rate": lambda yt, yp: float(np.mean(yt)),
             "selection_rate": lambda yt, yp: selection_rate(yt, yp >= threshold),
             "tpr": lambda yt, yp: true_positive_rate(yt, yp >= threshold, pos_label=1),
             "fpr": lambda yt, yp: false_positive_rate(yt, yp >= threshold, pos_label=1),
@@ -58,11 +66,33 @@ def group_fairness(y: np.ndarray, p: np.ndarray, threshold: float, groups: pd.Se
         },
         y_true=y, y_pred=p, sensitive_features=groups.to_numpy(),
     )
+    tables = frame.by_group.to_dict(orient="index")
+    for table in tables.values():
+        table["gated"] = bool(min(table["positives"], table["count"] - table["positives"]) >= min_group_size)
+    gated = [g for g, t in tables.items() if t["gated"]]
+    kept = groups.isin(gated).to_numpy()
+    if len(gated) < 2:
+        return tables, {"demographic_parity_difference": 0.0, "equalized_odds_difference": 0.0,
+                        "base_rate_difference": 0.0}
+    base_rates = [tables[g]["positive_rate"] for g in gated]
     gaps = {
-        "demographic_parity_difference": demographic_parity_difference(y, decided, sensitive_features=groups),
-        "equalized_odds_difference": equalized_odds_difference(y, decided, sensitive_features=groups),
+        "demographic_parity_difference": demographic_parity_difference(
+            y[kept], decided[kept], sensitive_features=groups[kept]),
+        "equalized_odds_difference": equalized_odds_difference(y[kept], decided[kept], sensitive_features=groups[kept]),
+        "base_rate_difference": max(base_rates) - min(base_rates),
     }
-    return frame.by_group.to_dict(orient="index"), {k: float(v) for k, v in gaps.items()}
+    return tables, {k: float(v) for k, v in gaps.items()}
+
+
+def fairness(frame: pd.DataFrame, p: np.ndarray, threshold: float, schema: Schema,
+             min_group_size: int) -> tuple[dict, dict]:
+    """group_fairness for every sensitive attribute: the tables by attribute, and flat `<attr>_<gap>` metrics."""
+    y, tables, metrics = labels(frame, schema), {}, {}
+    for name, spec in schema.sensitive.items():
+        groups = sensitive_groups(frame[name], spec.bins).reset_index(drop=True)
+        tables[name], gaps = group_fairness(y, p, threshold, groups, min_group_size)
+        metrics |= {f"{name}_{k}": round(v, 6) for k, v in gaps.items()}
+    return tables, metrics
 
 
 def plot_colours(rows: pd.DataFrame, schema: Schema) -> np.ndarray:
@@ -96,11 +126,7 @@ def run(params: Params, splits_dir: Path, model_dir: Path, decision_path: Path, 
     _plots(values, explained, schema, out_dir)
 
     threshold = json.loads(decision_path.read_text())["threshold"]
-    y, p = labels(test, schema), probabilities(model, transform, test)
-    tables, metrics = {}, {}
-    for name, spec in schema.sensitive.items():
-        tables[name], gaps = group_fairness(y, p, threshold, sensitive_groups(test[name], spec.bins))
-        metrics |= {f"{name}_{k}": round(v, 6) for k, v in gaps.items()}
+    tables, metrics = fairness(test, probabilities(model, transform, test), threshold, schema, cfg.min_group_size)
     write_json(out_dir / "fairness.json", tables)
     write_json(metrics_path, metrics)
     return metrics

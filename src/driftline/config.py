@@ -148,6 +148,7 @@ class EvaluateParams(Strict):
 class AuditParams(Strict):
     background_rows: int = Field(ge=1)
     explain_rows: int = Field(ge=1)
+    min_group_size: int = Field(ge=1)
     seed: int
 
 
@@ -173,6 +174,47 @@ class MonitorParams(Strict):
     seed: int
 
 
+class ChangeThreshold(Strict):
+    """A bound on the change of one metric from a reference model, as TFX's GenericChangeThreshold.
+
+    With higher_is_better, the candidate passes when candidate - reference >= absolute and
+    candidate / reference >= relative; otherwise when they are <= absolute and <= relative.
+    """
+
+    metric: Literal["roc_auc", "pr_auc", "accuracy", "f1", "log_loss", "calibration_error"]
+    higher_is_better: bool
+    absolute: float | None = None
+    relative: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> ChangeThreshold:
+        if self.absolute is None and self.relative is None:
+            raise ValueError("a change threshold needs 'absolute', 'relative' or both")
+        return self
+
+
+class InfraParams(Strict):
+    rows: int = Field(ge=1, le=10_000)  # test rows sent one request each
+    startup_timeout_s: float = Field(gt=0)
+    max_p99_ms: float = Field(gt=0)
+
+
+class GateParams(Strict):
+    min_roc_auc: float = Field(ge=0, le=1)
+    max_calibration_error: float = Field(ge=0, le=1)
+    max_parity_amplification: float = Field(ge=0, le=1)
+    max_equalized_odds_difference: float = Field(ge=0, le=1)
+    bootstrap_rounds: int = Field(ge=10, le=10_000)
+    baseline: list[ChangeThreshold]
+    champion: list[ChangeThreshold]
+    infra: InfraParams
+
+
+class RegistryParams(Strict):
+    dir: Path
+    push: bool
+
+
 class FlowParams(Strict):
     retries: int = Field(ge=0, le=10)
     retry_delay_seconds: float = Field(ge=0)
@@ -188,6 +230,8 @@ class Params(Strict):
     evaluate: EvaluateParams
     audit: AuditParams
     package: PackageParams
+    gate: GateParams
+    registry: RegistryParams
     monitor: MonitorParams
     flows: FlowParams
 

@@ -33,3 +33,7 @@ class StageFailed(RuntimeError):
 
 class MonitorError(RuntimeError):
     """A drift report lacks the results the monitoring decision needs."""
+
+
+class RegistryError(RuntimeError):
+    """A registry request that cannot be met: an unknown version, no champion, a refused promotion."""

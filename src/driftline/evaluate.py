@@ -67,12 +67,13 @@ def _as_categories(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     )
 
 
-def run(params: Params, splits_dir: Path, model_dir: Path, decision_path: Path, metrics_path: Path,
-        plots_dir: Path) -> dict:
-    """Score both models on test with thresholds chosen on validation; write the decision, metrics and plots.
+def run(params: Params, splits_dir: Path, model_dir: Path, decision_path: Path, scores_path: Path,
+        metrics_path: Path, plots_dir: Path) -> dict:
+    """Score both models on test with thresholds chosen on validation; write the decision, scores, metrics, plots.
 
     The model's decision threshold goes to decision_path on its own (unrounded), so that audit and package
-    depend on the decision and not on the baseline's figures. Plot data goes to
+    depend on the decision and not on the baseline's figures. scores_path gets each test row's label and
+    both models' probabilities (for the gate's paired bootstrap). Plot data goes to
     plots_dir/{roc,calibration}/{model,baseline}.json.
     """
     schema, cfg = params.schema, params.evaluate
@@ -96,6 +97,7 @@ def run(params: Params, splits_dir: Path, model_dir: Path, decision_path: Path, 
         plots[f"roc/{name}.json"] = [{"fpr": float(f), "tpr": float(t)} for f, t in zip(fpr[keep], tpr[keep])]
         plots[f"calibration/{name}.json"] = _calibration_curve(y_test, p_test, cfg.calibration_bins)
     write_json(decision_path, {"threshold": thresholds["model"], "objective": cfg.threshold_objective})
+    pd.DataFrame({"label": y_test} | {name: p_test for name, (_, p_test) in scores.items()}).to_parquet(scores_path)
     write_json(metrics_path, metrics)
     for name, rows in plots.items():
         write_json(plots_dir / name, rows)

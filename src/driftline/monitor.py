@@ -9,12 +9,13 @@ import pandas as pd
 from evidently import DataDefinition, Dataset, Report
 from evidently.presets import DataDriftPreset
 
-from driftline.artifacts import package_info, splits_dir, write_json
+from driftline.artifacts import splits_dir, write_json
 from driftline.config import MonitorParams, Params, Schema
 from driftline.data import coerce, read_csv
 from driftline.errors import MonitorError
 from driftline.featurize import load_split
 from driftline.predictor import Predictor
+from driftline.reporting.index import build_index
 
 PREDICTION = "prediction"
 
@@ -72,8 +73,11 @@ def summarise(report: dict, columns: list[str], params: MonitorParams) -> dict:
 
 
 def run(batch: pd.DataFrame, reference: pd.DataFrame, predictor: Predictor, params: MonitorParams,
-        reports_root: Path, name: str = "batch") -> dict:
-    """Score both frames, compare them, and write report.html and summary.json in a dated folder."""
+        reports_root: Path, name: str = "batch", root: Path | None = None) -> dict:
+    """Score both frames, compare them, and write report.html and summary.json in a dated folder.
+
+    With ROOT, the project's reports/index.html is rebuilt to list this run.
+    """
     schema = predictor.schema
     reference = reference.sample(min(params.reference_rows, len(reference)), random_state=params.seed)
     frames = {}
@@ -90,17 +94,19 @@ def run(batch: pd.DataFrame, reference: pd.DataFrame, predictor: Predictor, para
     }
     snapshot.save_html(str(out_dir / "report.html"))
     write_json(out_dir / "summary.json", summary)
+    if root is not None:
+        build_index(root)
     return summary
 
 
-def monitor_batch(source: str, params: Params, root: Path = Path(".")) -> dict:
-    """Compare the CSV batch at SOURCE with the training split, using the packaged model."""
-    from driftline.package import packaged_predictor  # BentoML is only needed here
+def monitor_batch(source: str, params: Params, root: Path = Path("."), model: str = "champion") -> dict:
+    """Compare the CSV batch at SOURCE with the training split, scored by MODEL (a version or an alias)."""
+    from driftline.package import predictor_for  # BentoML is only needed here
 
-    predictor = packaged_predictor(package_info(root))
+    _, predictor = predictor_for(params, root, model)
     reference = load_split(splits_dir(root), "train")
     batch = read_csv(source, predictor.schema, predictor.na_values)
-    return run(batch, reference, predictor, params.monitor, root / params.monitor.reports_dir, Path(source).stem)
+    return run(batch, reference, predictor, params.monitor, root / params.monitor.reports_dir, Path(source).stem, root)
 
 
 def summary_markdown(summary: dict) -> str:

@@ -14,6 +14,7 @@ import yaml
 from driftline.artifacts import write_json
 from driftline.config import Params
 from driftline.predictor import Predictor
+from driftline.registry.store import CHAMPION, Registry
 
 
 def save_model(params: Params, model_dir: Path, transform_path: Path, decision_path: Path) -> bentoml.Model:
@@ -37,8 +38,11 @@ def save_model(params: Params, model_dir: Path, transform_path: Path, decision_p
     return model
 
 
-def build_bento(model_tag: str, root: Path) -> bentoml.Bento:
-    """Build the bento from bentofile.yaml with src/ as context, pinned to this model version."""
+def build_bento(model_tag: str, root: Path, extra_files: dict[str, Path] | None = None) -> bentoml.Bento:
+    """Build the bento from bentofile.yaml with src/ as context, pinned to this model version.
+
+    EXTRA_FILES (name in the bento: source path), such as the model card, are shipped beside the code.
+    """
     spec = yaml.safe_load((root / "bentofile.yaml").read_text())
     spec["envs"] = [{"name": "DRIFTLINE_MODEL_TAG", "value": model_tag}]
     spec["labels"] = {"model": model_tag.replace(":", "-")}
@@ -46,9 +50,14 @@ def build_bento(model_tag: str, root: Path) -> bentoml.Bento:
     os.environ["DRIFTLINE_MODEL_TAG"] = model_tag  # the build imports the service, which resolves the tag
     try:
         with tempfile.TemporaryDirectory() as tmp:
+            context = Path(tmp, "context")
+            shutil.copytree(root / "src", context, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+            for name, source in (extra_files or {}).items():
+                shutil.copy(source, context / name)
+                spec["include"].append(name)
             bentofile = Path(tmp, "bentofile.yaml")
             bentofile.write_text(yaml.safe_dump(spec))
-            return bentoml.bentos.build_bentofile(str(bentofile), build_ctx=str(root / "src"))
+            return bentoml.bentos.build_bentofile(str(bentofile), build_ctx=str(context))
     finally:
         if previous is None:
             del os.environ["DRIFTLINE_MODEL_TAG"]
@@ -64,6 +73,44 @@ def run(params: Params, model_dir: Path, transform_path: Path, decision_path: Pa
     info = {"model_tag": str(model.tag), "bento_tag": str(bento.tag)}
     write_json(out_path, info)
     return info
+
+
+def ensure_model(model_tag: str, export: Path) -> bentoml.Model:
+    """The model from the local BentoML store, imported from its registry export when the store lacks it."""
+    try:
+        return bentoml.models.get(model_tag)
+    except bentoml.exceptions.NotFound:
+        if not export.is_file():
+            raise FileNotFoundError(
+                f"model {model_tag} is neither in the BentoML store nor at {export}: run `dvc pull {export.parent}.dvc`"
+            ) from None
+        bentoml.models.import_model(str(export.resolve()))
+        return bentoml.models.get(model_tag)
+
+
+def registered_predictor(registry: Registry, entry: dict, root: Path) -> Predictor:
+    """The Predictor of a registered version (a registry entry), importing its model if needed."""
+    return Predictor.load(ensure_model(entry["model_tag"], registry.model_file(entry["version"])).path)
+
+
+def serving_bento(params: Params, root: Path, name: str = CHAMPION) -> tuple[str, dict]:
+    """The bento tag and registry entry to serve NAME; a bento missing from the store is rebuilt from its model."""
+    registry = Registry(root / params.registry.dir)
+    entry = registry.get(name)
+    ensure_model(entry["model_tag"], registry.model_file(entry["version"]))
+    try:
+        return str(bentoml.get(entry["bento_tag"]).tag), entry
+    except bentoml.exceptions.NotFound:  # a fresh clone after `dvc pull`: same model, same code, new bento
+        card = {"model_card.md": registry.card_path(entry["version"]),
+                "model_card.json": registry.card_path(entry["version"], ".json")}
+        return str(build_bento(entry["model_tag"], root, card).tag), entry
+
+
+def predictor_for(params: Params, root: Path, name: str = CHAMPION) -> tuple[dict, Predictor]:
+    """The registry entry and Predictor of NAME (a version or an alias: champion by default)."""
+    registry = Registry(root / params.registry.dir)
+    entry = registry.get(name)
+    return entry, registered_predictor(registry, entry, root)
 
 
 def packaged_predictor(package_path: Path) -> Predictor:

@@ -3,10 +3,15 @@
 The request model is built from the schema stored with the model, so a missing column, a wrong type
 or an unknown field is answered 400 by BentoML's own validation, naming the field. A request with more
 records than the model's `max_records` is answered 413.
+
+The service serves the model it started with. GET /metadata names that version, its model card and
+schema, and, where the registry is reachable (`driftline serve` passes its folder), whether the
+registry's champion has moved since: a stale service says so, and a restart follows the champion.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from http import HTTPStatus
 from pathlib import Path
@@ -16,6 +21,9 @@ import bentoml
 import pandas as pd
 from bentoml.exceptions import BentoMLException
 from pydantic import BaseModel, ConfigDict, Field, create_model
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from driftline.config import Schema
 from driftline.predictor import Predictor
@@ -41,6 +49,25 @@ class Prediction(BaseModel):
     label: str
 
 
+CARD = Path(__file__).resolve().parents[1] / "model_card.md"  # shipped beside the code by the release
+
+
+def metadata(request) -> JSONResponse:
+    """Which model is serving, its card and schema, and whether the registry's champion is still this one."""
+    version, champion = os.environ.get("DRIFTLINE_VERSION"), None
+    registry = os.environ.get("DRIFTLINE_REGISTRY")
+    if registry and Path(registry, "registry.json").is_file():
+        champion = json.loads(Path(registry, "registry.json").read_text())["aliases"].get("champion")
+    return JSONResponse({
+        "model_tag": MODEL_TAG, "version": version, "champion": champion,
+        "stale": None if champion is None or version is None else champion != version,
+        "model_card": CARD.read_text() if CARD.is_file() else None,
+        "model_card_path": f"registry/cards/{version}.md" if version else None,
+        "schema": schema.model_dump(mode="json"),
+    })
+
+
+@bentoml.asgi_app(Starlette(routes=[Route("/", metadata)]), path="/metadata")
 @bentoml.service(name="driftline", traffic={"timeout": 30})
 class Driftline:
     model = model_ref

@@ -19,6 +19,7 @@ from driftline.artifacts import write_json
 from driftline.config import Params, Schema, ValidateParams
 from driftline.data import coerce, labels, read_dataset, sensitive_groups
 from driftline.errors import ContractError
+from driftline.reporting.datadocs import make_offline
 
 PANDAS_NUMERIC = ["int8", "int16", "int32", "int64", "float16", "float32", "float64", "Int64", "Float64"]
 
@@ -63,7 +64,7 @@ def build_expectations(schema: Schema, rules: ValidateParams) -> list[gxe.Expect
 
 
 def check(frame: pd.DataFrame, schema: Schema, rules: ValidateParams, docs_dir: Path | None = None) -> dict:
-    """Validate a frame against the contract; returns the GE result as JSON. Builds Data Docs when asked."""
+    """Validate a frame against the contract; returns the GE result as JSON. Builds offline Data Docs when asked."""
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
@@ -92,6 +93,8 @@ def check(frame: pd.DataFrame, schema: Schema, rules: ValidateParams, docs_dir: 
         gx.Checkpoint(name="contract", validation_definitions=[definition], actions=actions)
     )
     result = checkpoint.run(batch_parameters={"dataframe": frame})
+    if docs_dir is not None:
+        make_offline(docs_dir)  # GE's pages load their scripts and styles from CDNs
     return next(iter(result.run_results.values())).to_json_dict()
 
 

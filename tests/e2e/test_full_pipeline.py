@@ -29,6 +29,7 @@ def repo_copy(tmp_path_factory) -> Path:
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     dvc(root, "pull", "-q", "data.dvc")
     dvc(root, "repro", "-f")
+    cli(root, "release")  # the first model faces the floors and the baseline, and becomes champion
     return root
 
 
@@ -41,10 +42,13 @@ def test_reproduces_metrics_within_reach_of_the_baseline(repo_copy):
     assert evaluation["accuracy"] > 0.84
 
 
-def test_second_repro_runs_nothing(repo_copy):
+def test_second_repro_runs_nothing_and_release_moves_nothing(repo_copy):
     with contextlib.chdir(repo_copy), Repo() as repo:  # DVC resolves targets against the working directory
         assert repo.reproduce() == []
         assert repo.status() == {}
+    history = (repo_copy / "registry/history.jsonl").read_text()
+    assert "already registered" in cli(repo_copy, "release").stderr
+    assert (repo_copy / "registry/history.jsonl").read_text() == history
 
 
 def test_predict_scores_unseen_rows(repo_copy, tmp_path):

@@ -60,12 +60,22 @@ def test_stage_order_respects_every_dependency(project):
 def test_flow_runs_each_stage_then_skips_them(project):
     root, first, again = project
     with Repo(str(root)) as repo:
-        assert [r.stage for r in first] == pipeline.stage_order(repo)
+        assert [r.stage for r in first["stages"]] == pipeline.stage_order(repo)
         assert repo.status() == {}
-    assert {r.status for r in first} == {"ran"}
-    assert {r.status for r in again} == {"skipped"}
+    assert {r.status for r in first["stages"]} == {"ran"}
+    assert {r.status for r in again["stages"]} == {"skipped"}
     evaluation = json.loads((root / "metrics/evaluate.json").read_text())
-    assert next(r.key_figure for r in first if r.stage == "evaluate") == f"roc_auc={evaluation['roc_auc']:.4f}"
+    key = next(r.key_figure for r in first["stages"] if r.stage == "evaluate")
+    assert key == f"roc_auc={evaluation['roc_auc']:.4f}"
+
+
+def test_the_flow_releases_once_and_a_no_op_run_moves_nothing(project):
+    root, first, again = project
+    registry = json.loads((root / "registry/registry.json").read_text())
+    assert first["release"]["new"] and first["release"]["promoted"]
+    assert registry["aliases"] == {"champion": first["release"]["version"], "challenger": first["release"]["version"]}
+    assert not again["release"]["new"] and not again["release"]["promoted"]
+    assert len((root / "registry/history.jsonl").read_text().splitlines()) == 2
 
 
 def test_editing_the_encoding_reruns_what_uses_it(project, tmp_path):

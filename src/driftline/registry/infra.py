@@ -1,0 +1,99 @@
+"""Load-and-query check of a built bento (TFX InfraValidator's LOAD_AND_QUERY), before any promotion.
+
+The bento is served on a free loopback port, must become ready within a time budget, then answers
+real test rows one request each: every answer a 200, probabilities in [0, 1] and equal to offline
+scoring within 1e-6, and the p99 latency within budget. The server is stopped whatever happens.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from driftline.config import InfraParams
+
+TOLERANCE = 1e-6
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as the service takes them: JSON objects, missing values as null."""
+    return json.loads(frame.to_json(orient="records"))
+
+
+def wait_ready(url: str, server: subprocess.Popen, budget_s: float) -> float | None:
+    """Seconds until /readyz answers 200, or None when the budget runs out or the server exits."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < budget_s and server.poll() is None:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return time.perf_counter() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    return None
+
+
+def query(url: str, rows: list[dict], expected: np.ndarray) -> dict:
+    """Send each row alone; count non-200s and mismatches, and time every request."""
+    latencies, failures, mismatches, out_of_range = [], 0, 0, 0
+    with httpx.Client(timeout=30) as client:
+        for row, want in zip(rows, expected):
+            started = time.perf_counter()
+            answer = client.post(f"{url}/predict", json={"records": [row]})
+            latencies.append((time.perf_counter() - started) * 1000)
+            if answer.status_code != 200:
+                failures += 1
+                continue
+            got = answer.json()[0]["probability"]
+            out_of_range += int(not 0 <= got <= 1)
+            mismatches += int(abs(got - want) > TOLERANCE)
+    return {"requests": len(rows), "non_200": failures, "mismatches": mismatches, "out_of_range": out_of_range,
+            "p50_ms": round(float(np.percentile(latencies, 50)), 2),
+            "p99_ms": round(float(np.percentile(latencies, 99)), 2)}
+
+
+def load_and_query(bento_tag: str, model_tag: str, frame: pd.DataFrame, expected: np.ndarray,
+                   params: InfraParams) -> dict:
+    """Serve BENTO_TAG with MODEL_TAG, query it with FRAME (expected: offline probabilities), stop it.
+
+    Returns the measurements and the verdict. The model tag is passed to the server explicitly: a local
+    `bentoml serve` does not apply the environment recorded in the bento.
+    """
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bentoml", "serve", bento_tag, "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env=os.environ | {"DRIFTLINE_MODEL_TAG": model_tag},
+    )
+    try:
+        ready_s = wait_ready(url, server, params.startup_timeout_s)
+        if ready_s is None:
+            return {"passed": False, "ready_s": None,
+                    "reason": f"not ready within {params.startup_timeout_s} s (exit code {server.poll()})"}
+        result = {"ready_s": round(ready_s, 2)} | query(url, records(frame), expected)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+    problems = [f"{result[k]} {k.replace('_', ' ')}" for k in ("non_200", "mismatches", "out_of_range") if result[k]]
+    if result["p99_ms"] > params.max_p99_ms:
+        problems.append(f"p99 {result['p99_ms']} ms above {params.max_p99_ms} ms")
+    return result | {"passed": not problems, "reason": "; ".join(problems)}

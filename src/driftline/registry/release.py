@@ -1,0 +1,208 @@
+"""Release: register the packaged model, gate it, check its bento serves, write its card, promote it.
+
+It runs after the dvc.yaml stages (as the training flow's last step, or `driftline release`). A
+model that is already registered is left as it is, so a no-op `dvc repro` never moves an alias.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import bentoml
+import pandas as pd
+import yaml
+
+from driftline.artifacts import package_info, splits_dir, write_json
+from driftline.config import Params
+from driftline.errors import IngestError, RegistryError
+from driftline.evaluate import classification_metrics
+from driftline.featurize import load_split
+from driftline.ingest import dvc
+from driftline.package import build_bento, registered_predictor
+from driftline.registry.card import auc_intervals, card_json, card_markdown
+from driftline.registry.gate import blessing
+from driftline.registry.infra import load_and_query
+from driftline.registry.store import CHALLENGER, CHAMPION, Registry, now
+from driftline.reporting.index import build_index
+
+CARD_METRICS = ("roc_auc", "pr_auc", "accuracy", "f1", "log_loss", "calibration_error")
+
+
+def git_state(root: Path) -> tuple[str | None, bool]:
+    """The commit at HEAD and whether tracked files differ from it (None outside a git repository)."""
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=False)
+    if head.returncode:
+        return None, False
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                            capture_output=True, text=True, check=False)
+    return head.stdout.strip(), bool(status.stdout.strip())
+
+
+def data_version(root: Path, params: Params) -> str | None:
+    """The md5 that the data folder's .dvc file records."""
+    pointer = root / f"{params.data.dir}.dvc"
+    return yaml.safe_load(pointer.read_text())["outs"][0]["md5"] if pointer.is_file() else None
+
+
+def read(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def export_model(registry: Registry, version: str, model_tag: str, root: Path, params: Params) -> None:
+    """Keep the model outside the BentoML store: an export under the registry, versioned (and pushed) by DVC."""
+    target = registry.model_file(version)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    bentoml.models.export_model(model_tag, str(target.resolve()))
+    models = str(target.parent.relative_to(root))
+    dvc(root, "add", "-q", models)
+    if params.registry.push:
+        dvc(root, "push", "-q", f"{models}.dvc")
+
+
+def release(params: Params, root: Path = Path(".")) -> dict:
+    """Register the packaged model as a new version, gate it, run the infra check and promote it if blessed."""
+    info = read(package_info(root))
+    registry = Registry(root / params.registry.dir)
+    known = registry.by_model_tag(info["model_tag"])
+    if known is not None:
+        return {"version": known["version"], "new": False, "promoted": False, "blessed": known["blessed"],
+                "blessing": read(registry.blessing_path(known["version"]))}
+
+    version = bentoml.models.get(info["model_tag"]).tag.version
+    test = load_split(splits_dir(root), "test")
+    scores = pd.read_parquet(root / "artifacts/evaluate/scores.parquet")
+    y = scores["label"].to_numpy()
+    evaluation, gaps = read(root / "metrics/evaluate.json"), read(root / "metrics/audit.json")
+    candidate = {k: evaluation[k] for k in CARD_METRICS}
+    baseline = {k: evaluation[f"baseline_{k}"] for k in CARD_METRICS}
+    comparison = {"candidate": candidate, "baseline": baseline}
+    probabilities = {"candidate": scores["model"].to_numpy(), "baseline": scores["baseline"].to_numpy()}
+
+    champion = registry.aliases.get(CHAMPION)
+    if champion is not None:  # re-scored on this run's test split: the data may have changed since
+        predictor = registered_predictor(registry, registry.get(champion), root)
+        probabilities["champion"] = predictor.predict(test)["probability"].to_numpy()
+        comparison["champion"] = {
+            k: round(v, 6) for k, v in classification_metrics(
+                y, probabilities["champion"], predictor.threshold, params.evaluate.calibration_bins).items()
+        }
+    verdict = blessing(candidate, baseline, comparison.get("champion"), gaps, params.gate)
+
+    git_commit, dirty = git_state(root)
+    decision = read(root / "artifacts/evaluate/decision.json")
+    entry = {
+        "version": version, "model_tag": info["model_tag"], "bento_tag": None, "created": now(),
+        "data_version": data_version(root, params), "git_commit": git_commit, "git_dirty": dirty,
+        "params_hash": hashlib.sha256(params.model_dump_json().encode()).hexdigest()[:16],
+        "metrics": candidate, "baseline_roc_auc": baseline["roc_auc"],
+        "champion_roc_auc": comparison.get("champion", {}).get("roc_auc"), "champion_at_gate": champion,
+        "fairness": gaps, "blessed": False, "failed_checks": [],
+        "training_seconds": read(root / "metrics/train.json")["seconds"],
+        "card": str(registry.card_path(version).relative_to(root)),
+    }
+    facts = {
+        "overview": f"Binary classifier of '{params.schema.target}' = '{params.schema.positive_label}'.",
+        "architecture": json.dumps(read(root / "artifacts/train/model.json")),
+        "data": {"name": str(params.data.dir), "train_rows": read(root / "metrics/featurize.json")["train_rows"],
+                 "test_rows": len(test)},
+        "comparison": comparison,
+        "intervals": auc_intervals(y, probabilities, params.gate.bootstrap_rounds),
+        "threshold": f"{decision['threshold']:.6f}, maximising {decision['objective']} on the validation split",
+        "fairness": read(root / "artifacts/audit/fairness.json"),
+        "top_features": dict(list(read(root / "artifacts/audit/shap_importance.json").items())[:5]),
+        "limitations": [
+            "Trained and tested on one historical census extract; scores elsewhere are unknown.",
+            f"Groups with fewer than {params.audit.min_group_size} test rows of either label are reported "
+            "but not gated: their rates are noise.",
+        ],
+        "fairness_policy": f"gated on parity amplification <= {params.gate.max_parity_amplification} and "
+                           f"equalized odds <= {params.gate.max_equalized_odds_difference}",
+        "blessing": verdict, "infra": {"status": "run on this bento after it was built; see the blessing"},
+        "monitoring": params.monitor.model_dump(mode="json"),
+    }
+    card = card_json(entry, facts)
+    with tempfile.TemporaryDirectory() as tmp:  # the card ships in the bento; the registry gets it at the end
+        shipped = {"model_card.md": Path(tmp, "model_card.md"), "model_card.json": Path(tmp, "model_card.json")}
+        write_json(shipped["model_card.json"], card)
+        shipped["model_card.md"].write_text(card_markdown(card))
+        bento = build_bento(info["model_tag"], root, extra_files=shipped)
+
+    candidate_predictor = registered_predictor(registry, entry, root)
+    rows = test.head(params.gate.infra.rows)
+    infra = load_and_query(str(bento.tag), info["model_tag"], rows[params.schema.features],
+                           candidate_predictor.predict(rows)["probability"].to_numpy(), params.gate.infra)
+    checks = verdict["checks"] + [{"name": "load and query", "kind": "infra", "value": infra.get("p99_ms"),
+                                   "threshold": f"ready within {params.gate.infra.startup_timeout_s} s, all 200, "
+                                                f"equal offline, p99 <= {params.gate.infra.max_p99_ms} ms",
+                                   "passed": infra["passed"]}]
+    blessed = all(c["passed"] for c in checks)
+    final = {"version": version, "blessed": blessed, "checks": checks, "infra": infra, "created": now()}
+    entry |= {"bento_tag": str(bento.tag), "blessed": blessed,
+              "failed_checks": [c["name"] for c in checks if not c["passed"]]}
+    try:
+        export_model(registry, version, info["model_tag"], root, params)
+    except IngestError as exc:
+        raise RegistryError(f"could not version the model under {registry.dir}: {exc}") from None
+    write_json(registry.blessing_path(version), final)
+    write_card(registry, version, card | {"gate": final, "infra_check": infra})
+    registry.register(entry)
+    registry.move(CHALLENGER, version, "new candidate from the training run")
+    if blessed:
+        registry.move(CHAMPION, version, "blessed by the gate and the infra check")
+    snapshot_reports(root, registry, entry)
+    build_index(root)
+    return {"version": version, "new": True, "promoted": blessed, "blessed": blessed, "blessing": final}
+
+
+def write_card(registry: Registry, version: str, card: dict) -> None:
+    write_json(registry.card_path(version, ".json"), card)
+    registry.card_path(version).write_text(card_markdown(card))
+
+
+def promote(params: Params, version: str, root: Path = Path("."), force: bool = False,
+            reason: str | None = None) -> dict:
+    """Make VERSION the champion; an unblessed one only with force and a reason, which the history records."""
+    registry = Registry(root / params.registry.dir)
+    entry = registry.get(version)
+    if not entry["blessed"] and not force:
+        raise RegistryError(f"version {entry['version']} is not blessed (failed: {', '.join(entry['failed_checks'])});"
+                            " use --force --reason TEXT to override the gate")
+    if force and not reason:
+        raise RegistryError("--force needs --reason TEXT: the history records why the gate was overridden")
+    registered_predictor(registry, entry, root)  # refuse to promote what cannot be loaded here
+    forced = force and not entry["blessed"]
+    return registry.move(CHAMPION, entry["version"], reason or "promoted by hand", forced=forced)
+
+
+def rollback(params: Params, root: Path = Path("."), reason: str = "rollback") -> dict:
+    """The champion goes back to the previous champion."""
+    registry = Registry(root / params.registry.dir)
+    previous = registry.previous_champion()
+    registered_predictor(registry, registry.get(previous), root)
+    return registry.move(CHAMPION, previous, reason)
+
+
+def snapshot_reports(root: Path, registry: Registry, entry: dict) -> Path:
+    """Copy this run's reports under reports/runs/<version>/ with a run.json, for the report index."""
+    run = root / "reports" / "runs" / entry["version"]
+    sources = {"docs": root / "artifacts/validate/docs", "audit": root / "artifacts/audit"}
+    for name, source in sources.items():
+        if source.exists():
+            shutil.copytree(source, run / name, dirs_exist_ok=True)
+    shutil.copy(registry.card_path(entry["version"]), run / "card.md")
+    shutil.copy(registry.blessing_path(entry["version"]), run / "blessing.json")
+    metrics = entry["metrics"]
+    write_json(run / "run.json", {
+        "version": entry["version"], "created": entry["created"], "blessed": entry["blessed"],
+        "promoted": registry.aliases.get(CHAMPION) == entry["version"],
+        "aliases": registry.aliases_of(entry["version"]),
+        "summary": f"roc_auc={metrics['roc_auc']:.4f} baseline={entry['baseline_roc_auc']:.4f}",
+        "links": {"contract": "docs/index.html", "audit": "audit/shap_beeswarm.png", "card": "card.md",
+                  "gate": "blessing.json"},
+    })
+    return run

@@ -1,0 +1,1 @@
+"""Pages a browser reads offline: the run index (index.py) and Data Docs without CDNs (datadocs.py)."""

@@ -1,0 +1,231 @@
+"""reports/index.html: every training and monitoring run, newest first, linked by relative paths only."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from html import escape
+from pathlib import Path
+from urllib.parse import quote
+
+# The keys of run.json's "links" (each relative to the run's folder), in the order the index shows them.
+RUN_LINKS = {"contract": "contract report", "audit": "audit plots", "card": "model card", "gate": "gate result"}
+# Markdown and JSON read best on the run's own page, where these keys are anchors.
+ON_RUN_PAGE = ("card", "gate")
+IMAGES = (".png", ".svg", ".jpg", ".jpeg", ".gif", ".webp")
+STYLE = """
+body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 960px; padding: 0 1rem; color: #222; }
+h1 { font-size: 1.6rem; margin-bottom: .2rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
+.muted, time { color: #666; } ol.runs { list-style: none; padding: 0; }
+ol.runs li { border: 1px solid #ddd; border-radius: 6px; padding: .6rem .9rem; margin: .6rem 0; }
+.kind { text-transform: uppercase; font-size: .75rem; letter-spacing: .05em; color: #555; }
+.title { font-weight: 600; } .summary { margin: .25rem 0; }
+.badge { display: inline-block; border-radius: 10px; padding: 0 .55rem; font-size: .8rem; color: #fff; }
+.ok { background: #1a7f37; } .bad { background: #cf222e; } .info { background: #57606a; }
+.links a, .links .absent { margin-right: 1rem; } .absent { color: #999; text-decoration: line-through; }
+table { border-collapse: collapse; } td, th { border: 1px solid #ddd; padding: .25rem .6rem; text-align: left; }
+pre { background: #f6f8fa; padding: 1rem; overflow-x: auto; white-space: pre-wrap; } img { max-width: 100%; }
+"""
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Entry:
+    """One run as the index lists it; hrefs are relative to reports/ and None where the file is absent."""
+
+    created: datetime
+    kind: str
+    title: str
+    title_href: str | None
+    badges: list[tuple[str, str]]  # (text, tone): tone is ok, bad or info
+    summary: str
+    links: list[tuple[str, str | None]]
+
+
+def build_index(root: Path) -> Path:
+    """Write ROOT/reports/index.html, and a page per training run, from what the runs left; returns its path.
+
+    Training runs are reports/runs/<version>/run.json; monitoring runs are
+    reports/monitoring/<date>/<time>-<batch>/summary.json beside their report.html.
+    """
+    reports = root / "reports"
+    entries = [training_entry(reports, path) for path in sorted(reports.glob("runs/*/run.json"))]
+    entries += [monitoring_entry(reports, path) for path in sorted(reports.glob("monitoring/*/*/summary.json"))]
+    entries = sorted((e for e in entries if e is not None), key=lambda e: e.created, reverse=True)
+    trained = sum(e.kind == "training" for e in entries)
+    header = (
+        f"<h1>driftline reports</h1><p class=\"muted\">{trained} training run(s) and {len(entries) - trained} "
+        f"monitoring run(s), newest first. Updated {stamp(datetime.now(timezone.utc))}.</p>"
+    )
+    items = "".join(render_entry(e) for e in entries) or "<li>No runs yet.</li>"
+    index = reports / "index.html"
+    index.parent.mkdir(parents=True, exist_ok=True)
+    index.write_text(page("driftline reports", f"{header}<ol class=\"runs\">{items}</ol>"), encoding="utf-8")
+    return index
+
+
+def training_entry(reports: Path, run_json: Path) -> Entry | None:
+    """The index entry of one training run; also writes the run's own page (card and gate, readable)."""
+    run = read_json(run_json)
+    if run is None:
+        return None
+    folder = run_json.parent
+    links = run.get("links") if isinstance(run.get("links"), dict) else {}
+    targets = {key: inside(folder, links.get(key)) for key in RUN_LINKS}
+    run_page = folder / "index.html"
+    run_page.write_text(render_run_page(run, folder, targets), encoding="utf-8")
+    hrefs = []
+    for key, label in RUN_LINKS.items():
+        if targets[key] is not None and key in ON_RUN_PAGE:
+            hrefs.append((label, href(run_page, reports, f"#{key}")))
+        else:
+            hrefs.append((label, href(targets[key], reports)))
+    badges = [("blessed", "ok") if run.get("blessed") else ("not blessed", "bad")]
+    badges += [(str(alias), "info") for alias in run.get("aliases") or []]
+    return Entry(
+        created=parse_time(run.get("created"), run_json), kind="training", title=str(run.get("version", folder.name)),
+        title_href=href(run_page, reports), badges=badges, summary=str(run.get("summary", "")), links=hrefs,
+    )
+
+
+def monitoring_entry(reports: Path, summary_json: Path) -> Entry | None:
+    """The index entry of one monitoring run, linking to the drift report beside its summary."""
+    summary = read_json(summary_json)
+    if summary is None:
+        return None
+    drifted = [str(c) for c in summary.get("drifted_columns") or []]
+    text = f"{summary.get('rows', '?')} rows, {len(drifted)} drifted column(s)" + (
+        f": {', '.join(drifted)}" if drifted else ""
+    )
+    report = href(inside(summary_json.parent, "report.html"), reports)
+    return Entry(
+        created=parse_time(summary.get("created"), summary_json), kind="monitoring",
+        title=str(summary.get("batch", summary_json.parent.name)), title_href=report,
+        badges=[("drift", "bad") if summary.get("dataset_drift") else ("no drift", "ok")], summary=text,
+        links=[("drift report", report)],
+    )
+
+
+def render_entry(entry: Entry) -> str:
+    """One <li> of the index: time, kind, title, badges, summary and links."""
+    title = link(entry.title_href, entry.title, "title")
+    badges = " ".join(f'<span class="badge {tone}">{escape(text)}</span>' for text, tone in entry.badges)
+    links = "".join(link(target, label) for label, target in entry.links)
+    return (
+        f'<li class="run" data-kind="{entry.kind}"><div><time datetime="{entry.created.isoformat()}">'
+        f'{stamp(entry.created)}</time> <span class="kind">{entry.kind}</span> {title} {badges}</div>'
+        f'<div class="summary">{escape(entry.summary)}</div><div class="links">{links}</div></li>'
+    )
+
+
+def render_run_page(run: dict, folder: Path, targets: dict[str, Path | None]) -> str:
+    """A training run's page: its links, the gate's checks as a table, the audit plot and the model card."""
+    version = str(run.get("version", folder.name))
+    blessed = "blessed" if run.get("blessed") else "not blessed"
+    raw = {"card": "model card (markdown)", "gate": "gate result (JSON)"}
+    links = "".join(link(href(targets[key], folder), raw.get(key, label)) for key, label in RUN_LINKS.items())
+    audit = targets["audit"]
+    plot = f'<img src="{href(audit, folder)}" alt="audit plot">' if audit and audit.suffix in IMAGES else ""
+    card = targets["card"].read_text(encoding="utf-8", errors="replace") if targets["card"] else "No model card."
+    body = (
+        f'<p><a href="../../index.html">All runs</a></p><h1>Run {escape(version)}</h1>'
+        f'<p><time>{stamp(parse_time(run.get("created"), folder))}</time> {escape(blessed)}'
+        f'{"".join(f", {escape(str(a))}" for a in run.get("aliases") or [])}</p>'
+        f'<p>{escape(str(run.get("summary", "")))}</p><div class="links">{links}</div>'
+        f'<h2 id="gate">Gate</h2>{render_gate(targets["gate"])}'
+        f'<h2 id="audit">Audit</h2>{plot or "<p>No audit plot.</p>"}'
+        f'<h2 id="card">Model card</h2><pre>{escape(card)}</pre>'
+    )
+    return page(f"Run {version}", body)
+
+
+def render_gate(blessing_json: Path | None) -> str:
+    """blessing.json's checks as a table: name, kind, value, threshold, passed."""
+    blessing = read_json(blessing_json) if blessing_json else None
+    if blessing is None:
+        return "<p>No gate result.</p>"
+    rows = []
+    for check in blessing.get("checks") or []:
+        value = check.get("value")
+        shown = f"{value:.4g}" if isinstance(value, (int, float)) else "n/a" if value is None else str(value)
+        verdict = ("pass", "ok") if check.get("passed") else ("fail", "bad")
+        cells = [str(check.get("name", "")), str(check.get("kind", "")), shown, str(check.get("threshold", ""))]
+        rows.append(
+            "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells)
+            + f'<td><span class="badge {verdict[1]}">{verdict[0]}</span></td></tr>'
+        )
+    verdict = "blessed" if blessing.get("blessed") else "not blessed"
+    return (
+        f"<p>{verdict}</p><table><tr><th>check</th><th>kind</th><th>value</th><th>threshold</th><th>passed</th></tr>"
+        + "".join(rows) + "</table>"
+    )
+
+
+def inside(folder: Path, relative: object) -> Path | None:
+    """FOLDER/RELATIVE when that is an existing file inside FOLDER; None when absent or outside it."""
+    if not isinstance(relative, str) or not relative:
+        return None
+    target = (folder / relative).resolve()
+    return target if target.is_file() and target.is_relative_to(folder.resolve()) else None
+
+
+def href(target: Path | None, base: Path, anchor: str = "") -> str | None:
+    """TARGET as a URL relative to the folder BASE, percent-encoded; None for no target."""
+    if target is None:
+        return None
+    return quote(Path(os.path.relpath(target.resolve(), base.resolve())).as_posix()) + anchor
+
+
+def link(target: str | None, label: str, css: str = "") -> str:
+    """An <a> to TARGET, or the label struck through when there is nothing to link to."""
+    attribute = f' class="{css}"' if css else ""
+    if target is None:
+        return f'<span class="absent"{attribute} title="absent">{escape(label)}</span>'
+    return f'<a{attribute} href="{escape(target)}">{escape(label)}</a>'
+
+
+def page(title: str, body: str) -> str:
+    """A whole HTML document with the inline style sheet: nothing to fetch."""
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f"<style>{STYLE}</style></head><body>{body}</body></html>\n"
+    )
+
+
+def parse_time(value: object, fallback: Path) -> datetime:
+    """An ISO timestamp, extended (2026-11-21T22:50:00+00:00) or basic (2026-11-21T223414.884488Z), as UTC.
+
+    Naive times are taken as UTC; an unreadable one falls back to the file's modification time.
+    """
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return datetime.fromtimestamp(fallback.stat().st_mtime, timezone.utc)
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def stamp(moment: datetime) -> str:
+    """A timestamp as the pages show it, to the minute."""
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def read_json(path: Path) -> dict | None:
+    """A JSON object from PATH, or None (logged) when the file is unreadable or holds something else."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        log.warning("skipping %s: %s", path, error)
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def main() -> None:
+    """`python -m driftline.reporting [ROOT]`: rebuild ROOT/reports/index.html."""
+    parser = argparse.ArgumentParser(prog="python -m driftline.reporting", description=main.__doc__)
+    parser.add_argument("root", nargs="?", type=Path, default=Path("."), help="the project root (default: .)")
+    print(build_index(parser.parse_args().root))
