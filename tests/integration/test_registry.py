@@ -9,10 +9,12 @@ import tempfile
 import time
 
 import httpx
+import pandas as pd
 import pytest
 import yaml
 
 from driftline.artifacts import dvc_env
+from driftline.registry.infra import records
 from tests.conftest import cli, dvc, free_port
 
 
@@ -124,6 +126,12 @@ def test_serve_exposes_its_version_and_says_when_it_is_stale(loop, held_out):
         meta = httpx.get(f"{url}/metadata", follow_redirects=True).json()
         champion = registry(root)["aliases"]["champion"]
         assert meta["version"] == champion and meta["stale"] is False
+        # after the rollback the service scores exactly as the first champion did through predict
+        rows = pd.read_csv(loop["rows"], keep_default_na=False, na_values=["?"])  # one batch, as predict scored it
+        served = httpx.post(f"{url}/predict", json={"records": records(rows)}, timeout=30).json()
+        first = pd.read_csv(loop["rows"].with_name("first.csv"))
+        # the same numbers: the CSV rounds to 16 decimals, JSON keeps every digit
+        assert [r["probability"] for r in served] == pytest.approx(first["probability"].tolist(), rel=1e-12, abs=0)
         assert f"Version: `{champion}`" in meta["model_card"] and meta["schema"]["target"] == "income"
         cli(root, "promote", loop["second"]["version"], "--force", "--reason", "make the server stale")
         assert httpx.get(f"{url}/metadata", follow_redirects=True).json()["stale"] is True
