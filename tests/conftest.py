@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,7 @@ import pytest
 import yaml
 
 from driftline.artifacts import dvc_env, run_dvc
+from driftline.registry.infra import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 # Before bentoml is imported anywhere: tests never touch the user's model store.
@@ -99,12 +99,6 @@ def trained(tmp_path_factory) -> Path:
 def held_out() -> pd.DataFrame:
     """Adult rows the small project never saw (its slice is the first rows)."""
     return full_data().iloc[SLICE_ROWS:].sample(2000, random_state=3)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -101,9 +101,7 @@ def serving_bento(params: Params, root: Path, name: str = CHAMPION) -> tuple[str
     try:
         return str(bentoml.get(entry["bento_tag"]).tag), entry
     except bentoml.exceptions.NotFound:  # a fresh clone after `dvc pull`: same model, same code, new bento
-        card = {"model_card.md": registry.card_path(entry["version"]),
-                "model_card.json": registry.card_path(entry["version"], ".json")}
-        return str(build_bento(entry["model_tag"], root, card).tag), entry
+        return str(build_bento(entry["model_tag"], root, registry.card_files(entry["version"])).tag), entry
 
 
 def predictor_for(params: Params, root: Path, name: str = CHAMPION) -> tuple[dict, Predictor]:

@@ -127,10 +127,9 @@ def release(params: Params, root: Path = Path(".")) -> dict:
     }
     card = card_json(entry, facts)
     with tempfile.TemporaryDirectory() as tmp:  # the card ships in the bento; the registry gets it at the end
-        shipped = {"model_card.md": Path(tmp, "model_card.md"), "model_card.json": Path(tmp, "model_card.json")}
-        write_json(shipped["model_card.json"], card)
-        shipped["model_card.md"].write_text(card_markdown(card))
-        bento = build_bento(info["model_tag"], root, extra_files=shipped)
+        staging = Registry(Path(tmp))
+        write_card(staging, version, card)
+        bento = build_bento(info["model_tag"], root, extra_files=staging.card_files(version))
 
     candidate_predictor = registered_predictor(registry, entry, root)
     rows = test.head(params.gate.infra.rows)
@@ -160,6 +159,7 @@ def release(params: Params, root: Path = Path(".")) -> dict:
 
 
 def write_card(registry: Registry, version: str, card: dict) -> None:
+    """The card as JSON and markdown under the registry's cards/."""
     write_json(registry.card_path(version, ".json"), card)
     registry.card_path(version).write_text(card_markdown(card))
 

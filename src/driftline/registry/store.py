@@ -48,6 +48,10 @@ class Registry:
     def card_path(self, version: str, suffix: str = ".md") -> Path:
         return self.dir / "cards" / f"{version}{suffix}"
 
+    def card_files(self, version: str) -> dict[str, Path]:
+        """The card's files as the bento ships them (name in the bento: path here)."""
+        return {f"model_card{suffix}": self.card_path(version, suffix) for suffix in (".md", ".json")}
+
     def get(self, version: str) -> dict:
         """The entry of VERSION (a version id or an alias)."""
         if version in (CHAMPION, CHALLENGER) and version not in self.aliases:
