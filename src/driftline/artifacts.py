@@ -38,6 +38,17 @@ def _stage(root: Path, stage: str) -> dict:
     return stages[stage]
 
 
+def stage_file(root: Path, stage: str, name: str) -> Path:
+    """The file NAME that a dvc.yaml stage writes: one of its outs or metrics, or inside its one out folder."""
+    outs = stage_outs(root, stage)
+    for path in outs + stage_metrics(root, stage):
+        if path.name == name:
+            return path
+    if len(outs) != 1:
+        raise KeyError(f"dvc.yaml stage '{stage}' writes no '{name}'")
+    return outs[0] / name
+
+
 def splits_dir(root: Path) -> Path:
     """The featurize stage's output folder: the splits and the fitted transform."""
     (out,) = stage_outs(root, "featurize")

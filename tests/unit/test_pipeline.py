@@ -3,7 +3,11 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
+
+from driftline.artifacts import stage_file
 from driftline.pipeline import key_figure
 
 DVC_YAML = """stages:
@@ -31,3 +35,12 @@ def test_the_cli_starts_without_heavy_libraries():
     code = f"import sys, driftline.cli; print([m for m in {heavy!r} if m in sys.modules])"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
+
+
+def test_stage_files_come_from_dvc_yaml():
+    repo = Path(__file__).resolve().parents[2]
+    assert stage_file(repo, "evaluate", "scores.parquet") == repo / "artifacts/evaluate/scores.parquet"
+    assert stage_file(repo, "evaluate", "evaluate.json") == repo / "metrics/evaluate.json"
+    assert stage_file(repo, "train", "model.json") == repo / "artifacts/train/model.json"  # inside its one out
+    with pytest.raises(KeyError, match="writes no 'nope.json'"):
+        stage_file(repo, "evaluate", "nope.json")

@@ -17,7 +17,7 @@ import bentoml
 import pandas as pd
 import yaml
 
-from driftline.artifacts import package_info, splits_dir, write_json
+from driftline.artifacts import package_info, splits_dir, stage_file, stage_outs, write_json
 from driftline.config import Params
 from driftline.errors import IngestError, RegistryError
 from driftline.evaluate import classification_metrics
@@ -64,6 +64,52 @@ def export_model(registry: Registry, version: str, model_tag: str, root: Path, p
         dvc(root, "push", "-q", f"{models}.dvc")
 
 
+def champion_comparison(registry: Registry, root: Path, test: pd.DataFrame, y, params: Params):
+    """The champion's probabilities and metrics on this run's test split (the data may have changed since)."""
+    predictor = registered_predictor(registry, registry.get(CHAMPION), root)
+    probabilities = predictor.predict(test)["probability"].to_numpy()
+    metrics = classification_metrics(y, probabilities, predictor.threshold, params.evaluate.calibration_bins)
+    return probabilities, {k: round(v, 6) for k, v in metrics.items()}
+
+
+def card_facts(params: Params, root: Path, comparison: dict, intervals: dict, verdict: dict, test_rows: int) -> dict:
+    """What the model card says beyond the registry entry, read from the stages' outputs."""
+    decision = read(stage_file(root, "evaluate", "decision.json"))
+    importance = read(stage_file(root, "audit", "shap_importance.json"))
+    return {
+        "overview": f"Binary classifier of '{params.schema.target}' = '{params.schema.positive_label}'.",
+        "architecture": json.dumps(read(stage_file(root, "train", "model.json"))),
+        "data": {"name": str(params.data.dir), "test_rows": test_rows,
+                 "train_rows": read(stage_file(root, "featurize", "featurize.json"))["train_rows"]},
+        "comparison": comparison,
+        "intervals": intervals,
+        "threshold": f"{decision['threshold']:.6f}, maximising {decision['objective']} on the validation split",
+        "fairness": read(stage_file(root, "audit", "fairness.json")),
+        "top_features": dict(list(importance.items())[:5]),
+        "limitations": [
+            "Trained and tested on one historical census extract; scores elsewhere are unknown.",
+            f"Groups with fewer than {params.audit.min_group_size} test rows of either label are reported "
+            "but not gated: their rates are noise.",
+        ],
+        "fairness_policy": f"gated on parity amplification <= {params.gate.max_parity_amplification} and "
+                           f"equalized odds <= {params.gate.max_equalized_odds_difference}",
+        "blessing": verdict, "infra": {"status": "run on this bento after it was built; see the blessing"},
+        "monitoring": params.monitor.model_dump(mode="json"),
+    }
+
+
+def infra_check(bento_tag: str, entry: dict, registry: Registry, root: Path, test: pd.DataFrame,
+                params: Params) -> tuple[dict, dict]:
+    """The load-and-query result, and its line in the blessing."""
+    rows = test.head(params.gate.infra.rows)
+    expected = registered_predictor(registry, entry, root).predict(rows)["probability"].to_numpy()
+    infra = load_and_query(bento_tag, entry["model_tag"], rows[params.schema.features], expected, params.gate.infra)
+    limits = params.gate.infra
+    return infra, {"name": "load and query", "kind": "infra", "value": infra.get("p99_ms"),
+                   "threshold": f"ready within {limits.startup_timeout_s} s, all 200, equal offline, "
+                                f"p99 <= {limits.max_p99_ms} ms", "passed": infra["passed"]}
+
+
 def release(params: Params, root: Path = Path(".")) -> dict:
     """Register the packaged model as a new version, gate it, run the infra check and promote it if blessed."""
     info = read(package_info(root))
@@ -75,70 +121,38 @@ def release(params: Params, root: Path = Path(".")) -> dict:
 
     version = bentoml.models.get(info["model_tag"]).tag.version
     test = load_split(splits_dir(root), "test")
-    scores = pd.read_parquet(root / "artifacts/evaluate/scores.parquet")
+    scores = pd.read_parquet(stage_file(root, "evaluate", "scores.parquet"))
     y = scores["label"].to_numpy()
-    evaluation, gaps = read(root / "metrics/evaluate.json"), read(root / "metrics/audit.json")
-    candidate = {k: evaluation[k] for k in CARD_METRICS}
-    baseline = {k: evaluation[f"baseline_{k}"] for k in CARD_METRICS}
-    comparison = {"candidate": candidate, "baseline": baseline}
+    evaluation = read(stage_file(root, "evaluate", "evaluate.json"))
+    gaps = read(stage_file(root, "audit", "audit.json"))
+    comparison = {"candidate": {k: evaluation[k] for k in CARD_METRICS},
+                  "baseline": {k: evaluation[f"baseline_{k}"] for k in CARD_METRICS}}
     probabilities = {"candidate": scores["model"].to_numpy(), "baseline": scores["baseline"].to_numpy()}
-
     champion = registry.aliases.get(CHAMPION)
-    if champion is not None:  # re-scored on this run's test split: the data may have changed since
-        predictor = registered_predictor(registry, registry.get(champion), root)
-        probabilities["champion"] = predictor.predict(test)["probability"].to_numpy()
-        comparison["champion"] = {
-            k: round(v, 6) for k, v in classification_metrics(
-                y, probabilities["champion"], predictor.threshold, params.evaluate.calibration_bins).items()
-        }
-    verdict = blessing(candidate, baseline, comparison.get("champion"), gaps, params.gate)
+    if champion is not None:
+        probabilities["champion"], comparison["champion"] = champion_comparison(registry, root, test, y, params)
+    verdict = blessing(comparison["candidate"], comparison["baseline"], comparison.get("champion"), gaps, params.gate)
 
     git_commit, dirty = git_state(root)
-    decision = read(root / "artifacts/evaluate/decision.json")
     entry = {
         "version": version, "model_tag": info["model_tag"], "bento_tag": None, "created": now(),
         "data_version": data_version(root, params), "git_commit": git_commit, "git_dirty": dirty,
         "params_hash": hashlib.sha256(params.model_dump_json().encode()).hexdigest()[:16],
-        "metrics": candidate, "baseline_roc_auc": baseline["roc_auc"],
+        "metrics": comparison["candidate"], "baseline_roc_auc": comparison["baseline"]["roc_auc"],
         "champion_roc_auc": comparison.get("champion", {}).get("roc_auc"), "champion_at_gate": champion,
         "fairness": gaps, "blessed": False, "failed_checks": [],
-        "training_seconds": read(root / "metrics/train.json")["seconds"],
+        "training_seconds": read(stage_file(root, "train", "train.json"))["seconds"],
         "card": str(registry.card_path(version).relative_to(root)),
     }
-    facts = {
-        "overview": f"Binary classifier of '{params.schema.target}' = '{params.schema.positive_label}'.",
-        "architecture": json.dumps(read(root / "artifacts/train/model.json")),
-        "data": {"name": str(params.data.dir), "train_rows": read(root / "metrics/featurize.json")["train_rows"],
-                 "test_rows": len(test)},
-        "comparison": comparison,
-        "intervals": auc_intervals(y, probabilities, params.gate.bootstrap_rounds),
-        "threshold": f"{decision['threshold']:.6f}, maximising {decision['objective']} on the validation split",
-        "fairness": read(root / "artifacts/audit/fairness.json"),
-        "top_features": dict(list(read(root / "artifacts/audit/shap_importance.json").items())[:5]),
-        "limitations": [
-            "Trained and tested on one historical census extract; scores elsewhere are unknown.",
-            f"Groups with fewer than {params.audit.min_group_size} test rows of either label are reported "
-            "but not gated: their rates are noise.",
-        ],
-        "fairness_policy": f"gated on parity amplification <= {params.gate.max_parity_amplification} and "
-                           f"equalized odds <= {params.gate.max_equalized_odds_difference}",
-        "blessing": verdict, "infra": {"status": "run on this bento after it was built; see the blessing"},
-        "monitoring": params.monitor.model_dump(mode="json"),
-    }
-    card = card_json(entry, facts)
+    intervals = auc_intervals(y, probabilities, params.gate.bootstrap_rounds)
+    card = card_json(entry, card_facts(params, root, comparison, intervals, verdict, len(test)))
     with tempfile.TemporaryDirectory() as tmp:  # the card ships in the bento; the registry gets it at the end
         staging = Registry(Path(tmp))
         write_card(staging, version, card)
         bento = build_bento(info["model_tag"], root, extra_files=staging.card_files(version))
 
-    candidate_predictor = registered_predictor(registry, entry, root)
-    rows = test.head(params.gate.infra.rows)
-    infra = load_and_query(str(bento.tag), info["model_tag"], rows[params.schema.features],
-                           candidate_predictor.predict(rows)["probability"].to_numpy(), params.gate.infra)
-    checks = verdict["checks"] + [{"name": "load and query", "kind": "infra", "value": infra.get("p99_ms"),
-                                   "threshold": f"ready within {params.gate.infra.startup_timeout_s} s, all 200, "
-                                                f"equal offline, p99 <= {params.gate.infra.max_p99_ms} ms",
-                                   "passed": infra["passed"]}]
+    infra, infra_line = infra_check(str(bento.tag), entry, registry, root, test, params)
+    checks = verdict["checks"] + [infra_line]
     blessed = all(c["passed"] for c in checks)
     final = {"version": version, "blessed": blessed, "checks": checks, "infra": infra, "created": now()}
     entry |= {"bento_tag": str(bento.tag), "blessed": blessed,
@@ -190,7 +204,8 @@ def rollback(params: Params, root: Path = Path("."), reason: str = "rollback") -
 def snapshot_reports(root: Path, registry: Registry, entry: dict) -> Path:
     """Copy this run's reports under reports/runs/<version>/ with a run.json, for the report index."""
     run = root / "reports" / "runs" / entry["version"]
-    sources = {"docs": root / "artifacts/validate/docs", "audit": root / "artifacts/audit"}
+    (audit_dir,) = stage_outs(root, "audit")
+    sources = {"docs": stage_file(root, "validate", "docs"), "audit": audit_dir}
     for name, source in sources.items():
         if source.exists():
             shutil.copytree(source, run / name, dirs_exist_ok=True)
