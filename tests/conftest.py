@@ -7,16 +7,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pandas as pd
 import pytest
 import yaml
 
 from driftline.artifacts import dvc_env, run_dvc
-from driftline.registry.infra import free_port
+from driftline.registry.infra import free_port, wait_ready
 
 REPO = Path(__file__).resolve().parents[1]
 # Before bentoml is imported anywhere: tests never touch the user's model store.
@@ -101,27 +101,28 @@ def held_out() -> pd.DataFrame:
     return full_data().iloc[SLICE_ROWS:].sample(2000, random_state=3)
 
 
-@pytest.fixture(scope="session")
-def server(trained) -> str:
-    """`driftline serve` of the small project's bento on a free loopback port; its base URL."""
+@contextmanager
+def serving(root: Path) -> Iterator[str]:
+    """`driftline serve` of a project's champion on a free loopback port, until the block ends; its base URL."""
     port = free_port()
     proc = subprocess.Popen([str(Path(sys.executable).parent / "driftline"), "serve", "--port", str(port)],
-                            cwd=trained, env=dvc_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            cwd=root, env=dvc_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.5)
-    else:
+    try:
+        if wait_ready(url, proc, 90) is None:
+            pytest.fail("the service did not become ready in 90 s")
+        yield url
+    finally:
         os.killpg(proc.pid, 15)
-        pytest.fail("the service did not become healthy in 90 s")
-    yield url
-    os.killpg(proc.pid, 15)
-    proc.wait(timeout=30)
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def server(trained) -> Iterator[str]:
+    """The small project's champion served for the whole session."""
+    with serving(trained) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

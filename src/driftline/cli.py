@@ -48,13 +48,18 @@ def reported(action: str, spinner: bool = True) -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def gate_table(blessing: dict) -> Table:
-    """Every check of a blessing: value, threshold, pass or fail."""
+def show_release(result: dict) -> bool:
+    """Print the gate's table and what happened to the version; True when the gate refused a new model."""
+    blessing = result["blessing"]
     table = Table("check", "value", "threshold", "passed", title=f"gate: blessed={blessing['blessed']}")
     for c in blessing["checks"]:
         value = "" if c["value"] is None else f"{c['value']:.4f}"
         table.add_row(c["name"], value, c["threshold"], "yes" if c["passed"] else "[red]NO[/red]")
-    return table
+    Console().print(table)
+    outcome = "promoted to champion" if result["promoted"] else (
+        "new, not promoted: the champion is unchanged" if result["new"] else "already registered: nothing moved")
+    console.print(f"version {result['version']}: {outcome}")
+    return result["new"] and not result["promoted"]
 
 
 @app.command()
@@ -70,10 +75,7 @@ def run(batch: str = typer.Option(EXAMPLE_BATCH, help="CSV batch for the monitor
     for r in result["stages"]:
         table.add_row(r.stage, r.status, f"{r.seconds:.1f}", r.key_figure)
     release = result["release"]
-    Console().print(gate_table(release["blessing"]))
-    outcome = "promoted to champion" if release["promoted"] else (
-        "new, not promoted: the champion is unchanged" if release["new"] else "already registered: nothing moved")
-    Console().print(f"version {release['version']}: {outcome}")
+    refused = show_release(release)
     with reported("monitoring flow"):
         started = time.perf_counter()
         summary = monitoring(batch=batch, root=str(ROOT))
@@ -84,7 +86,7 @@ def run(batch: str = typer.Option(EXAMPLE_BATCH, help="CSV batch for the monitor
         "Reports: reports/index.html (every run), metrics/ (dvc metrics show), "
         f"registry/cards/{release['version']}.md (model card), {summary['report']} (drift)"
     )
-    if release["new"] and not release["promoted"]:
+    if refused:
         raise typer.Exit(2)  # the candidate failed the gate: say so in the exit status
 
 
@@ -95,10 +97,7 @@ def release() -> None:
 
     with reported("release"):
         result = release_model(load_params(), ROOT)
-    Console().print(gate_table(result["blessing"]))
-    console.print(f"version {result['version']}: " + ("promoted to champion" if result["promoted"] else
-                  "not promoted" if result["new"] else "already registered, nothing moved"))
-    if result["new"] and not result["promoted"]:
+    if show_release(result):
         raise typer.Exit(2)
 
 

@@ -1,7 +1,6 @@
 """The release loop on the small trained project: a crippled candidate is refused, promote, rollback, pull."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import yaml
 
 from driftline.artifacts import dvc_env
 from driftline.registry.infra import records
-from tests.conftest import cli, dvc, free_port
+from tests.conftest import cli, dvc, serving
 
 
 def registry(root):
@@ -111,18 +110,7 @@ def test_rollback_scores_exactly_as_the_previous_champion(loop):
 
 def test_serve_exposes_its_version_and_says_when_it_is_stale(loop, held_out):
     root = loop["root"]
-    port = free_port()
-    server = subprocess.Popen([str(sys.executable.rsplit("/", 1)[0] + "/driftline"), "serve", "--port", str(port)],
-                              cwd=root, env=dvc_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(180):
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
+    with serving(root) as url:
         meta = httpx.get(f"{url}/metadata", follow_redirects=True).json()
         champion = registry(root)["aliases"]["champion"]
         assert meta["version"] == champion and meta["stale"] is False
@@ -136,9 +124,6 @@ def test_serve_exposes_its_version_and_says_when_it_is_stale(loop, held_out):
         cli(root, "promote", loop["second"]["version"], "--force", "--reason", "make the server stale")
         assert httpx.get(f"{url}/metadata", follow_redirects=True).json()["stale"] is True
         cli(root, "rollback", "--reason", "back again")
-    finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=30)
 
 
 def test_a_fresh_checkout_serves_the_champion_after_dvc_pull(loop, tmp_path):
