@@ -1,4 +1,4 @@
-"""Pipeline benchmarks: no-op repro, one training epoch, batch scoring throughput, peak memory.
+"""Pipeline benchmarks: no-op repro, batch scoring throughput, peak memory (training: benchmarks/model.py).
 
 Run from the project root after `make run` (`make bench`). Prints a table and writes
 benchmarks/results/pipeline.json.
@@ -6,7 +6,6 @@ benchmarks/results/pipeline.json.
 
 from __future__ import annotations
 
-import json
 import resource
 import subprocess
 import sys
@@ -33,8 +32,6 @@ def timed(command: list[str]) -> float:
 def main() -> None:
     params = load_params()
     results = {"noop_repro_s": min(timed([sys.executable, "-m", "dvc", "repro"]) for _ in range(3))}
-    train = json.loads(Path("metrics/train.json").read_text())
-    results |= {"train_epoch_s": train["seconds_per_epoch"], "train_epochs": train["epochs"]}
     predictor = packaged_predictor(package_info(Path(".")))
     frame = read_dataset(params.data, params.schema)
     started = time.perf_counter()

@@ -8,8 +8,8 @@ from driftline import train
 from pipelines import run_stage
 
 
-def main(splits: Path, out: Path, metrics: Path, history: Path) -> None:
-    run_stage("train", lambda params: train.run(params, splits, out, metrics, history))
+def main(splits: Path, out: Path, checkpoints: Path, metrics: Path, history: Path) -> None:
+    run_stage("train", lambda params: train.run(params, splits, out, checkpoints, metrics, history))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,9 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 SMALL = {
-    "train": {"members": 2, "hidden_sizes": [64], "max_epochs": 4, "patience": 2, "learning_rate": 0.003},
+    "train": {"members": 2, "width": 64, "blocks": 2, "max_epochs": 4, "patience": 2, "learning_rate": 0.003,
+              "batch_size": 128,  # low frequencies: a few thousand rows cannot fit the full-data scale
+              "embedding": {"d_embedding": 16, "n_frequencies": 16, "frequency_init_scale": 1.0, "lite": True}},
     "audit": {"background_rows": 20, "explain_rows": 40},
     "gate": {"max_calibration_error": 0.1, "min_roc_auc": 0.8},  # four epochs on a few thousand rows
     "flows": {"retries": 0, "retry_delay_seconds": 0},
@@ -85,7 +87,8 @@ def trained(tmp_path_factory) -> Path:
     validate.run(params, art / "validate/result.json", art / "validate/bias.json", art / "validate/docs",
                  met / "validate.json", root)
     featurize.run(params, art / "featurize", met / "featurize.json", root)
-    train.run(params, art / "featurize", art / "train", met / "train.json", root / "plots/train_history.json")
+    train.run(params, art / "featurize", art / "train", art / "train-checkpoints", met / "train.json",
+              root / "plots/train_history.json")
     decision = art / "evaluate/decision.json"
     evaluate.run(params, art / "featurize", art / "train", decision, art / "evaluate/scores.parquet",
                  met / "evaluate.json", root / "plots")

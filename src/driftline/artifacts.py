@@ -22,8 +22,11 @@ def _paths(entries: list) -> list[str]:
 
 
 def stage_outs(root: Path, stage: str) -> list[Path]:
-    """The `outs` of a dvc.yaml stage (not its metrics or plots), in dvc.yaml order."""
-    return [root / p for p in _paths(_stage(root, stage).get("outs", []))]
+    """The `outs` of a dvc.yaml stage in dvc.yaml order: not its metrics or plots, nor working state that it
+    persists across runs (train's checkpoints)."""
+    outs = [e for e in _stage(root, stage).get("outs", []) if not (isinstance(e, dict) and
+                                                                  next(iter(e.values())).get("persist"))]
+    return [root / p for p in _paths(outs)]
 
 
 def stage_metrics(root: Path, stage: str) -> list[Path]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -28,17 +29,39 @@ from driftline.config import Params, Schema  # noqa: E402
 from driftline.data import labels, sensitive_groups  # noqa: E402
 from driftline.encoding import Transform  # noqa: E402
 from driftline.featurize import load_split  # noqa: E402
-from driftline.model import TabularMLP  # noqa: E402
+from driftline.model import TabularNet  # noqa: E402
 from driftline.predictor import probabilities  # noqa: E402
 
+ADDITIVITY_TOLERANCE = 1e-3  # largest |attributions + base value - logit| the audit accepts
 
-def column_attributions(model: TabularMLP, transform: Transform, background: pd.DataFrame,
-                        rows: pd.DataFrame) -> np.ndarray:
-    """DeepExplainer SHAP values of the logit, (rows, raw columns): each column's features summed."""
-    explainer = shap.DeepExplainer(model, torch.from_numpy(transform(background)))
-    values = explainer.shap_values(torch.from_numpy(transform(rows)), check_additivity=False)
-    values = np.asarray(values).reshape(len(rows), -1)
-    return np.column_stack([values[:, a:b].sum(axis=1) for a, b in transform.slices.values()])
+
+def column_attributions(model: TabularNet, transform: Transform, background: pd.DataFrame,
+                        rows: pd.DataFrame) -> tuple[np.ndarray, float]:
+    """DeepExplainer SHAP values of the logit, (rows, raw columns), and the base value they add up from.
+
+    The explainer works on the members' inputs (model.backbone), after the periodic embeddings: it would
+    pass plain gradients through their sin and cos, which breaks additivity (shap issues #3918, #1479).
+    Each input's attribution goes to the raw column it came from, summed over members.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="unrecognized nn.Module")  # tabm's linear layers: linear
+        explainer = shap.DeepExplainer((model, model.backbone), torch.from_numpy(transform(background)))
+        values = explainer.shap_values(torch.from_numpy(transform(rows)), check_additivity=False)
+    values = np.asarray(values).reshape(len(rows), model.members, -1).sum(axis=1)
+    owner = np.zeros(transform.width, dtype=int)
+    for index, (start, end) in enumerate(transform.slices.values()):
+        owner[start:end] = index
+    source = owner[model.sources]
+    columns = np.column_stack([values[:, source == index].sum(axis=1) for index in range(len(transform.columns))])
+    return columns, float(np.asarray(explainer.expected_value).reshape(-1)[0])
+
+
+@torch.inference_mode()
+def additivity_error(model: TabularNet, transform: Transform, rows: pd.DataFrame, values: np.ndarray,
+                     base: float) -> float:
+    """Largest gap between a row's attributions plus the base value and its logit."""
+    logits = model(torch.from_numpy(transform(rows))).squeeze(1).double().numpy()
+    return float(np.abs(values.sum(axis=1) + base - logits).max())
 
 
 def _auc(y: np.ndarray, p: np.ndarray) -> float:
@@ -116,11 +139,16 @@ def run(params: Params, splits_dir: Path, model_dir: Path, decision_path: Path, 
         metrics_path: Path) -> dict:
     """Write SHAP plots and importances, per-group fairness tables, and the parity gaps as metrics."""
     schema, cfg = params.schema, params.audit
-    transform, model = Transform.load(splits_dir / "transform.json"), TabularMLP.load(model_dir)
+    transform, model = Transform.load(splits_dir / "transform.json"), TabularNet.load(model_dir)
     train, test = load_split(splits_dir, "train"), load_split(splits_dir, "test")
     background = train.sample(min(cfg.background_rows, len(train)), random_state=cfg.seed)
     explained = test.sample(min(cfg.explain_rows, len(test)), random_state=cfg.seed)
-    values = column_attributions(model, transform, background, explained)
+    values, base = column_attributions(model, transform, background, explained)
+    error = additivity_error(model, transform, explained, values, base)
+    if error > ADDITIVITY_TOLERANCE:
+        raise RuntimeError(f"SHAP attributions do not add up to the logit: off by {error:.2g}")
+    write_json(out_dir / "shap_summary.json", {"base_value": base, "additivity_error": error,
+                                              "tolerance": ADDITIVITY_TOLERANCE, "rows": len(explained)})
     importance = dict(zip(schema.features, np.abs(values).mean(axis=0).round(6).tolist()))
     write_json(out_dir / "shap_importance.json", dict(sorted(importance.items(), key=lambda kv: -kv[1])))
     _plots(values, explained, schema, out_dir)

@@ -216,3 +216,28 @@ def monitor(
         typer.echo(json.dumps(summary, indent=1))
     else:
         Console().print(summary_markdown(summary))
+
+
+@app.command()
+def tune(
+    trials: int = typer.Option(20, "--trials", min=1, help="finished trials the study should hold (a rerun tops up)"),
+    timeout: float = typer.Option(None, "--timeout", min=1, help="stop starting trials after this many seconds"),
+) -> None:
+    """Optuna TPE search over the train params on the validation split; resumes an interrupted study.
+
+    Needs the featurize stage's outputs (`dvc repro featurize`). Writes best.yaml and importance.png to
+    params.yaml's tune.dir and prints the `dvc exp run` line that trains the best trial as an experiment.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from driftline.tune import tune as search
+
+    with reported("tune", spinner=False):
+        params = load_params()
+        with Progress(TextColumn("tune"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console) as progress:
+            bar = progress.add_task("trials", total=trials)
+            result = search(params, ROOT, trials, timeout, lambda done: progress.update(bar, completed=done))
+    console.print(f"best: trial {result['best_trial']} of {result['finished']}, validation ROC AUC "
+                  f"{result['best_val_auc']:.5f}; wrote {params.tune.dir / 'best.yaml'}")
+    typer.echo(result["command"])

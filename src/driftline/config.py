@@ -107,17 +107,31 @@ class FeaturizeParams(Strict):
     seed: int
     val_size: float = Field(gt=0, lt=0.5)
     test_size: float = Field(gt=0, lt=0.5)
-    n_bins: int = Field(ge=2, le=256)
+    n_bins: int = Field(ge=0, le=256)  # 0: no piecewise-linear encoding
     min_category_count: int = Field(ge=1)
+
+
+class EmbeddingParams(Strict):
+    """rtdl_num_embeddings.PeriodicEmbeddings of each numeric column (the PLR of MLP-PLR)."""
+
+    d_embedding: int = Field(ge=1, le=512)
+    n_frequencies: int = Field(ge=1, le=512)
+    frequency_init_scale: float = Field(gt=0, le=1000)
+    lite: bool  # true: one output layer shared by every column (and member)
 
 
 class TrainParams(Strict):
     seed: int
+    model: Literal["mlp_plr", "mlp"]
     members: int = Field(ge=1, le=64)
-    hidden_sizes: list[int] = Field(min_length=1)
+    blocks: int = Field(ge=1, le=16)
+    width: int = Field(ge=1, le=4096)
     dropout: float = Field(ge=0, lt=1)
+    embedding: EmbeddingParams
     learning_rate: float = Field(gt=0, le=1)
     weight_decay: float = Field(ge=0)
+    warmup_epochs: int = Field(ge=0)
+    gradient_clip: float = Field(gt=0)
     batch_size: int = Field(ge=1)
     max_epochs: int = Field(ge=1)
     patience: int = Field(ge=1)
@@ -125,12 +139,10 @@ class TrainParams(Strict):
     accelerator: Literal["auto", "cpu", "gpu"]
     precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed"]
 
-    @field_validator("hidden_sizes")
-    @classmethod
-    def _positive(cls, sizes: list[int]) -> list[int]:
-        if any(s < 1 for s in sizes):
-            raise ValueError("hidden sizes must be positive")
-        return sizes
+
+class TuneParams(Strict):
+    dir: Path  # study.db (the Optuna study, SQLite), best.yaml, importance.png
+    seed: int
 
 
 class BaselineParams(Strict):
@@ -141,6 +153,7 @@ class BaselineParams(Strict):
 
 class EvaluateParams(Strict):
     threshold_objective: Literal["accuracy", "f1"]
+    threshold_tolerance: float = Field(ge=0, lt=0.5)
     calibration_bins: int = Field(ge=2, le=100)
     baseline: BaselineParams
 
@@ -227,6 +240,7 @@ class Params(Strict):
     ingest: IngestParams
     featurize: FeaturizeParams
     train: TrainParams
+    tune: TuneParams
     evaluate: EvaluateParams
     audit: AuditParams
     package: PackageParams

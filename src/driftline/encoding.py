@@ -1,8 +1,10 @@
 """The feature transform, fitted on the training split and reused unchanged at serving time.
 
-Categories become one-hot slots (plus one for unknown and one for missing values); numbers become a
-standardised value, a missing flag and a piecewise-linear encoding over train quantiles
-(Gorishniy et al. 2022). The fitted state is plain JSON, so the service loads it without pickle.
+Categories become one-hot slots (plus one for unknown and one for missing values). Numbers become their
+train quantile mapped to a standard normal score (as sklearn's QuantileTransformer(output_distribution=
+"normal") computes it, without its subsampling), a missing flag and, when n_bins > 0, a piecewise-linear
+encoding over train quantiles (Gorishniy et al. 2022). The fitted state is plain JSON, so the service
+loads it without pickle.
 """
 
 from __future__ import annotations
@@ -13,28 +15,42 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtri
 
 from driftline.config import FeaturizeParams, Schema
+
+QUANTILES = 1000
+BOUND = 1e-7  # ranks are clipped to [BOUND, 1 - BOUND] before the normal quantile function, as sklearn does
 
 
 @dataclass
 class NumericEncoding:
     median: float
-    mean: float
-    std: float
-    edges: list[float]  # bin edges; a value fills each bin in turn between 0 and 1
+    quantiles: list[float]  # train values at evenly spaced ranks from 0 to 1
+    edges: list[float]  # piecewise-linear bin edges (empty: none); a value fills each bin in turn from 0 to 1
 
     @property
     def width(self) -> int:
-        return 2 + len(self.edges) - 1
+        return 2 + max(len(self.edges) - 1, 0)
+
+    def normal_score(self, values: np.ndarray) -> np.ndarray:
+        """Each value's train rank, through the standard normal quantile function.
+
+        Interpolating upwards and downwards and averaging puts a value shared by many rows (a spike at
+        0, say) at the middle of its ranks, as QuantileTransformer does; unlike it, a spike at the train
+        minimum or maximum too (sklearn pins those rows to the extreme score, 5.2 standard deviations out).
+        """
+        q = np.asarray(self.quantiles)
+        ranks = np.linspace(0, 1, len(q))
+        rank = 0.5 * (np.interp(values, q, ranks) - np.interp(-values, -q[::-1], -ranks[::-1]))
+        return ndtri(np.clip(rank, BOUND, 1 - BOUND))
 
     def encode(self, values: np.ndarray) -> np.ndarray:
         missing = np.isnan(values)
         filled = np.where(missing, self.median, values)
-        scaled = np.clip((filled - self.mean) / self.std, -5, 5)
         lower, upper = np.array(self.edges[:-1]), np.array(self.edges[1:])
-        bins = np.clip((filled[:, None] - lower) / (upper - lower), 0, 1)
-        return np.column_stack([scaled, missing, bins])
+        bins = np.clip((filled[:, None] - lower) / (upper - lower), 0, 1).reshape(len(values), -1)
+        return np.column_stack([self.normal_score(filled), missing, bins])
 
 
 @dataclass
@@ -46,9 +62,9 @@ class CategoricalEncoding:
         return len(self.vocabulary) + 2  # unknown, missing
 
     def encode(self, values: pd.Series) -> np.ndarray:
-        index = {v: i for i, v in enumerate(self.vocabulary)}
-        unknown, missing = len(self.vocabulary), len(self.vocabulary) + 1
-        slots = np.array([missing if pd.isna(v) else index.get(v, unknown) for v in values], dtype=np.int64)
+        slots = pd.Categorical(values, categories=self.vocabulary).codes.astype(np.int64)
+        slots[slots < 0] = len(self.vocabulary)  # unknown
+        slots[pd.isna(values).to_numpy()] = len(self.vocabulary) + 1
         out = np.zeros((len(values), self.width), dtype=np.float32)
         out[np.arange(len(values)), slots] = 1
         return out
@@ -69,15 +85,13 @@ class Transform:
             values = frame[name]
             if schema.columns[name].numeric:
                 present = values.dropna().to_numpy(np.float64)
-                quantiles = np.quantile(present, np.linspace(0, 1, params.n_bins + 1))
-                edges = np.unique(quantiles).tolist()
-                if len(edges) < 2:
+                edges = np.unique(np.quantile(present, np.linspace(0, 1, params.n_bins + 1))).tolist()
+                if len(edges) == 1:
                     edges = [edges[0], edges[0] + 1.0]
                 numeric[name] = NumericEncoding(
                     median=float(np.median(present)),
-                    mean=float(present.mean()),
-                    std=float(present.std()) or 1.0,
-                    edges=edges,
+                    quantiles=np.quantile(present, np.linspace(0, 1, min(QUANTILES, len(present)))).tolist(),
+                    edges=edges if params.n_bins else [],
                 )
             else:
                 counts = values.value_counts()
@@ -98,6 +112,11 @@ class Transform:
     @property
     def width(self) -> int:
         return sum(end - start for start, end in self.slices.values())
+
+    @property
+    def scores(self) -> list[int]:
+        """Positions of the numeric columns' normal scores: the inputs a model may embed."""
+        return [self.slices[name][0] for name in self.columns if name in self.numeric]
 
     def __call__(self, frame: pd.DataFrame) -> np.ndarray:
         blocks = []

@@ -16,7 +16,7 @@ from driftline.config import EvaluateParams, Params, Schema
 from driftline.data import labels
 from driftline.encoding import Transform
 from driftline.featurize import load_split
-from driftline.model import TabularMLP
+from driftline.model import TabularNet
 from driftline.predictor import probabilities
 
 
@@ -34,21 +34,26 @@ def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float, bins:
     }
 
 
-def choose_threshold(y: np.ndarray, p: np.ndarray, objective: str) -> float:
-    """The probability cut that maximises accuracy or F1 on (validation) labels y."""
-    order = np.argsort(-p)
+def choose_threshold(y: np.ndarray, p: np.ndarray, objective: str, tolerance: float) -> float:
+    """A probability cut that keeps accuracy or F1 on (validation) labels y within TOLERANCE of the best.
+
+    The single best cut jumps about on a flat objective: a small change in the scores can move it by
+    0.08. The median of all the near-optimal cuts (each cut between two distinct probabilities) is the
+    middle of that plateau, and moves little.
+    """
+    order = np.argsort(-p, kind="stable")
     ys, ps = y[order], p[order]
     tp = np.cumsum(ys)
     fp = np.cumsum(1 - ys)
     positives = ys.sum()
     if objective == "accuracy":
-        score = tp + (len(y) - positives - fp)
+        score = (tp + (len(y) - positives - fp)) / len(y)
     else:
         score = 2 * tp / (tp + fp + positives)
     # Only cut between distinct probabilities, so ties fall on one side.
-    last_of_tie = np.r_[ps[1:] != ps[:-1], True]
-    best = np.argmax(np.where(last_of_tie, score, -np.inf))
-    return float(ps[best])
+    score = np.where(np.r_[ps[1:] != ps[:-1], True], score, -np.inf)
+    near = ps[score >= score.max() - tolerance]
+    return float(np.median(near))
 
 
 def fit_baseline(train: pd.DataFrame, schema: Schema, params: EvaluateParams) -> HistGradientBoostingClassifier:
@@ -78,7 +83,7 @@ def run(params: Params, splits_dir: Path, model_dir: Path, decision_path: Path, 
     """
     schema, cfg = params.schema, params.evaluate
     transform = Transform.load(splits_dir / "transform.json")
-    model = TabularMLP.load(model_dir)
+    model = TabularNet.load(model_dir)
     val, test = load_split(splits_dir, "val"), load_split(splits_dir, "test")
     baseline = fit_baseline(load_split(splits_dir, "train"), schema, cfg)
     scores = {
@@ -88,7 +93,8 @@ def run(params: Params, splits_dir: Path, model_dir: Path, decision_path: Path, 
     y_val, y_test = labels(val, schema), labels(test, schema)
     metrics, plots, thresholds = {}, {}, {}
     for name, (p_val, p_test) in scores.items():
-        threshold = thresholds[name] = choose_threshold(y_val, p_val, cfg.threshold_objective)
+        threshold = thresholds[name] = choose_threshold(y_val, p_val, cfg.threshold_objective,
+                                                          cfg.threshold_tolerance)
         prefix = "" if name == "model" else "baseline_"
         result = classification_metrics(y_test, p_test, threshold, cfg.calibration_bins) | {"threshold": threshold}
         metrics |= {prefix + k: round(v, 6) for k, v in result.items()}

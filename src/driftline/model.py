@@ -7,39 +7,59 @@ import math
 from pathlib import Path
 
 import torch
+from rtdl_num_embeddings import PeriodicEmbeddings
 from safetensors.torch import load_file, save_file
+from tabm import LinearEnsemble, MLPBackboneEnsemble
 from torch import nn
 
 
-def _mlp(in_features: int, hidden_sizes: list[int], dropout: float) -> nn.Sequential:
-    # Each activation is its own module: SHAP's DeepExplainer mis-attributes a module reused twice.
-    layers: list[nn.Module] = []
-    width = in_features
-    for size in hidden_sizes:
-        layers += [nn.Linear(width, size), nn.ReLU(), nn.Dropout(dropout)]
-        width = size
-    return nn.Sequential(*layers, nn.Linear(width, 1))
+class TabularNet(nn.Module):
+    """Encoded features in, one logit out: the mean logit of `members` MLPs run as one batched network.
 
-
-class TabularMLP(nn.Module):
-    """Encoded features in, one logit out: the mean logit of `members` independently initialised MLPs.
-
-    Averaging a few members closes most of the gap to gradient boosting on small tables at little
-    cost. `logit_offset` undoes the class weighting of the loss (minus the log of the positive
-    weight), so the sigmoid of the output stays a calibrated probability.
+    With `embedding` (MLP-PLR, Gorishniy et al. 2022), the encoded columns listed in `embedded` go
+    through learned periodic embeddings, and every member has its own: the columns are repeated once
+    per member before one PeriodicEmbeddings layer, so each member learns its own frequencies (and,
+    unless `lite`, its own output layer per column; `lite` shares one across columns and members). The
+    other columns (one-hot categories, missing flags) go to every member as they are. `logit_offset`
+    undoes a class weighting of the loss (minus the log of the positive weight), so the sigmoid of the
+    output stays a calibrated probability.
     """
 
-    def __init__(self, in_features: int, hidden_sizes: list[int], dropout: float, members: int = 1,
-                 logit_offset: float = 0.0):
+    def __init__(self, in_features: int, embedded: list[int], members: int, blocks: int, width: int,
+                 dropout: float, embedding: dict | None = None, logit_offset: float = 0.0):
         super().__init__()
-        self.members = nn.ModuleList(_mlp(in_features, hidden_sizes, dropout) for _ in range(members))
-        self.config = {"in_features": in_features, "hidden_sizes": list(hidden_sizes), "dropout": dropout,
-                       "members": members}
+        self.config = {"in_features": in_features, "embedded": list(embedded), "members": members,
+                       "blocks": blocks, "width": width, "dropout": dropout, "embedding": embedding}
+        self.members = members
+        if embedding is None:
+            embedded = []
+        passthrough = [i for i in range(in_features) if i not in set(embedded)]
+        self.register_buffer("embedded", torch.tensor(embedded, dtype=torch.long))
+        self.register_buffer("passthrough", torch.tensor(passthrough, dtype=torch.long))
+        self.embeddings = PeriodicEmbeddings(members * len(embedded), **embedding) if embedded else None
+        d_embedding = embedding["d_embedding"] if embedded else 0
+        d_in = len(embedded) * d_embedding + len(passthrough)
+        self.backbone = nn.Sequential(
+            MLPBackboneEnsemble(d_in=d_in, n_blocks=blocks, d_block=width, dropout=dropout, k=members),
+            LinearEnsemble(width, 1, k=members),
+        )
+        # Which encoded column each backbone input comes from (the same for every member).
+        self.sources = [i for i in embedded for _ in range(d_embedding)] + passthrough
         self.register_buffer("logit_offset", torch.tensor(float(logit_offset)))
 
+    def member_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """(rows, members, backbone inputs): what each member's MLP sees."""
+        rows = len(x)
+        rest = x[:, self.passthrough].unsqueeze(1).expand(rows, self.members, -1)
+        if self.embeddings is None:
+            return rest
+        numbers = x[:, self.embedded].repeat(1, self.members)  # member-major: (rows, members * embedded)
+        embedded = self.embeddings(numbers).reshape(rows, self.members, -1)
+        return torch.cat([embedded, rest], dim=2)
+
     def member_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """(rows, members) raw logits, without the offset: what the weighted loss trains."""
-        return torch.cat([member(x) for member in self.members], dim=1)
+        """(rows, members) raw logits, without the offset: what the loss trains."""
+        return self.backbone(self.member_inputs(x)).squeeze(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.member_logits(x).mean(dim=1, keepdim=True) + self.logit_offset
@@ -55,7 +75,7 @@ class TabularMLP(nn.Module):
         (directory / "model.json").write_text(json.dumps(self.config))
 
     @classmethod
-    def load(cls, directory: Path) -> TabularMLP:
+    def load(cls, directory: Path) -> TabularNet:
         model = cls(**json.loads((Path(directory) / "model.json").read_text()))
         model.load_state_dict(load_file(Path(directory) / "model.safetensors"))
         return model.eval()

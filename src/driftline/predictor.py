@@ -14,14 +14,14 @@ from driftline.config import Schema
 from driftline.data import coerce
 from driftline.encoding import Transform
 from driftline.errors import DataError
-from driftline.model import TabularMLP
+from driftline.model import TabularNet
 
 BATCH_ROWS = 65536
 OUTPUTS = ("probability", "label")
 
 
 @torch.inference_mode()
-def probabilities(model: TabularMLP, transform: Transform, frame: pd.DataFrame) -> np.ndarray:
+def probabilities(model: TabularNet, transform: Transform, frame: pd.DataFrame) -> np.ndarray:
     """Positive-class probability for each row of a typed frame."""
     out = []
     for start in range(0, len(frame), BATCH_ROWS):
@@ -38,7 +38,7 @@ class Predictor:
     on every scoring path; `max_records` bounds one service request.
     """
 
-    model: TabularMLP
+    model: TabularNet
     transform: Transform
     schema: Schema
     threshold: float
@@ -51,7 +51,7 @@ class Predictor:
         decision = json.loads((directory / "decision.json").read_text())
         serving = json.loads((directory / "serving.json").read_text())
         return cls(
-            model=TabularMLP.load(directory),
+            model=TabularNet.load(directory),
             transform=Transform.load(directory / "transform.json"),
             schema=Schema.model_validate_json((directory / "schema.json").read_text()),
             threshold=decision["threshold"],

@@ -1,8 +1,15 @@
-"""train stage: a LightningModule around TabularMLP, early-stopped on validation AUC."""
+"""train stage: a LightningModule around TabularNet, early-stopped on validation AUC, resumable.
+
+Every epoch reseeds the global RNG from (seed, epoch), so shuffling and dropout do not depend on the
+epochs before: a run resumed from the last checkpoint ends exactly where an uninterrupted run does.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import math
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -17,7 +24,7 @@ from driftline.config import Params, TrainParams
 from driftline.data import labels
 from driftline.encoding import Transform
 from driftline.featurize import load_split
-from driftline.model import TabularMLP
+from driftline.model import TabularNet
 
 
 class TensorBatches:
@@ -48,7 +55,7 @@ class SplitData(L.LightningDataModule):
 
     def __init__(self, splits_dir: Path, params: Params):
         super().__init__()
-        transform = Transform.load(splits_dir / "transform.json")
+        self.transform = transform = Transform.load(splits_dir / "transform.json")
         self.batches = {}
         for name in ("train", "val"):
             frame = load_split(splits_dir, name)
@@ -75,16 +82,20 @@ class SplitData(L.LightningDataModule):
 
 
 class Classifier(L.LightningModule):
-    """Weighted binary cross-entropy, AdamW, validation AUC from torchmetrics."""
+    """Binary cross-entropy averaged over the members, AdamW with warmup and cosine decay, validation AUC."""
 
-    def __init__(self, in_features: int, params: TrainParams, pos_weight: float):
+    def __init__(self, in_features: int, embedded: list[int], params: TrainParams, pos_weight: float):
         super().__init__()
         self.save_hyperparameters({"in_features": in_features, "pos_weight": pos_weight, **params.model_dump()})
-        self.net = TabularMLP(in_features, params.hidden_sizes, params.dropout, params.members,
-                              TabularMLP.offset_for(pos_weight))
+        embedding = params.embedding.model_dump() if params.model == "mlp_plr" else None
+        self.net = TabularNet(in_features, embedded, params.members, params.blocks, params.width, params.dropout,
+                              embedding, TabularNet.offset_for(pos_weight))
         self.params = params
         self.loss = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight))
         self.val_auc = BinaryAUROC()
+
+    def on_train_epoch_start(self):
+        torch.manual_seed(self.params.seed * 100_003 + self.current_epoch)
 
     def training_step(self, batch, _):
         x, y = batch
@@ -103,11 +114,26 @@ class Classifier(L.LightningModule):
         self.val_auc.reset()
 
     def configure_optimizers(self):
-        return torch.optim.AdamW(self.parameters(), lr=self.params.learning_rate, weight_decay=self.params.weight_decay)
+        # No weight decay on the embeddings or the biases (as in the MLP-PLR recipe).
+        decayed = {n: p for n, p in self.net.named_parameters() if not n.startswith("embeddings.")
+                   and not n.endswith("bias")}
+        rest = [p for n, p in self.net.named_parameters() if n not in decayed]
+        optimizer = torch.optim.AdamW([{"params": list(decayed.values()), "weight_decay": self.params.weight_decay},
+                                       {"params": rest, "weight_decay": 0.0}], lr=self.params.learning_rate)
+        total = self.trainer.estimated_stepping_batches
+        warmup = self.params.warmup_epochs * total // self.params.max_epochs
+
+        def factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(total - warmup, 1)))
+
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 
 class History(Callback):
-    """Per-epoch train loss and validation AUC, for the DVC training-curve plot."""
+    """Per-epoch train loss and validation AUC, for the DVC training-curve plot; kept in checkpoints."""
 
     def __init__(self):
         self.rows: list[dict] = []
@@ -119,6 +145,12 @@ class History(Callback):
              "train_loss": float(metrics.get("train_loss", float("nan")))}
         )
 
+    def state_dict(self) -> dict:
+        return {"rows": self.rows}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rows = state["rows"]
+
 
 def trainer_settings(params: TrainParams) -> dict:
     """bf16 mixed precision on a GPU, full precision on a CPU, unless params.yaml pins one."""
@@ -129,39 +161,79 @@ def trainer_settings(params: TrainParams) -> dict:
     return {"accelerator": "gpu" if on_gpu else "cpu", "precision": precision}
 
 
-def run(params: Params, splits_dir: Path, out_dir: Path, metrics_path: Path, history_path: Path) -> dict:
-    """Fit the model; write model.safetensors + model.json, checkpoints, metrics and history."""
+def fingerprint(params: TrainParams, splits_dir: Path) -> str:
+    """What a checkpoint must have been trained on to be resumed: the train params and the splits."""
+    digest = hashlib.sha256(params.model_dump_json().encode())
+    for name in ("transform.json", "train.parquet", "val.parquet"):
+        digest.update(hashlib.sha256((splits_dir / name).read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def resumable(checkpoint_dir: Path, key: str) -> Path | None:
+    """The last checkpoint of an interrupted run on the same inputs; any other state is cleared."""
+    last, stamp = checkpoint_dir / "last.ckpt", checkpoint_dir / "fingerprint"
+    if last.is_file() and stamp.is_file() and stamp.read_text() == key:
+        try:
+            torch.load(last, map_location="cpu", weights_only=False)
+            return last
+        except Exception as exc:  # a kill while the checkpoint was written leaves a torn file
+            print(f"train: starting afresh, the last checkpoint does not load ({exc})", file=sys.stderr)
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    for old in checkpoint_dir.glob("*.ckpt"):
+        old.unlink()
+    stamp.write_text(key)
+    return None
+
+
+def run(params: Params, splits_dir: Path, out_dir: Path, checkpoint_dir: Path, metrics_path: Path,
+        history_path: Path, callbacks: list[Callback] | None = None) -> dict:
+    """Fit the model; write model.safetensors + model.json, metrics and history.
+
+    CHECKPOINT_DIR keeps the best and the last checkpoint while training runs (dvc.yaml marks it
+    `persist`, so DVC leaves it in place): a rerun after a kill resumes from the last one. A finished
+    run removes them. CALLBACKS join the trainer's own (driftline tune prunes with one).
+    """
     cfg = params.train
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     data = SplitData(splits_dir, params)
     pos_weight = data.positive_weight if cfg.class_weight == "balanced" else 1.0
-    module = Classifier(data.in_features, cfg, pos_weight)
-    checkpoint = ModelCheckpoint(dirpath=out_dir / "checkpoints", monitor="val_auc", mode="max", save_top_k=1)
+    module = Classifier(data.in_features, data.transform.scores, cfg, pos_weight)
+    resume = resumable(checkpoint_dir, fingerprint(cfg, splits_dir))
+    checkpoint = ModelCheckpoint(dirpath=checkpoint_dir, filename="best", monitor="val_auc", mode="max",
+                                 save_top_k=1, save_last=True, enable_version_counter=False)
     history = History()
+    settings = trainer_settings(cfg)
     trainer = L.Trainer(
-        **trainer_settings(cfg),
+        **settings,
         devices=1,
         max_epochs=cfg.max_epochs,
-        callbacks=[EarlyStopping("val_auc", mode="max", patience=cfg.patience), checkpoint, history],
+        gradient_clip_val=cfg.gradient_clip,
+        callbacks=[EarlyStopping("val_auc", mode="max", patience=cfg.patience), checkpoint, history,
+                   *(callbacks or [])],
         deterministic=True,
         logger=False,
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
     )
-    started = time.perf_counter()
-    trainer.fit(module, datamodule=data)
+    started, first_epoch = time.perf_counter(), 0
+    if resume is not None:
+        first_epoch = torch.load(resume, map_location="cpu", weights_only=False)["epoch"] + 1
+        print(f"train: resuming from {resume} at epoch {first_epoch}", file=sys.stderr)
+    trainer.fit(module, datamodule=data, ckpt_path=resume)
     seconds = time.perf_counter() - started
     best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
     module.load_state_dict(best)
     module.net.cpu().eval().save(out_dir)
-    metrics = {
-        "best_val_auc": float(checkpoint.best_model_score),
-        "epochs": trainer.current_epoch,
-        "seconds": round(seconds, 2),
-        "seconds_per_epoch": round(seconds / max(trainer.current_epoch, 1), 3),
-        "accelerator": trainer_settings(cfg)["accelerator"],
-    }
+    epochs = trainer.current_epoch
+    rows = (epochs - first_epoch) * len(data.batches["train"].x)
+    # Timings vary from run to run, so they go to the log, not to the metrics DVC compares.
+    print(f"train: {epochs} epochs ({epochs - first_epoch} in this run) in {seconds:.1f} s, "
+          f"{rows / seconds:.0f} rows/s on {settings['accelerator']}", file=sys.stderr)
+    metrics = {"best_val_auc": float(checkpoint.best_model_score), "epochs": epochs,
+               "best_epoch": max(history.rows, key=lambda r: r["val_auc"])["epoch"]}
     write_json(metrics_path, metrics)
     write_json(history_path, history.rows)
+    for done in checkpoint_dir.glob("*.ckpt"):
+        done.unlink()
     return metrics

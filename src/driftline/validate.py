@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
 import numpy as np
 import pandas as pd
+import tzlocal
+from great_expectations.core import ExpectationSuiteValidationResult
+from great_expectations.core.run_identifier import RunIdentifier
+from great_expectations.data_context import AbstractDataContext
 from great_expectations.data_context.types.base import ProgressBarsConfig
+from great_expectations.data_context.types.resource_identifiers import ValidationResultIdentifier
 from great_expectations.execution_engine import PandasExecutionEngine
 from great_expectations.expectations.expectation import ColumnMapExpectation
 from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial
@@ -21,6 +32,9 @@ from driftline.data import coerce, labels, read_dataset, sensitive_groups
 from driftline.errors import ContractError
 from driftline.reporting.datadocs import make_offline
 
+# DVC hashes the stage's outputs, so identical data must give identical bytes wherever and whenever it runs:
+# every run gets the same run time (it names the Data Docs page and shows in it) instead of the clock's.
+RUN_ID = RunIdentifier(run_name="contract", run_time=dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc))
 PANDAS_NUMERIC = ["int8", "int16", "int32", "int64", "float16", "float32", "float64", "Int64", "Float64"]
 
 
@@ -68,17 +82,6 @@ def check(frame: pd.DataFrame, schema: Schema, rules: ValidateParams, docs_dir: 
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    if docs_dir is not None:
-        context.add_data_docs_site(
-            site_name="driftline",
-            site_config={
-                "class_name": "SiteBuilder",
-                "store_backend": {
-                    "class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir.resolve()),
-                },
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            },
-        )
     batch = (
         context.data_sources.add_pandas("driftline")
         .add_dataframe_asset("batch")
@@ -88,14 +91,54 @@ def check(frame: pd.DataFrame, schema: Schema, rules: ValidateParams, docs_dir: 
     for expectation in build_expectations(schema, rules):
         suite.add_expectation(expectation)
     definition = context.validation_definitions.add(gx.ValidationDefinition(name="contract", data=batch, suite=suite))
-    actions = [gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=["driftline"])] if docs_dir else []
-    checkpoint = context.checkpoints.add(
-        gx.Checkpoint(name="contract", validation_definitions=[definition], actions=actions)
+    checkpoint = context.checkpoints.add(gx.Checkpoint(name="contract", validation_definitions=[definition]))
+    with local_time_zone("UTC"):  # GE writes run times in the machine's time zone
+        outcome = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=RUN_ID)
+        ((key, result),) = outcome.run_results.items()
+        _drop_run_dependent(result)
+        if docs_dir is not None:
+            _build_docs(context, key, result, docs_dir)
+        return result.to_json_dict()
+
+
+def _drop_run_dependent(result: ExpectationSuiteValidationResult) -> None:
+    """Remove what GE draws at run time: the batch's load time and the ids its in-memory stores made up."""
+    del result.meta["batch_markers"]["ge_load_time"]
+    del result.meta["validation_id"], result.meta["checkpoint_id"]
+    for item in result.results:
+        item.expectation_config.id = None
+
+
+def _build_docs(context: AbstractDataContext, key: ValidationResultIdentifier,
+                result: ExpectationSuiteValidationResult, docs_dir: Path) -> None:
+    """Render RESULT, as stored under KEY, into an offline Data Docs site in DOCS_DIR."""
+    context.validation_results_store.set(key, result)  # the pages render from the store
+    context.add_data_docs_site(
+        site_name="driftline",
+        site_config={
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir.resolve())},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        },
     )
-    result = checkpoint.run(batch_parameters={"dataframe": frame})
-    if docs_dir is not None:
-        make_offline(docs_dir)  # GE's pages load their scripts and styles from CDNs
-    return next(iter(result.run_results.values())).to_json_dict()
+    context.build_data_docs(site_names=["driftline"])
+    make_offline(docs_dir)  # GE's pages load their scripts and styles from CDNs
+
+
+@contextmanager
+def local_time_zone(name: str) -> Iterator[None]:
+    """Give the process the local time zone NAME (an IANA name) for the block. Unix only."""
+    try:
+        with mock.patch.dict(os.environ, TZ=name):
+            _reload_time_zone()
+            yield
+    finally:
+        _reload_time_zone()
+
+
+def _reload_time_zone() -> None:
+    time.tzset()
+    tzlocal.reload_localzone()  # GE's index page reads the zone through tzlocal, which caches it
 
 
 def failures(result: dict) -> list[str]:

@@ -40,7 +40,8 @@ def loop(trained, held_out, tmp_path_factory):
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     p, art, met = load_params(root / "params.yaml"), root / "artifacts", root / "metrics"
     decision = art / "evaluate/decision.json"
-    train.run(p, art / "featurize", art / "train", met / "train.json", root / "plots/train_history.json")
+    train.run(p, art / "featurize", art / "train", art / "train-checkpoints", met / "train.json",
+              root / "plots/train_history.json")
     evaluate.run(p, art / "featurize", art / "train", decision, art / "evaluate/scores.parquet",
                  met / "evaluate.json", root / "plots")
     audit.run(p, art / "featurize", art / "train", decision, art / "audit", met / "audit.json")

@@ -70,8 +70,24 @@ def test_calibration_error_on_known_cases(y, p, bins, expected):
 
 
 @pytest.mark.parametrize(("objective", "score"), [("accuracy", accuracy_score), ("f1", f1_score)])
-def test_threshold_is_the_best_cut(scores, objective, score):
+@pytest.mark.parametrize("tolerance", [0.0, 0.01])
+def test_threshold_is_within_tolerance_of_the_best_cut(scores, objective, score, tolerance):
     y, p = scores
-    chosen = choose_threshold(y, p, objective)
+    chosen = choose_threshold(y, p, objective, tolerance)
     best = max(score(y, p >= t) for t in np.unique(p))
-    assert score(y, p >= chosen) == pytest.approx(best)
+    assert best - tolerance - 1e-12 <= score(y, p >= chosen) <= best
+
+
+def test_threshold_barely_moves_when_the_scores_barely_move():
+    """Calibrated scores on 5,000 rows, then the same scores with 2% noise on the logit, 20 times over."""
+    rng = np.random.default_rng(1)
+    logit = rng.normal(-1.2, 2.0, 5000)
+    y = (rng.random(5000) < 1 / (1 + np.exp(-logit))).astype(int)
+
+    def spread(tolerance: float) -> float:
+        cuts = [choose_threshold(y, 1 / (1 + np.exp(-logit * (1 + rng.normal(0, 0.02)) - rng.normal(0, 0.02, 5000))),
+                                 "accuracy", tolerance) for _ in range(20)]
+        return max(cuts) - min(cuts)
+
+    assert spread(0.005) < 0.04
+    assert spread(0.0) > 2 * spread(0.005)  # the single best cut is what jumps

@@ -1,28 +1,68 @@
 import math
 
+import pytest
 import torch
 
-from driftline.model import TabularMLP
+from driftline.model import TabularNet
+
+EMBEDDING = {"d_embedding": 4, "n_frequencies": 3, "frequency_init_scale": 1.0, "lite": False}
+
+
+def net(**kwargs) -> TabularNet:
+    settings = {"in_features": 6, "embedded": [0, 3], "members": 3, "blocks": 2, "width": 8, "dropout": 0.0,
+                "embedding": EMBEDDING} | kwargs
+    return TabularNet(**settings).eval()
 
 
 def test_forward_is_member_mean_plus_offset():
     torch.manual_seed(0)
-    model = TabularMLP(5, [8], 0.0, members=3, logit_offset=TabularMLP.offset_for(4.0)).eval()
-    x = torch.randn(7, 5)
+    model = net(logit_offset=TabularNet.offset_for(4.0))
+    x = torch.randn(7, 6)
     expected = model.member_logits(x).mean(dim=1, keepdim=True) - math.log(4.0)
     torch.testing.assert_close(model(x), expected)
 
 
-def test_save_and_load_give_identical_outputs(tmp_path):
-    model = TabularMLP(6, [16, 8], 0.1, members=2, logit_offset=-0.5).eval()
+def test_members_are_independent_networks_with_their_own_embeddings():
+    """Member m's logit is what a lone network with member m's weights computes: one batched graph, k models."""
+    torch.manual_seed(0)
+    model = net()
+    lone = net(members=1)
+    state = {}
+    for name, tensor in model.state_dict().items():
+        if name.startswith("embeddings.periodic."):  # (members * embedded, frequencies)
+            state[name] = tensor[2:4]
+        elif name.startswith("embeddings.linear."):  # (members * embedded, ...)
+            state[name] = tensor[2:4]
+        elif name.startswith("backbone."):  # (members, ...)
+            state[name] = tensor[1:2]
+        else:
+            state[name] = tensor
+    lone.load_state_dict(state)
+    x = torch.randn(5, 6)
+    torch.testing.assert_close(model.member_logits(x)[:, 1:2], lone.member_logits(x))
+    assert not torch.allclose(model.member_logits(x)[:, 0], model.member_logits(x)[:, 1])
+
+
+def test_numbers_are_embedded_and_the_rest_passed_through():
+    model = net()
+    assert model.sources == [0] * 4 + [3] * 4 + [1, 2, 4, 5]
+    assert model.member_inputs(torch.randn(2, 6)).shape == (2, 3, 12)
+    plain = net(embedding=None)
+    assert plain.sources == list(range(6)) and plain.embeddings is None
+    x = torch.randn(2, 6)
+    torch.testing.assert_close(plain.member_inputs(x), x[:, None, :].expand(2, 3, 6))
+
+
+@pytest.mark.parametrize("embedding", [EMBEDDING, None])
+def test_save_and_load_give_identical_outputs(tmp_path, embedding):
+    model = net(embedding=embedding, dropout=0.1, logit_offset=-0.5)
     model.save(tmp_path)
-    loaded = TabularMLP.load(tmp_path)
+    loaded = TabularNet.load(tmp_path)
     x = torch.randn(4, 6)
     torch.testing.assert_close(model(x), loaded(x))
     assert (tmp_path / "model.safetensors").is_file()
 
 
 def test_activations_are_distinct_modules():
-    model = TabularMLP(4, [8, 8], 0.0, members=2)
-    relus = [m for m in model.modules() if isinstance(m, torch.nn.ReLU)]
-    assert len(relus) == len({id(m) for m in relus}) == 4
+    relus = [m for m in net().backbone.modules() if isinstance(m, torch.nn.ReLU)]
+    assert len(relus) == len({id(m) for m in relus}) == 2

@@ -2,6 +2,11 @@
 
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import lightning as L
@@ -9,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from lightning.pytorch.callbacks import Callback
 from safetensors.torch import load_file
 
@@ -40,7 +46,7 @@ def splits_dir(params, tmp_path_factory) -> Path:
 
 def small(params, **train):
     """params with a tiny CPU training budget; `train` overrides TrainParams fields."""
-    settings = {"members": 2, "hidden_sizes": [16], "max_epochs": 2, "accelerator": "cpu", "precision": "32-true"}
+    settings = {"members": 2, "blocks": 1, "width": 16, "max_epochs": 2, "accelerator": "cpu", "precision": "32-true"}
     return params.model_copy(update={"train": params.train.model_copy(update=settings | train)})
 
 
@@ -78,14 +84,14 @@ def test_fast_dev_run_takes_a_training_and_a_validation_step(params, splits_dir,
     L.seed_everything(0, verbose=False)
     p = small(params)
     data = SplitData(splits_dir, p)
-    module = Classifier(data.in_features, p.train, data.positive_weight)
+    module = Classifier(data.in_features, data.transform.scores, p.train, data.positive_weight)
     before = {k: v.clone() for k, v in module.state_dict().items()}
     steps = Steps()
     quiet_trainer(tmp_path, fast_dev_run=True, callbacks=[steps]).fit(module, datamodule=data)
 
     assert (steps.train, steps.val) == (1, 1)
     changed = [k for k, v in module.state_dict().items() if not torch.equal(v, before[k])]
-    assert any(k.startswith("net.members.") for k in changed)  # the optimiser stepped
+    assert any(k.startswith("net.backbone.") for k in changed)  # the optimiser stepped
     # The shift that undoes the class weighting is a buffer, not something the optimiser moves.
     assert float(module.net.logit_offset) == pytest.approx(-math.log(data.positive_weight))
     assert "net.logit_offset" not in changed
@@ -98,7 +104,7 @@ def test_training_loss_falls(params, splits_dir, tmp_path):
     L.seed_everything(0, verbose=False)
     p = small(params, learning_rate=0.003, batch_size=128, dropout=0.0)
     data = SplitData(splits_dir, p)
-    module = Classifier(data.in_features, p.train, data.positive_weight)
+    module = Classifier(data.in_features, data.transform.scores, p.train, data.positive_weight)
     history = History()
     quiet_trainer(tmp_path, max_epochs=6, callbacks=[history], num_sanity_val_steps=0,
                   deterministic=True).fit(module, datamodule=data)
@@ -110,7 +116,7 @@ def test_training_loss_falls(params, splits_dir, tmp_path):
 
 
 def fit(params, splits_dir: Path, out: Path) -> tuple[dict, dict, list]:
-    metrics = train.run(params, splits_dir, out, out / "metrics.json", out / "history.json")
+    metrics = train.run(params, splits_dir, out, out / "checkpoints", out / "metrics.json", out / "history.json")
     return metrics, load_file(out / "model.safetensors"), json.loads((out / "history.json").read_text())
 
 
@@ -126,4 +132,40 @@ def test_same_seed_gives_identical_weights(params, splits_dir, tmp_path):
 
     # The comparison can fail: another seed starts (and so ends) elsewhere.
     _, other, _ = fit(small(params, seed=params.train.seed + 1), splits_dir, tmp_path / "c")
-    assert any(not torch.equal(tensor, other[name]) for name, tensor in first.items() if name.startswith("members."))
+    assert any(not torch.equal(tensor, other[name]) for name, tensor in first.items() if name.startswith("backbone."))
+
+
+def test_a_run_killed_mid_training_resumes_and_ends_as_an_uninterrupted_one(params, splits_dir, tmp_path):
+    """kill -9 once the first checkpoint is on disk, rerun the stage: same epochs, history, metrics and weights."""
+    p = small(params, max_epochs=8, patience=8, batch_size=64)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(p.model_dump(by_alias=True, mode="json")))
+    out, checkpoints = tmp_path / "train", tmp_path / "checkpoints"
+    command = [sys.executable, "-m", "pipelines.train", str(splits_dir), str(out), str(checkpoints),
+               str(tmp_path / "metrics.json"), str(tmp_path / "history.json")]
+    env = os.environ | {"PYTHONPATH": str(REPO)}
+    first = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (checkpoints / "last.ckpt").exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first.kill()
+    first.wait()
+    assert first.returncode == -signal.SIGKILL and (checkpoints / "last.ckpt").exists()
+
+    second = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    assert "resuming from" in second.stderr
+    assert not list(checkpoints.glob("*.ckpt"))  # a finished run leaves nothing to resume
+
+    metrics, weights, history = fit(p, splits_dir, tmp_path / "uninterrupted")
+    assert json.loads((tmp_path / "metrics.json").read_text()) == metrics
+    assert json.loads((tmp_path / "history.json").read_text()) == history
+    resumed = load_file(out / "model.safetensors")
+    assert all(torch.equal(resumed[name], tensor) for name, tensor in weights.items())
+
+
+def test_a_checkpoint_of_other_inputs_is_not_resumed(params, splits_dir, tmp_path):
+    p = small(params)
+    checkpoints = tmp_path / "checkpoints"
+    assert train.resumable(checkpoints, train.fingerprint(p.train, splits_dir)) is None
+    (checkpoints / "last.ckpt").write_bytes(b"from another run")
+    assert train.resumable(checkpoints, train.fingerprint(small(params, seed=7).train, splits_dir)) is None
+    assert not (checkpoints / "last.ckpt").exists()

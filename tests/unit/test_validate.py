@@ -1,7 +1,10 @@
+import time
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
-from driftline.validate import check, failures
+from driftline.validate import check, failures, local_time_zone, run
 
 
 @pytest.fixture(scope="module")
@@ -31,3 +34,28 @@ def test_contract_names_what_broke(rows, params, corrupt, expected):
 
 def test_clean_rows_pass(rows, params):
     assert failures(check(rows, params.schema, params.validation)) == []
+
+
+def stage_outputs(root: Path, params, data: pd.DataFrame, monkeypatch) -> dict[str, bytes]:
+    """Run the stage as dvc.yaml does (relative paths, from the project folder); every file it wrote, by name."""
+    (root / "data").mkdir(parents=True)
+    data.to_csv(root / "data" / "adult.csv", index=False)
+    monkeypatch.chdir(root)
+    run(params, Path("artifacts/validate/result.json"), Path("artifacts/validate/bias.json"),
+        Path("artifacts/validate/docs"), Path("metrics/validate.json"))
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for folder in ("artifacts", "metrics") for p in (root / folder).rglob("*") if p.is_file()}
+
+
+def test_identical_data_gives_byte_identical_outputs(params, tmp_path, monkeypatch):
+    """DVC hashes the outputs: nothing in them may depend on when or where the stage ran."""
+    from tests.conftest import full_data
+
+    data = full_data().head(300)
+    first = stage_outputs(tmp_path / "first", params, data, monkeypatch)
+    with local_time_zone("Asia/Tokyo"):  # another machine, seconds later
+        assert time.strftime("%H", time.localtime(0)) == "09"
+        second = stage_outputs(tmp_path / "elsewhere" / "second", params, data, monkeypatch)
+    assert sorted(first) == sorted(second)
+    assert [name for name in first if first[name] != second[name]] == []
+    assert [name for name, content in first.items() if str(tmp_path).encode() in content] == []

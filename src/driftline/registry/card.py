@@ -79,7 +79,7 @@ def card_json(entry: dict, facts: dict) -> dict:
         "gate": facts["blessing"],
         "infra_check": facts["infra"],
         "monitoring": facts["monitoring"],
-        "training": {"seconds": entry["training_seconds"], "environment": environment()},
+        "training": {"epochs": entry["training_epochs"], "environment": environment()},
     }
 
 
@@ -104,7 +104,8 @@ def card_markdown(card: dict) -> str:
         f"- Fairness policy: {cons['ethical_considerations'][0]['mitigation_strategy']}", "",
         "## Training details", "",
         f"- Data: {data['train']['name']}, version `{data['train']['version']}`, {data['train']['rows']} training rows",
-        f"- Training time: {card['training']['seconds']} s", "",
+        f"- Training: {card['training']['epochs']['epochs']} epochs, weights of epoch "
+        f"{card['training']['epochs']['best_epoch']} (best validation AUC)", "",
         "## Evaluation", "",
         f"Test split: {data['eval']['rows']} rows. Decision threshold: {quant['decision_threshold']}.", "",
         "| metric | value | 95% interval |", "|---|---|---|",

@@ -141,7 +141,7 @@ def release(params: Params, root: Path = Path(".")) -> dict:
         "metrics": comparison["candidate"], "baseline_roc_auc": comparison["baseline"]["roc_auc"],
         "champion_roc_auc": comparison.get("champion", {}).get("roc_auc"), "champion_at_gate": champion,
         "fairness": gaps, "blessed": False, "failed_checks": [],
-        "training_seconds": read(stage_file(root, "train", "train.json"))["seconds"],
+        "training_epochs": {k: read(stage_file(root, "train", "train.json"))[k] for k in ("epochs", "best_epoch")},
         "card": str(registry.card_path(version).relative_to(root)),
     }
     intervals = auc_intervals(y, probabilities, params.gate.bootstrap_rounds)

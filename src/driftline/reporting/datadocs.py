@@ -1,4 +1,4 @@
-"""Great Expectations Data Docs that render offline: each CDN asset swapped for a vendored copy."""
+"""Great Expectations Data Docs that render offline (each CDN asset swapped for a vendored copy) and reproducibly."""
 
 from __future__ import annotations
 
@@ -48,12 +48,16 @@ REMOTE_TAG = re.compile(
     r"|<(?:link|img)\b[^>]*\b(?:href|src)=\"(https?://[^\"]*)\"[^>]*>",
     re.IGNORECASE,
 )
+# GE's collapsible blocks get a random UUID per render; numbered in page order they stay unique and stable.
+COLLAPSE_ID = re.compile(r"(?<=-collapse-body-)[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}")
 
 log = logging.getLogger(__name__)
 
 
 def make_offline(docs_dir: Path) -> list[str]:
     """Copy the vendored assets into DOCS_DIR and point every page at them; returns the remote URLs it dropped.
+
+    Random element ids are numbered too, so that the same validation gives the same bytes.
 
     A script, stylesheet or image whose address is not vendored is removed rather than left to fetch.
     GE's vega scripts go this way: none of the contract's renderers draws a chart.
@@ -63,6 +67,7 @@ def make_offline(docs_dir: Path) -> list[str]:
     for page in docs_dir.rglob("*.html"):
         text = page.read_text(encoding="utf-8")
         offline = offline_page(text, Path(os.path.relpath(docs_dir, page.parent)).as_posix(), dropped)
+        offline = stable_ids(offline)
         if offline != text:
             page.write_text(offline, encoding="utf-8")
     if dropped:
@@ -83,3 +88,9 @@ def offline_page(text: str, site: str, dropped: set[str]) -> str:
         return ""
 
     return REMOTE_TAG.sub(drop, text)
+
+
+def stable_ids(text: str) -> str:
+    """TEXT with each collapse id's UUID replaced by its order of first appearance (a link keeps its target)."""
+    numbers: dict[str, int] = {}
+    return COLLAPSE_ID.sub(lambda m: str(numbers.setdefault(m.group(), len(numbers))), text)

@@ -1,0 +1,147 @@
+"""driftline tune: an Optuna TPE search over the train params, scored on the validation split only.
+
+The study lives in SQLite in the project (params.yaml `tune.dir`), named after the featurize outputs it
+searched on, so an interrupted search resumes where it stopped and a search on other data starts anew.
+The test split is never read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import optuna  # noqa: E402
+import yaml  # noqa: E402
+from lightning.pytorch.callbacks import Callback  # noqa: E402
+
+from driftline import train  # noqa: E402
+from driftline.artifacts import splits_dir  # noqa: E402
+from driftline.config import Params, TrainParams  # noqa: E402
+from driftline.errors import ConfigError  # noqa: E402
+
+
+def suggest(trial: optuna.Trial, base: TrainParams) -> dict:
+    """One point of the search space, as `train` keys (dotted for the embedding's)."""
+    point = {
+        "learning_rate": trial.suggest_float("learning_rate", 1e-4, 3e-3, log=True),
+        "weight_decay": trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True),
+        "blocks": trial.suggest_int("blocks", 1, 4),
+        "width": trial.suggest_int("width", 64, 512, log=True),
+        "dropout": trial.suggest_float("dropout", 0.0, 0.4),
+    }
+    if base.model == "mlp_plr":
+        point |= {
+            "embedding.d_embedding": trial.suggest_int("embedding.d_embedding", 8, 64, log=True),
+            "embedding.n_frequencies": trial.suggest_int("embedding.n_frequencies", 8, 96, log=True),
+            "embedding.frequency_init_scale": trial.suggest_float("embedding.frequency_init_scale", 0.1, 100,
+                                                                  log=True),
+        }
+    return point
+
+
+def with_point(params: Params, point: dict) -> Params:
+    """PARAMS with the train keys of POINT set, checked as params.yaml would be."""
+    raw = params.model_dump(by_alias=True, mode="json")
+    for key, value in point.items():
+        section = raw["train"]
+        *parents, leaf = key.split(".")
+        for name in parents:
+            section = section[name]
+        section[leaf] = value
+    return Params.model_validate(raw)
+
+
+class Pruning(Callback):
+    """Reports each epoch's validation AUC to the trial, and stops a trial the pruner gives up on."""
+
+    def __init__(self, trial: optuna.Trial):
+        self.trial = trial
+
+    def on_validation_end(self, trainer, module):
+        self.trial.report(float(trainer.callback_metrics["val_auc"]), trainer.current_epoch)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"epoch {trainer.current_epoch}")
+
+
+def study_name(splits: Path) -> str:
+    digest = hashlib.sha256()
+    for name in ("transform.json", "train.parquet", "val.parquet"):
+        digest.update(hashlib.sha256((splits / name).read_bytes()).digest())
+    return f"driftline-{digest.hexdigest()[:12]}"
+
+
+def finished(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
+                                                        optuna.trial.TrialState.PRUNED)))
+
+
+def tune(params: Params, root: Path, trials: int, timeout: float | None,
+         on_trial: Callable[[int], None] = lambda done: None) -> dict:
+    """Run trials until the study holds TRIALS finished ones (or TIMEOUT seconds pass); write the best.
+
+    Writes best.yaml (a params.yaml `train:` fragment) and importance.png into `tune.dir`, and returns
+    the best trial's number, validation AUC and `dvc exp run` line.
+    """
+    splits = splits_dir(root)
+    if not (splits / "transform.json").is_file():
+        raise ConfigError(f"no featurize outputs in {splits}: run `dvc repro featurize` first")
+    out = root / params.tune.dir
+    out.mkdir(parents=True, exist_ok=True)
+    # Heartbeats let a rerun mark the trial an interruption left 'running' as failed, and run it again.
+    storage = optuna.storages.RDBStorage(
+        f"sqlite:///{(out / 'study.db').resolve()}", heartbeat_interval=10, grace_period=20,
+        failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1))
+    study = optuna.create_study(storage=storage, study_name=study_name(splits), direction="maximize",
+                                load_if_exists=True,
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2))
+    # Seeded by how far the study got, so that a resumed search does not draw its first points again.
+    study.sampler = optuna.samplers.TPESampler(seed=params.tune.seed + len(study.trials))
+
+    def objective(trial: optuna.Trial) -> float:
+        trial_params = with_point(params, suggest(trial, params.train))
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            metrics = train.run(trial_params, splits, tmp / "model", tmp / "checkpoints", tmp / "metrics.json",
+                                tmp / "history.json", callbacks=[Pruning(trial)])
+        return metrics["best_val_auc"]
+
+    on_trial(finished(study))
+    remaining = trials - finished(study)
+    if remaining > 0:
+        study.optimize(objective, n_trials=remaining, timeout=timeout, catch=(),
+                       callbacks=[lambda s, t: on_trial(finished(s))])
+    return write_best(study, out)
+
+
+def write_best(study: optuna.Study, out: Path) -> dict:
+    """best.yaml and importance.png from the study so far."""
+    if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        raise ConfigError("no trial has finished yet: nothing to write")
+    best = study.best_trial
+    fragment: dict = {"train": {}}
+    for key, value in best.params.items():
+        section = fragment["train"]
+        *parents, leaf = key.split(".")
+        for name in parents:
+            section = section.setdefault(name, {})
+        section[leaf] = value
+    header = (f"# driftline tune: trial {best.number} of study {study.study_name}, validation ROC AUC "
+              f"{best.value:.5f}.\n# Merge into params.yaml, or run it as an experiment with the line below.\n")
+    (out / "best.yaml").write_text(header + yaml.safe_dump(fragment, sort_keys=False))
+    command = "dvc exp run " + " ".join(f"-S train.{key}={value}" for key, value in best.params.items())
+    completed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if len(completed) > 1:
+        importance = optuna.importance.get_param_importances(study)
+        fig, ax = plt.subplots(figsize=(6, 0.4 * len(importance) + 1))
+        ax.barh(list(importance)[::-1], list(importance.values())[::-1])
+        ax.set_xlabel("importance for validation ROC AUC (fANOVA)")
+        fig.savefig(out / "importance.png", dpi=110, bbox_inches="tight")
+        plt.close(fig)
+    return {"best_trial": best.number, "best_val_auc": best.value, "finished": finished(study),
+            "params": best.params, "command": command}
