@@ -11,6 +11,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -169,13 +170,13 @@ def fingerprint(params: TrainParams, splits_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def resumable(checkpoint_dir: Path, key: str) -> Path | None:
-    """The last checkpoint of an interrupted run on the same inputs; any other state is cleared."""
+def resumable(checkpoint_dir: Path, key: str) -> tuple[Path, int] | None:
+    """The last checkpoint of an interrupted run on the same inputs and the epoch it resumes at; any other
+    state is cleared."""
     last, stamp = checkpoint_dir / "last.ckpt", checkpoint_dir / "fingerprint"
     if last.is_file() and stamp.is_file() and stamp.read_text() == key:
         try:
-            torch.load(last, map_location="cpu", weights_only=False)
-            return last
+            return last, torch.load(last, map_location="cpu", weights_only=False)["epoch"] + 1
         except Exception as exc:  # a kill while the checkpoint was written leaves a torn file
             print(f"train: starting afresh, the last checkpoint does not load ({exc})", file=sys.stderr)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
@@ -203,6 +204,7 @@ def run(params: Params, splits_dir: Path, out_dir: Path, checkpoint_dir: Path, m
                                  save_top_k=1, save_last=True, enable_version_counter=False)
     history = History()
     settings = trainer_settings(cfg)
+    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")  # the fingerprint
     trainer = L.Trainer(
         **settings,
         devices=1,
@@ -216,11 +218,11 @@ def run(params: Params, splits_dir: Path, out_dir: Path, checkpoint_dir: Path, m
         enable_model_summary=False,
         num_sanity_val_steps=0,
     )
-    started, first_epoch = time.perf_counter(), 0
-    if resume is not None:
-        first_epoch = torch.load(resume, map_location="cpu", weights_only=False)["epoch"] + 1
-        print(f"train: resuming from {resume} at epoch {first_epoch}", file=sys.stderr)
-    trainer.fit(module, datamodule=data, ckpt_path=resume)
+    last, first_epoch = resume or (None, 0)
+    if last is not None:
+        print(f"train: resuming from {last} at epoch {first_epoch}", file=sys.stderr)
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=data, ckpt_path=last)
     seconds = time.perf_counter() - started
     best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
     module.load_state_dict(best)

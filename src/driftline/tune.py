@@ -8,7 +8,9 @@ The test split is never read.
 from __future__ import annotations
 
 import hashlib
+import logging
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -88,15 +90,18 @@ def tune(params: Params, root: Path, trials: int, timeout: float | None,
     Writes best.yaml (a params.yaml `train:` fragment) and importance.png into `tune.dir`, and returns
     the best trial's number, validation AUC and `dvc exp run` line.
     """
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # Optuna reports each trial instead
     splits = splits_dir(root)
     if not (splits / "transform.json").is_file():
         raise ConfigError(f"no featurize outputs in {splits}: run `dvc repro featurize` first")
     out = root / params.tune.dir
     out.mkdir(parents=True, exist_ok=True)
     # Heartbeats let a rerun mark the trial an interruption left 'running' as failed, and run it again.
-    storage = optuna.storages.RDBStorage(
-        f"sqlite:///{(out / 'study.db').resolve()}", heartbeat_interval=10, grace_period=20,
-        failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{(out / 'study.db').resolve()}", heartbeat_interval=10,
+                                         grace_period=20, heartbeat_stale_trial_callback=retry)
     study = optuna.create_study(storage=storage, study_name=study_name(splits), direction="maximize",
                                 load_if_exists=True,
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2))
