@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from driftline.config import DataParams, Schema
+from driftline.config import ColumnSpec, DataParams, Schema
 from driftline.errors import DataError
 
 
@@ -51,30 +52,46 @@ def read_dataset(data: DataParams, schema: Schema, root: Path = Path(".")) -> pd
 
 def coerce(frame: pd.DataFrame, schema: Schema, columns: list[str] | None = None,
            na_values: list[str] = ()) -> pd.DataFrame:
-    """Give each declared column its declared type: float for numbers, str/NaN for categories.
-
-    Cells equal to one of NA_VALUES count as missing, so every path follows the reading rule of the data.
-    """
+    """Give each declared column its declared type (coerce_column), as a frame."""
     out = {}
     for name in columns or list(schema.columns):
         if name not in frame:
             raise DataError(f"missing column '{name}'")
-        values = frame[name]
-        if values.dtype == object and na_values:
-            values = values.mask(values.isin(na_values))
-        if schema.columns[name].numeric:
-            numbers = pd.to_numeric(values, errors="coerce")
-            bad = numbers.isna() & values.notna()
-            if bad.any():
-                raise DataError(f"column '{name}' has non-numeric values such as {values[bad].iloc[0]!r}")
-            fractional = numbers.notna() & (numbers != np.floor(numbers))
-            if schema.columns[name].type == "integer" and fractional.any():
-                example = numbers[fractional].iloc[0]
-                raise DataError(f"integer column '{name}' has fractional values such as {example:g}")
-            out[name] = numbers.astype(np.float64)
-        else:
-            out[name] = values.map(lambda v: v if pd.isna(v) else str(v).strip()).astype(object)
+        out[name] = coerce_column(name, frame[name].to_numpy(), schema.columns[name], na_values)
     return pd.DataFrame(out, index=frame.index)
+
+
+def coerce_column(name: str, values: Sequence, column: ColumnSpec, na_values: Sequence[str] = ()) -> np.ndarray:
+    """One column as its declared type: float64 with NaN for numbers, text or NaN for categories.
+
+    Cells equal to one of NA_VALUES count as missing, so every path follows the reading rule of the
+    data; category text is stripped. Works on a frame's column and on a list of JSON values alike.
+    """
+    if column.numeric:
+        numbers = _numbers(name, values, na_values)
+        if column.type == "integer":
+            fractional = ~np.isnan(numbers) & (numbers != np.floor(numbers))
+            if fractional.any():
+                raise DataError(f"integer column '{name}' has fractional values such as {numbers[fractional][0]:g}")
+        return numbers
+    missing = set(na_values)
+    return np.array([np.nan if pd.isna(v) or (isinstance(v, str) and v in missing) else str(v).strip()
+                     for v in values], dtype=object)
+
+
+def _numbers(name: str, values: Sequence, na_values: Sequence[str]) -> np.ndarray:
+    try:
+        return np.asarray(values, dtype=np.float64)  # numbers and None: the common case, no pandas
+    except (TypeError, ValueError):  # text among them: missing-value markers, or an error to name
+        pass
+    series = pd.Series(values, dtype=object)
+    if na_values:
+        series = series.mask(series.isin(na_values))
+    numbers = pd.to_numeric(series, errors="coerce")
+    bad = numbers.isna() & series.notna()
+    if bad.any():
+        raise DataError(f"column '{name}' has non-numeric values such as {series[bad].iloc[0]!r}")
+    return numbers.to_numpy(np.float64)
 
 
 def labels(frame: pd.DataFrame, schema: Schema) -> np.ndarray:

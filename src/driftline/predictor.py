@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pandas as pd
 import torch
 
 from driftline.config import Schema
-from driftline.data import coerce
+from driftline.data import coerce_column
 from driftline.encoding import Transform
 from driftline.errors import DataError
 from driftline.model import TabularNet
@@ -20,13 +21,16 @@ BATCH_ROWS = 65536
 OUTPUTS = ("probability", "label")
 
 
-@torch.inference_mode()
 def probabilities(model: TabularNet, transform: Transform, frame: pd.DataFrame) -> np.ndarray:
     """Positive-class probability for each row of a typed frame."""
-    out = []
-    for start in range(0, len(frame), BATCH_ROWS):
-        x = torch.from_numpy(transform(frame.iloc[start : start + BATCH_ROWS]))
-        out.append(torch.sigmoid(model(x)).squeeze(1).double().numpy())
+    return scores(model, transform(frame))
+
+
+@torch.inference_mode()
+def scores(model: TabularNet, x: np.ndarray) -> np.ndarray:
+    """Positive-class probability for each row of an encoded matrix, BATCH_ROWS at a time."""
+    out = [torch.sigmoid(model(torch.from_numpy(x[start : start + BATCH_ROWS]))).squeeze(1).double().numpy()
+           for start in range(0, len(x), BATCH_ROWS)]
     return np.concatenate(out) if out else np.zeros(0)
 
 
@@ -59,11 +63,21 @@ class Predictor:
             max_records=serving["max_records"],
         )
 
+    def predict_columns(self, columns: Mapping[str, Sequence]) -> tuple[np.ndarray, np.ndarray]:
+        """Probabilities and decided labels for raw columns (name: values), without a DataFrame: the
+        service's JSON records and batch scoring's frames take this one path."""
+        typed = {name: coerce_column(name, columns[name], self.schema.columns[name], self.na_values)
+                 for name in self.schema.features}
+        probability = scores(self.model, self.transform.encode(typed))
+        label = np.where(probability >= self.threshold, self.schema.positive_label, self.schema.negative_label)
+        return probability, label
+
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """`probability` of the positive label and the decided `label` for each row of a raw frame."""
-        typed = coerce(frame, self.schema, self.schema.features, self.na_values)
-        probability = probabilities(self.model, self.transform, typed)
-        label = np.where(probability >= self.threshold, self.schema.positive_label, self.schema.negative_label)
+        missing = [name for name in self.schema.features if name not in frame]
+        if missing:
+            raise DataError(f"missing column '{missing[0]}'")
+        probability, label = self.predict_columns({name: frame[name].to_numpy() for name in self.schema.features})
         return pd.DataFrame({"probability": probability, "label": label}, index=frame.index)
 
     def score(self, frame: pd.DataFrame) -> pd.DataFrame:

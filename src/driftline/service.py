@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Optional
 
 import bentoml
-import pandas as pd
 from bentoml.exceptions import BentoMLException
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.applications import Starlette
@@ -83,6 +82,6 @@ class Driftline:
                 f"records: {len(records)} records in one request; at most {self.predictor.max_records} are allowed",
                 error_code=HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
             )
-        frame = pd.DataFrame([r.model_dump() for r in records], columns=schema.features)
-        scored = self.predictor.predict(frame)
-        return [Prediction(probability=p, label=lbl) for p, lbl in zip(scored["probability"], scored["label"])]
+        columns = {name: [getattr(r, name) for r in records] for name in schema.features}
+        probability, label = self.predictor.predict_columns(columns)
+        return [Prediction(probability=p, label=lbl) for p, lbl in zip(probability.tolist(), label.tolist())]

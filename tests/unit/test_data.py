@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from driftline.config import Schema
-from driftline.data import coerce, labels, read_csv, sensitive_groups
+from driftline.data import coerce, coerce_column, labels, read_csv, sensitive_groups
 from driftline.errors import DataError
 
 NA = ["?", ""]
@@ -82,3 +82,19 @@ def test_coerce_names_a_missing_column(params):
 def test_values_outside_the_bands_get_their_own_group():
     groups = sensitive_groups(pd.Series([16.0, 30.0, np.nan, 120.0]), [17.0, 25.0, 101.0])
     assert groups.tolist() == ["outside [17, 101)", "[25.0, 101.0)", "missing", "outside [17, 101)"]
+
+
+def test_json_values_and_csv_cells_coerce_alike(params):
+    """The service's lists (numbers, None) and a CSV's text cells give the same typed column."""
+    age, workclass = params.schema.columns["age"], params.schema.columns["workclass"]
+    from_json = coerce_column("age", [39, None, 50], age, ["?"])
+    from_csv = coerce_column("age", np.array(["39", "?", "50"], dtype=object), age, ["?"])
+    np.testing.assert_array_equal(from_json, from_csv)
+    assert from_json.dtype == np.float64 and np.isnan(from_json[1])
+    categories = coerce_column("workclass", [" Private", None, "?", 7], workclass, ["?"])
+    assert categories[0] == "Private" and categories[3] == "7"
+    assert pd.isna(categories[1]) and pd.isna(categories[2])
+    with pytest.raises(DataError, match="integer column 'age' has fractional values such as 1.5"):
+        coerce_column("age", [1.5], age)
+    with pytest.raises(DataError, match="column 'age' has non-numeric values such as 'old'"):
+        coerce_column("age", [30, "old"], age, ["?"])
