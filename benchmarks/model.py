@@ -24,7 +24,7 @@ from sklearn.metrics import roc_auc_score
 
 from driftline import featurize, train
 from driftline.artifacts import write_json
-from driftline.config import Params, load_params
+from driftline.config import Params, load_params, with_values
 from driftline.data import labels
 from driftline.encoding import Transform
 from driftline.evaluate import _as_categories, choose_threshold, fit_baseline
@@ -44,13 +44,6 @@ def matmul_gflops(size: int = 1024, seconds: float = 2.0) -> float:
         a @ b
         runs += 1
     return 2 * size**3 * runs / (time.perf_counter() - started) / 1e9
-
-
-def with_seed(params: Params, seed: int) -> Params:
-    raw = params.model_dump(by_alias=True, mode="json")
-    raw["train"]["seed"] = seed
-    raw["evaluate"]["baseline"]["seed"] = seed
-    return Params.model_validate(raw)
 
 
 def scored(y_val, p_val, y_test, p_test, params: Params) -> dict:
@@ -83,7 +76,7 @@ def main(seeds: int = typer.Option(5, min=1), first_seed: int = typer.Option(0),
         train_rows = len(load_split(splits, "train"))
         transform = Transform.load(splits / "transform.json")
         for seed in range(first_seed, first_seed + seeds):
-            p = with_seed(params, seed)
+            p = with_values(params, {"train.seed": seed, "evaluate.baseline.seed": seed})
             out = Path(tmp, f"seed-{seed}")
             started = time.perf_counter()
             metrics = train.run(p, splits, out, out / "checkpoints", out / "metrics.json", out / "history.json")

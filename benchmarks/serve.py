@@ -10,9 +10,6 @@ ratio to an in-process loop of the bare Predictor over the same records (the cei
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,7 +24,7 @@ from driftline.artifacts import write_json
 from driftline.config import load_params
 from driftline.data import read_csv
 from driftline.package import predictor_for
-from driftline.registry.infra import free_port, records, wait_ready
+from driftline.registry.infra import free_port, process_group, records, wait_ready
 
 OUT = Path("benchmarks/results/serve.json")
 
@@ -67,19 +64,14 @@ def main(clients: int = typer.Option(32, min=1), requests: int = typer.Option(10
     bare = requests / (time.perf_counter() - started)
 
     port = free_port()
-    server = subprocess.Popen([str(Path(sys.executable).parent / "driftline"), "serve", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    try:
+    with process_group([str(Path(sys.executable).parent / "driftline"), "serve", "--port", str(port)]) as server:
         if wait_ready(url, server, 120) is None:
             raise SystemExit("driftline serve did not become ready in 120 s")
         asyncio.run(load(url, rows, clients, min(requests, 500)))  # warm up
         started = time.perf_counter()
         latencies, errors = asyncio.run(load(url, rows, clients, requests))
         seconds = time.perf_counter() - started
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
     ms = np.array(latencies) * 1000
     result = {"clients": clients, "requests": requests, "requests_per_s": requests / seconds,
               "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)), "errors": errors,

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from driftline.artifacts import dvc_env, run_dvc
-from driftline.registry.infra import free_port, wait_ready
+from driftline.registry.infra import free_port, process_group, wait_ready
 
 REPO = Path(__file__).resolve().parents[1]
 # Before bentoml is imported anywhere: tests never touch the user's model store.
@@ -108,17 +108,12 @@ def held_out() -> pd.DataFrame:
 def serving(root: Path) -> Iterator[str]:
     """`driftline serve` of a project's champion on a free loopback port, until the block ends; its base URL."""
     port = free_port()
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "driftline"), "serve", "--port", str(port)],
-                            cwd=root, env=dvc_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    try:
+    command = [str(Path(sys.executable).parent / "driftline"), "serve", "--port", str(port)]
+    with process_group(command, env=dvc_env(), cwd=root) as proc:
         if wait_ready(url, proc, 90) is None:
             pytest.fail("the service did not become ready in 90 s")
         yield url
-    finally:
-        os.killpg(proc.pid, 15)
-        proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")

@@ -258,6 +258,18 @@ class Params(Strict):
         return self.validate_
 
 
+def with_values(params: Params, values: dict) -> Params:
+    """PARAMS with dotted keys set (as `dvc exp run -S train.seed=1` sets them), checked as params.yaml is."""
+    raw = params.model_dump(by_alias=True, mode="json")
+    for key, value in values.items():
+        *parents, leaf = key.split(".")
+        section = raw
+        for name in parents:
+            section = section[name]
+        section[leaf] = value
+    return Params.model_validate(raw)
+
+
 def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and check params.yaml, raising ConfigError that names each bad key."""
     path = Path(path)

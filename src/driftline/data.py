@@ -53,12 +53,17 @@ def read_dataset(data: DataParams, schema: Schema, root: Path = Path(".")) -> pd
 def coerce(frame: pd.DataFrame, schema: Schema, columns: list[str] | None = None,
            na_values: list[str] = ()) -> pd.DataFrame:
     """Give each declared column its declared type (coerce_column), as a frame."""
-    out = {}
-    for name in columns or list(schema.columns):
+    values = columns_of(frame, columns or list(schema.columns))
+    return pd.DataFrame({name: coerce_column(name, v, schema.columns[name], na_values) for name, v in values.items()},
+                        index=frame.index)
+
+
+def columns_of(frame: pd.DataFrame, names: list[str]) -> dict[str, np.ndarray]:
+    """NAMES' values as plain arrays; a column the frame lacks is an error that names it."""
+    for name in names:
         if name not in frame:
             raise DataError(f"missing column '{name}'")
-        out[name] = coerce_column(name, frame[name].to_numpy(), schema.columns[name], na_values)
-    return pd.DataFrame(out, index=frame.index)
+    return {name: frame[name].to_numpy() for name in names}
 
 
 def coerce_column(name: str, values: Sequence, column: ColumnSpec, na_values: Sequence[str] = ()) -> np.ndarray:

@@ -20,6 +20,7 @@ import pandas as pd
 from scipy.special import ndtri
 
 from driftline.config import FeaturizeParams, Schema
+from driftline.data import columns_of
 
 QUANTILES = 1000
 BOUND = 1e-7  # ranks are clipped to [BOUND, 1 - BOUND] before the normal quantile function, as sklearn does
@@ -42,15 +43,22 @@ class NumericEncoding:
         0, say) at the middle of its ranks, as QuantileTransformer does; unlike it, a spike at the train
         minimum or maximum too (sklearn pins those rows to the extreme score, 5.2 standard deviations out).
         """
-        q = np.asarray(self.quantiles)
-        ranks = np.linspace(0, 1, len(q))
+        q, ranks = self._ranks
         rank = 0.5 * (np.interp(values, q, ranks) - np.interp(-values, -q[::-1], -ranks[::-1]))
         return ndtri(np.clip(rank, BOUND, 1 - BOUND))
+
+    @cached_property
+    def _ranks(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(self.quantiles), np.linspace(0, 1, len(self.quantiles))
+
+    @cached_property
+    def _bins(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.array(self.edges[:-1]), np.array(self.edges[1:])
 
     def encode(self, values: np.ndarray) -> np.ndarray:
         missing = np.isnan(values)
         filled = np.where(missing, self.median, values)
-        lower, upper = np.array(self.edges[:-1]), np.array(self.edges[1:])
+        lower, upper = self._bins
         bins = np.clip((filled[:, None] - lower) / (upper - lower), 0, 1).reshape(len(values), -1)
         return np.column_stack([self.normal_score(filled), missing, bins])
 
@@ -93,13 +101,15 @@ class Transform:
             values = frame[name]
             if schema.columns[name].numeric:
                 present = values.dropna().to_numpy(np.float64)
-                edges = np.unique(np.quantile(present, np.linspace(0, 1, params.n_bins + 1))).tolist()
-                if len(edges) == 1:
-                    edges = [edges[0], edges[0] + 1.0]
+                edges = []
+                if params.n_bins:
+                    edges = np.unique(np.quantile(present, np.linspace(0, 1, params.n_bins + 1))).tolist()
+                    if len(edges) == 1:
+                        edges = [edges[0], edges[0] + 1.0]
                 numeric[name] = NumericEncoding(
                     median=float(np.median(present)),
                     quantiles=np.quantile(present, np.linspace(0, 1, min(QUANTILES, len(present)))).tolist(),
-                    edges=edges if params.n_bins else [],
+                    edges=edges,
                 )
             else:
                 counts = values.value_counts()
@@ -127,7 +137,7 @@ class Transform:
         return [self.slices[name][0] for name in self.columns if name in self.numeric]
 
     def __call__(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.encode({name: frame[name].to_numpy() for name in self.columns})
+        return self.encode(columns_of(frame, self.columns))
 
     def encode(self, columns: Mapping[str, Sequence]) -> np.ndarray:
         """Typed columns (name: values, as data.coerce_column gives them) to the model's float32 matrix.

@@ -33,7 +33,7 @@ class TabularNet(nn.Module):
         self.members = members
         if embedding is None:
             embedded = []
-        passthrough = [i for i in range(in_features) if i not in set(embedded)]
+        passthrough = sorted(set(range(in_features)) - set(embedded))
         self.register_buffer("embedded", torch.tensor(embedded, dtype=torch.long))
         self.register_buffer("passthrough", torch.tensor(passthrough, dtype=torch.long))
         self.embeddings = PeriodicEmbeddings(members * len(embedded), **embedding) if embedded else None

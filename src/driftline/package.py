@@ -88,7 +88,7 @@ def ensure_model(model_tag: str, export: Path) -> bentoml.Model:
         return bentoml.models.get(model_tag)
 
 
-def registered_predictor(registry: Registry, entry: dict, root: Path) -> Predictor:
+def registered_predictor(registry: Registry, entry: dict) -> Predictor:
     """The Predictor of a registered version (a registry entry), importing its model if needed."""
     return Predictor.load(ensure_model(entry["model_tag"], registry.model_file(entry["version"])).path)
 
@@ -108,7 +108,7 @@ def predictor_for(params: Params, root: Path, name: str = CHAMPION) -> tuple[dic
     """The registry entry and Predictor of NAME (a version or an alias: champion by default)."""
     registry = Registry(root / params.registry.dir)
     entry = registry.get(name)
-    return entry, registered_predictor(registry, entry, root)
+    return entry, registered_predictor(registry, entry)
 
 
 def packaged_predictor(package_path: Path) -> Predictor:

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 
 from driftline.config import Schema
-from driftline.data import coerce_column
+from driftline.data import coerce_column, columns_of
 from driftline.encoding import Transform
 from driftline.errors import DataError
 from driftline.model import TabularNet
@@ -74,10 +74,7 @@ class Predictor:
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """`probability` of the positive label and the decided `label` for each row of a raw frame."""
-        missing = [name for name in self.schema.features if name not in frame]
-        if missing:
-            raise DataError(f"missing column '{missing[0]}'")
-        probability, label = self.predict_columns({name: frame[name].to_numpy() for name in self.schema.features})
+        probability, label = self.predict_columns(columns_of(frame, self.schema.features))
         return pd.DataFrame({"probability": probability, "label": label}, index=frame.index)
 
     def score(self, frame: pd.DataFrame) -> pd.DataFrame:

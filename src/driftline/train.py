@@ -27,6 +27,9 @@ from driftline.encoding import Transform
 from driftline.featurize import load_split
 from driftline.model import TabularNet
 
+# The checkpoint folder holds the fingerprint file before the first checkpoint: not a stale run's leftovers.
+warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+
 
 class TensorBatches:
     """Batches sliced from whole-split tensors; much faster than a DataLoader for small rows.
@@ -162,12 +165,17 @@ def trainer_settings(params: TrainParams) -> dict:
     return {"accelerator": "gpu" if on_gpu else "cpu", "precision": precision}
 
 
-def fingerprint(params: TrainParams, splits_dir: Path) -> str:
-    """What a checkpoint must have been trained on to be resumed: the train params and the splits."""
-    digest = hashlib.sha256(params.model_dump_json().encode())
+def splits_digest(splits_dir: Path) -> str:
+    """sha256 of what training reads from the featurize outputs: the transform and the train and val splits."""
+    digest = hashlib.sha256()
     for name in ("transform.json", "train.parquet", "val.parquet"):
         digest.update(hashlib.sha256((splits_dir / name).read_bytes()).digest())
     return digest.hexdigest()
+
+
+def fingerprint(params: TrainParams, splits_dir: Path) -> str:
+    """What a checkpoint must have been trained on to be resumed: the train params and the splits."""
+    return hashlib.sha256((params.model_dump_json() + splits_digest(splits_dir)).encode()).hexdigest()
 
 
 def resumable(checkpoint_dir: Path, key: str) -> tuple[Path, int] | None:
@@ -204,7 +212,6 @@ def run(params: Params, splits_dir: Path, out_dir: Path, checkpoint_dir: Path, m
                                  save_top_k=1, save_last=True, enable_version_counter=False)
     history = History()
     settings = trainer_settings(cfg)
-    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")  # the fingerprint
     trainer = L.Trainer(
         **settings,
         devices=1,

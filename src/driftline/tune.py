@@ -7,7 +7,6 @@ The test split is never read.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import tempfile
 import warnings
@@ -24,7 +23,7 @@ from lightning.pytorch.callbacks import Callback  # noqa: E402
 
 from driftline import train  # noqa: E402
 from driftline.artifacts import splits_dir  # noqa: E402
-from driftline.config import Params, TrainParams  # noqa: E402
+from driftline.config import Params, TrainParams, with_values  # noqa: E402
 from driftline.errors import ConfigError  # noqa: E402
 
 
@@ -47,18 +46,6 @@ def suggest(trial: optuna.Trial, base: TrainParams) -> dict:
     return point
 
 
-def with_point(params: Params, point: dict) -> Params:
-    """PARAMS with the train keys of POINT set, checked as params.yaml would be."""
-    raw = params.model_dump(by_alias=True, mode="json")
-    for key, value in point.items():
-        section = raw["train"]
-        *parents, leaf = key.split(".")
-        for name in parents:
-            section = section[name]
-        section[leaf] = value
-    return Params.model_validate(raw)
-
-
 class Pruning(Callback):
     """Reports each epoch's validation AUC to the trial, and stops a trial the pruner gives up on."""
 
@@ -72,10 +59,7 @@ class Pruning(Callback):
 
 
 def study_name(splits: Path) -> str:
-    digest = hashlib.sha256()
-    for name in ("transform.json", "train.parquet", "val.parquet"):
-        digest.update(hashlib.sha256((splits / name).read_bytes()).digest())
-    return f"driftline-{digest.hexdigest()[:12]}"
+    return f"driftline-{train.splits_digest(splits)[:12]}"
 
 
 def finished(study: optuna.Study) -> int:
@@ -109,7 +93,7 @@ def tune(params: Params, root: Path, trials: int, timeout: float | None,
     study.sampler = optuna.samplers.TPESampler(seed=params.tune.seed + len(study.trials))
 
     def objective(trial: optuna.Trial) -> float:
-        trial_params = with_point(params, suggest(trial, params.train))
+        trial_params = with_values(params, {f"train.{k}": v for k, v in suggest(trial, params.train).items()})
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             metrics = train.run(trial_params, splits, tmp / "model", tmp / "checkpoints", tmp / "metrics.json",
@@ -126,7 +110,8 @@ def tune(params: Params, root: Path, trials: int, timeout: float | None,
 
 def write_best(study: optuna.Study, out: Path) -> dict:
     """best.yaml and importance.png from the study so far."""
-    if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+    completed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if not completed:
         raise ConfigError("no trial has finished yet: nothing to write")
     best = study.best_trial
     fragment: dict = {"train": {}}
@@ -140,7 +125,6 @@ def write_best(study: optuna.Study, out: Path) -> dict:
               f"{best.value:.5f}.\n# Merge into params.yaml, or run it as an experiment with the line below.\n")
     (out / "best.yaml").write_text(header + yaml.safe_dump(fragment, sort_keys=False))
     command = "dvc exp run " + " ".join(f"-S train.{key}={value}" for key, value in best.params.items())
-    completed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if len(completed) > 1:
         importance = optuna.importance.get_param_importances(study)
         fig, ax = plt.subplots(figsize=(6, 0.4 * len(importance) + 1))

@@ -15,8 +15,8 @@ import optuna
 import yaml
 
 from driftline.artifacts import dvc_env
-from driftline.config import load_params
-from driftline.tune import study_name, with_point
+from driftline.config import load_params, with_values
+from driftline.tune import study_name
 from tests.conftest import cli
 
 
@@ -58,8 +58,7 @@ def test_tune_resumes_after_a_kill_and_feeds_dvc_exp(trained, tmp_path):
     line = done.stdout.strip().splitlines()[-1]
     assert line.startswith("dvc exp run -S train.")
     point = dict(arg.split("=", 1) for arg in shlex.split(line)[3:] if arg != "-S")
-    best = with_point(load_params(root / "params.yaml"), {k.removeprefix("train."): yaml.safe_load(v)
-                                                          for k, v in point.items()})
+    best = with_values(load_params(root / "params.yaml"), {k: yaml.safe_load(v) for k, v in point.items()})
     fragment = yaml.safe_load((root / "tune/best.yaml").read_text())["train"]
     assert best.train.learning_rate == fragment["learning_rate"]
     assert best.train.embedding.d_embedding == fragment["embedding"]["d_embedding"]

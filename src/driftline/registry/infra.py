@@ -14,6 +14,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -67,6 +70,23 @@ def query(url: str, rows: list[dict], expected: np.ndarray) -> dict:
             "p99_ms": round(float(np.percentile(latencies, 99)), 2)}
 
 
+@contextmanager
+def process_group(command: list[str], env: dict | None = None, cwd: Path | None = None) -> Iterator[subprocess.Popen]:
+    """COMMAND running in its own process group for the block (output discarded); SIGTERM to the whole group
+    after it, SIGKILL if it is still there 30 s later."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True, env=env, cwd=cwd)
+    try:
+        yield process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
 def load_and_query(bento_tag: str, model_tag: str, frame: pd.DataFrame, expected: np.ndarray,
                    params: InfraParams) -> dict:
     """Serve BENTO_TAG with MODEL_TAG, query it with FRAME (expected: offline probabilities), stop it.
@@ -76,23 +96,13 @@ def load_and_query(bento_tag: str, model_tag: str, frame: pd.DataFrame, expected
     """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "bentoml", "serve", bento_tag, "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        env=os.environ | {"DRIFTLINE_MODEL_TAG": model_tag},
-    )
-    try:
+    command = [sys.executable, "-m", "bentoml", "serve", bento_tag, "--host", "127.0.0.1", "--port", str(port)]
+    with process_group(command, env=os.environ | {"DRIFTLINE_MODEL_TAG": model_tag}) as server:
         ready_s = wait_ready(url, server, params.startup_timeout_s)
         if ready_s is None:
             return {"passed": False, "ready_s": None,
                     "reason": f"not ready within {params.startup_timeout_s} s (exit code {server.poll()})"}
         result = {"ready_s": round(ready_s, 2)} | query(url, records(frame), expected)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
     problems = [f"{result[k]} {k.replace('_', ' ')}" for k in ("non_200", "mismatches", "out_of_range") if result[k]]
     if result["p99_ms"] > params.max_p99_ms:
         problems.append(f"p99 {result['p99_ms']} ms above {params.max_p99_ms} ms")

@@ -64,9 +64,9 @@ def export_model(registry: Registry, version: str, model_tag: str, root: Path, p
         dvc(root, "push", "-q", f"{models}.dvc")
 
 
-def champion_comparison(registry: Registry, root: Path, test: pd.DataFrame, y, params: Params):
+def champion_comparison(registry: Registry, test: pd.DataFrame, y, params: Params):
     """The champion's probabilities and metrics on this run's test split (the data may have changed since)."""
-    predictor = registered_predictor(registry, registry.get(CHAMPION), root)
+    predictor = registered_predictor(registry, registry.get(CHAMPION))
     probabilities = predictor.predict(test)["probability"].to_numpy()
     metrics = classification_metrics(y, probabilities, predictor.threshold, params.evaluate.calibration_bins)
     return probabilities, {k: round(v, 6) for k, v in metrics.items()}
@@ -83,7 +83,8 @@ def card_facts(params: Params, root: Path, comparison: dict, intervals: dict, ve
                  "train_rows": read(stage_file(root, "featurize", "featurize.json"))["train_rows"]},
         "comparison": comparison,
         "intervals": intervals,
-        "threshold": f"{decision['threshold']:.6f}, maximising {decision['objective']} on the validation split",
+        "threshold": f"{decision['threshold']:.6f}: the median of the cuts within "
+                     f"{params.evaluate.threshold_tolerance} of the best {decision['objective']} on validation",
         "fairness": read(stage_file(root, "audit", "fairness.json")),
         "top_features": dict(list(importance.items())[:5]),
         "limitations": [
@@ -98,11 +99,11 @@ def card_facts(params: Params, root: Path, comparison: dict, intervals: dict, ve
     }
 
 
-def infra_check(bento_tag: str, entry: dict, registry: Registry, root: Path, test: pd.DataFrame,
+def infra_check(bento_tag: str, entry: dict, registry: Registry, test: pd.DataFrame,
                 params: Params) -> tuple[dict, dict]:
     """The load-and-query result, and its line in the blessing."""
     rows = test.head(params.gate.infra.rows)
-    expected = registered_predictor(registry, entry, root).predict(rows)["probability"].to_numpy()
+    expected = registered_predictor(registry, entry).predict(rows)["probability"].to_numpy()
     infra = load_and_query(bento_tag, entry["model_tag"], rows[params.schema.features], expected, params.gate.infra)
     limits = params.gate.infra
     return infra, {"name": "load and query", "kind": "infra", "value": infra.get("p99_ms"),
@@ -130,7 +131,7 @@ def release(params: Params, root: Path = Path(".")) -> dict:
     probabilities = {"candidate": scores["model"].to_numpy(), "baseline": scores["baseline"].to_numpy()}
     champion = registry.aliases.get(CHAMPION)
     if champion is not None:
-        probabilities["champion"], comparison["champion"] = champion_comparison(registry, root, test, y, params)
+        probabilities["champion"], comparison["champion"] = champion_comparison(registry, test, y, params)
     verdict = blessing(comparison["candidate"], comparison["baseline"], comparison.get("champion"), gaps, params.gate)
 
     git_commit, dirty = git_state(root)
@@ -151,7 +152,7 @@ def release(params: Params, root: Path = Path(".")) -> dict:
         write_card(staging, version, card)
         bento = build_bento(info["model_tag"], root, extra_files=staging.card_files(version))
 
-    infra, infra_line = infra_check(str(bento.tag), entry, registry, root, test, params)
+    infra, infra_line = infra_check(str(bento.tag), entry, registry, test, params)
     checks = verdict["checks"] + [infra_line]
     blessed = all(c["passed"] for c in checks)
     final = {"version": version, "blessed": blessed, "checks": checks, "infra": infra, "created": now()}
@@ -188,7 +189,7 @@ def promote(params: Params, version: str, root: Path = Path("."), force: bool = 
                             " use --force --reason TEXT to override the gate")
     if force and not reason:
         raise RegistryError("--force needs --reason TEXT: the history records why the gate was overridden")
-    registered_predictor(registry, entry, root)  # refuse to promote what cannot be loaded here
+    registered_predictor(registry, entry)  # refuse to promote what cannot be loaded here
     forced = force and not entry["blessed"]
     return registry.move(CHAMPION, entry["version"], reason or "promoted by hand", forced=forced)
 
@@ -197,7 +198,7 @@ def rollback(params: Params, root: Path = Path("."), reason: str = "rollback") -
     """The champion goes back to the previous champion."""
     registry = Registry(root / params.registry.dir)
     previous = registry.previous_champion()
-    registered_predictor(registry, registry.get(previous), root)
+    registered_predictor(registry, registry.get(previous))
     return registry.move(CHAMPION, previous, reason)
 
 
