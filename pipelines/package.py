@@ -8,8 +8,8 @@ from driftline import package
 from pipelines import run_stage
 
 
-def main(model: Path, transform: Path, decision: Path, out: Path) -> None:
-    run_stage("package", lambda params: package.run(params, model, transform, decision, out))
+def main(splits: Path, model: Path, decision: Path, audit: Path, out: Path) -> None:
+    run_stage("package", lambda params: package.run(params, splits, model, decision, audit, out))
 
 
 if __name__ == "__main__":

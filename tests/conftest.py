@@ -93,7 +93,8 @@ def trained(tmp_path_factory) -> Path:
     evaluate.run(params, art / "featurize", art / "train", decision, art / "evaluate/scores.parquet",
                  met / "evaluate.json", root / "plots")
     audit.run(params, art / "featurize", art / "train", decision, art / "audit", met / "audit.json")
-    package.run(params, art / "train", art / "featurize/transform.json", decision, art / "package/package.json", root)
+    package.run(params, art / "featurize", art / "train", decision, art / "audit", art / "package/package.json",
+                root)
     release(params, root)
     return root
 
@@ -105,12 +106,13 @@ def held_out() -> pd.DataFrame:
 
 
 @contextmanager
-def serving(root: Path) -> Iterator[str]:
-    """`driftline serve` of a project's champion on a free loopback port, until the block ends; its base URL."""
+def serving(root: Path, env: dict | None = None) -> Iterator[str]:
+    """`driftline serve` of a project's champion on a free loopback port, until the block ends (then SIGTERM);
+    its base URL. ENV is added to the environment (DRIFTLINE_LOG_URL, for one)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [str(Path(sys.executable).parent / "driftline"), "serve", "--port", str(port)]
-    with process_group(command, env=dvc_env(), cwd=root) as proc:
+    with process_group(command, env=dvc_env() | (env or {}), cwd=root) as proc:
         if wait_ready(url, proc, 90) is None:
             pytest.fail("the service did not become ready in 90 s")
         yield url
@@ -129,3 +131,38 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=60):
         yield
+
+
+def postgres_binaries() -> Path | None:
+    """The folder of PostgreSQL's server binaries (initdb, pg_ctl), or None where it is not installed."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb")) if Path("/usr/lib/postgresql").is_dir() else []
+    initdb = found[-1] if found else shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory) -> Iterator[str]:
+    """A throwaway PostgreSQL server from the installed binaries on a free loopback port; its SQLAlchemy URL.
+
+    PostgreSQL refuses to run as root, so under root the server runs as the `postgres` user."""
+    bin_dir = postgres_binaries()
+    if bin_dir is None:
+        pytest.skip("no PostgreSQL server binaries (apt install postgresql)")
+    folder = Path(tempfile.mkdtemp(prefix="driftline-pg-"))
+    data, port = folder / "data", free_port()
+    as_user = []
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+
+    def run(*args: str) -> None:
+        subprocess.run([*as_user, *args], check=True, capture_output=True, cwd=folder)
+
+    run(str(bin_dir / "initdb"), "-D", str(data), "-U", "driftline", "--auth=trust", "-E", "UTF8")
+    run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"), "-w", "-o",
+        f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start")
+    try:
+        yield f"postgresql+psycopg://driftline@127.0.0.1:{port}/postgres"
+    finally:
+        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(folder, ignore_errors=True)

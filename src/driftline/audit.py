@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import matplotlib
@@ -13,7 +12,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import shap  # noqa: E402
-import torch  # noqa: E402
 from fairlearn.metrics import (  # noqa: E402
     MetricFrame,
     demographic_parity_difference,
@@ -28,40 +26,10 @@ from driftline.artifacts import write_json  # noqa: E402
 from driftline.config import Params, Schema  # noqa: E402
 from driftline.data import labels, sensitive_groups  # noqa: E402
 from driftline.encoding import Transform  # noqa: E402
+from driftline.explain import ADDITIVITY_TOLERANCE, additivity_error, column_attributions  # noqa: E402
 from driftline.featurize import load_split  # noqa: E402
 from driftline.model import TabularNet  # noqa: E402
 from driftline.predictor import probabilities  # noqa: E402
-
-ADDITIVITY_TOLERANCE = 1e-3  # largest |attributions + base value - logit| the audit accepts
-
-
-def column_attributions(model: TabularNet, transform: Transform, background: pd.DataFrame,
-                        rows: pd.DataFrame) -> tuple[np.ndarray, float]:
-    """DeepExplainer SHAP values of the logit, (rows, raw columns), and the base value they add up from.
-
-    The explainer works on the members' inputs (model.backbone), after the periodic embeddings: it would
-    pass plain gradients through their sin and cos, which breaks additivity (shap issues #3918, #1479).
-    Each input's attribution goes to the raw column it came from, summed over members.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="unrecognized nn.Module")  # tabm's linear layers: linear
-        explainer = shap.DeepExplainer((model, model.backbone), torch.from_numpy(transform(background)))
-        values = explainer.shap_values(torch.from_numpy(transform(rows)), check_additivity=False)
-    values = np.asarray(values).reshape(len(rows), model.members, -1).sum(axis=1)
-    owner = np.zeros(transform.width, dtype=int)
-    for index, (start, end) in enumerate(transform.slices.values()):
-        owner[start:end] = index
-    source = owner[model.sources]
-    columns = np.column_stack([values[:, source == index].sum(axis=1) for index in range(len(transform.columns))])
-    return columns, float(np.asarray(explainer.expected_value).reshape(-1)[0])
-
-
-@torch.inference_mode()
-def additivity_error(model: TabularNet, transform: Transform, rows: pd.DataFrame, values: np.ndarray,
-                     base: float) -> float:
-    """Largest gap between a row's attributions plus the base value and its logit."""
-    logits = model(torch.from_numpy(transform(rows))).squeeze(1).double().numpy()
-    return float(np.abs(values.sum(axis=1) + base - logits).max())
 
 
 def _auc(y: np.ndarray, p: np.ndarray) -> float:

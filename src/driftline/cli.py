@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
+import re
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import typer
@@ -184,38 +185,116 @@ def predict(
 def serve(
     port: int = typer.Option(3000, help="port on 127.0.0.1"),
     model: str = typer.Option("champion", help="a version or an alias"),
+    log: bool = typer.Option(None, "--log/--no-log", help="log every scored record (default: serve.log_enabled)"),
 ) -> None:
-    """Serve the champion's bento on 127.0.0.1 (POST /predict, GET /healthz, GET /metadata).
+    """Serve the champion's bento on 127.0.0.1 (POST /predict, POST /explain, GET /healthz, GET /metadata).
 
-    The service keeps the version it started with; /metadata says which one, and whether the registry's
-    champion has moved since (restart to follow it).
+    Every scored record goes to the inference log (params.yaml serve.log_url, or DRIFTLINE_LOG_URL);
+    GET /metadata/log counts its writes and failures. The service keeps the version it started with;
+    /metadata says which one, and whether the registry's champion has moved since (restart to follow it).
     """
     from driftline.package import serving_bento
+    from driftline.serving.log import log_url
 
     with reported(f"serve {model}"):
         params = load_params()
         bento, entry = serving_bento(params, ROOT, model)
     env = os.environ | {"DRIFTLINE_REGISTRY": str((ROOT / params.registry.dir).resolve()),
-                        "DRIFTLINE_VERSION": entry["version"], "DRIFTLINE_MODEL_TAG": entry["model_tag"]}
+                        "DRIFTLINE_VERSION": entry["version"], "DRIFTLINE_MODEL_TAG": entry["model_tag"],
+                        "DRIFTLINE_LOG_URL": log_url(params.serve.log_url, ROOT)
+                        if (params.serve.log_enabled if log is None else log) else "",
+                        "DRIFTLINE_TIMEOUT_S": str(params.serve.timeout_s)}
     command = [sys.executable, "-m", "bentoml", "serve", bento, "--host", "127.0.0.1", "--port", str(port)]
-    raise typer.Exit(subprocess.call(command, env=env))
+    os.execve(sys.executable, command, env)  # BentoML takes this process over: a SIGTERM reaches it, not a parent
+
+
+@app.command()
+def explain(
+    source: str = typer.Argument(..., help="CSV of records (the target column may be absent)"),
+    output: Path = typer.Option(..., "-o", "--output", help="where to write rows + probability, logit, base value "
+                                                            "and one shap_<column> attribution per column"),
+    model: str = typer.Option("champion", help="a version or an alias"),
+) -> None:
+    """SHAP attributions of each record's logit per raw column, as the service's POST /explain gives them."""
+    import pandas as pd
+
+    from driftline.data import columns_of, read_csv
+    from driftline.explain import Explainer
+    from driftline.monitor import registered_model
+
+    with reported(f"explain {source}"):
+        _, predictor, model_dir = registered_model(load_params(), ROOT, model)
+        frame = read_csv(source, predictor.schema, predictor.na_values)
+        rows = Explainer.load(predictor, model_dir).explain_columns(columns_of(frame, predictor.schema.features))
+        explained = pd.DataFrame([{k: v for k, v in r.items() if k != "attributions"}
+                                  | {f"shap_{c}": a for c, a in r["attributions"].items()} for r in rows])
+        output.parent.mkdir(parents=True, exist_ok=True)
+        frame.reset_index(drop=True).join(explained).to_csv(output, index=False)
+    console.print(f"wrote {len(explained)} explained rows to {output}")
+
+
+@app.command()
+def labels(source: str = typer.Argument(..., help="CSV with the record id column and the target column")) -> None:
+    """Join late ground truth into the inference log by record id (idempotent); unknown ids are reported."""
+    from driftline.serving import labels as late_labels
+
+    with reported(f"labels {source}"):
+        result = late_labels.run(source, load_params(), ROOT)
+    console.print(f"{result['rows']} label rows: {result['new']} new, {result['updated']} changed, "
+                  f"{result['unchanged']} already known, {result['unknown']} unknown id(s)"
+                  + (f" such as {result['unknown_ids'][:5]}" if result["unknown"] else ""))
+
+
+def moment(text: str | None, option: str) -> datetime | None:
+    """An ISO date or time; without a zone it is UTC."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not an ISO date or time such as 2026-11-21T06:00",
+                                 param_hint=option) from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def duration(text: str) -> timedelta:
+    """'90m', '24h' or '7d' as a timedelta."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", text.strip())
+    if not match:
+        raise typer.BadParameter(f"{text!r} is not a duration such as 30m, 24h or 7d", param_hint="--since")
+    return timedelta(seconds=float(match[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]])
 
 
 @app.command()
 def monitor(
-    current: str = typer.Argument(..., help="CSV batch to compare with the training data"),
+    current: str = typer.Argument(None, help="CSV batch (with the target column where labels are known); "
+                                              "without it, a window of the inference log"),
+    since: str = typer.Option(None, "--since", help="the log's last 30m, 24h, 7d..."),
+    start: str = typer.Option(None, "--from", help="the log from this UTC time (ISO)"),
+    end: str = typer.Option(None, "--to", help="the log until this UTC time (ISO), excluded"),
     as_json: bool = typer.Option(False, "--json", help="print the JSON summary to stdout"),
     model: str = typer.Option("champion", help="a version or an alias"),
 ) -> None:
-    """Evidently drift report of a batch (features and predictions) against the training split."""
-    from driftline.monitor import monitor_batch, summary_markdown
+    """Drift of data, predictions, attributions and fairness, and performance realised (labelled rows) and
+    estimated (CBPE), of a batch or a log window; raises an alert where params.yaml's policy says so."""
+    from driftline.monitor import monitor_batch, monitor_window, summary_markdown
 
-    with reported(f"monitor {current}"):
-        summary = monitor_batch(current, load_params(), ROOT, model)
+    if current is not None and (since or start or end):
+        raise typer.BadParameter("give a CSV batch or a log window (--since, --from/--to), not both")
+    if since and (start or end):
+        raise typer.BadParameter("--since and --from/--to exclude each other", param_hint="--since")
+    lower = datetime.now(timezone.utc) - duration(since) if since else moment(start, "--from")
+    upper = moment(end, "--to")
+    with reported(f"monitor {current or 'log'}"):
+        params = load_params()
+        summary = (monitor_batch(current, params, ROOT, model) if current is not None
+                   else monitor_window(params, ROOT, lower, upper, model))
     if as_json:
-        typer.echo(json.dumps(summary, indent=1))
+        typer.echo(json.dumps(summary, indent=1, default=str))
     else:
         Console().print(summary_markdown(summary))
+    if summary.get("alerts"):
+        console.print(f"[red]alert[/red]: {'; '.join(f['message'] for f in summary['alerts'])}")
 
 
 @app.command()

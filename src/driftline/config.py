@@ -177,6 +177,15 @@ CategoricalDriftMethod = Literal["jensenshannon", "chisquare", "psi", "kl_div", 
                                  "g_test", "TVD", "z"]
 
 
+class PolicyParams(Strict):
+    """What raises an alert; null turns a rule off."""
+
+    dataset_drift: bool
+    max_auc_drop: float | None = Field(None, ge=0, le=1)
+    max_parity_gap: float | None = Field(None, ge=0, le=1)
+    min_attribution_ndcg: float | None = Field(None, ge=0, le=1)
+
+
 class MonitorParams(Strict):
     reports_dir: Path
     reference_rows: int = Field(ge=10)
@@ -184,7 +193,17 @@ class MonitorParams(Strict):
     cat_method: CategoricalDriftMethod
     threshold: float = Field(gt=0)
     drift_share: float = Field(gt=0, le=1)
+    explain_rows: int = Field(ge=10, le=10_000)
+    min_labelled_rows: int = Field(ge=1)
     seed: int
+    policy: PolicyParams
+    webhook: str | None = Field(None, pattern=r"^https?://")
+
+
+class ServeParams(Strict):
+    log_url: str = Field(min_length=1)  # SQLAlchemy URL; DRIFTLINE_LOG_URL wins; relative sqlite: in the project
+    log_enabled: bool
+    timeout_s: float = Field(gt=0, le=3600)
 
 
 class ChangeThreshold(Strict):
@@ -246,6 +265,7 @@ class Params(Strict):
     package: PackageParams
     gate: GateParams
     registry: RegistryParams
+    serve: ServeParams
     monitor: MonitorParams
     flows: FlowParams
 

@@ -1,19 +1,29 @@
-"""Monitoring: Evidently data drift of a batch (features and predictions) against the training split."""
+"""Monitoring a batch or a window of the inference log: drift of the data, the predictions, the attributions
+and fairness, performance realised and estimated, and the alerts params.yaml's policy raises."""
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from evidently import DataDefinition, Dataset, Report
 from evidently.presets import DataDriftPreset
+from sqlalchemy.engine import make_url
 
 from driftline.artifacts import splits_dir, write_json
 from driftline.config import MonitorParams, Params, Schema
 from driftline.data import coerce, read_csv
 from driftline.errors import MonitorError
+from driftline.explain import Explainer
 from driftline.featurize import load_split
+from driftline.monitoring.alerts import evaluate, raise_alert
+from driftline.monitoring.attribution import attribution_drift
+from driftline.monitoring.fairness import fairness_drift
+from driftline.monitoring.performance import performance
 from driftline.predictor import Predictor
 from driftline.reporting.index import build_index
 
@@ -72,41 +82,120 @@ def summarise(report: dict, columns: list[str], params: MonitorParams) -> dict:
     }
 
 
-def run(batch: pd.DataFrame, reference: pd.DataFrame, predictor: Predictor, params: MonitorParams,
-        reports_root: Path, name: str = "batch", root: Path | None = None) -> dict:
-    """Score both frames, compare them, and write report.html and summary.json in a dated folder.
+def targets(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
+    """0/1 where the target column holds a known label, NaN where it is absent or empty (no label yet)."""
+    if schema.target not in frame:
+        return np.full(len(frame), np.nan)
+    values = frame[schema.target].astype(object).where(frame[schema.target].notna(), None)
+    known = {schema.positive_label: 1.0, schema.negative_label: 0.0}
+    return np.array([known.get(str(v).strip(), np.nan) if v is not None else np.nan for v in values])
 
-    With ROOT, the project's reports/index.html is rebuilt to list this run.
+
+def run(batch: pd.DataFrame, reference: pd.DataFrame, predictor: Predictor, model_dir: Path, version: str,
+        params: Params, reports_root: Path, name: str = "batch", root: Path | None = None,
+        probability: np.ndarray | None = None) -> dict:
+    """Compare BATCH with the training split and with the model's own reference, write the reports in a
+    dated folder, and raise an alert where params.yaml's policy says so.
+
+    Data and prediction drift (Evidently), performance realised on the rows with a label and estimated
+    by CBPE on those without, drift of SHAP attributions and of fairness. PROBABILITY is what the service
+    answered for each row (a log window); a CSV batch is scored here. With ROOT, the project's
+    reports/index.html is rebuilt to list this run, and alerts are raised.
     """
-    schema = predictor.schema
-    reference = reference.sample(min(params.reference_rows, len(reference)), random_state=params.seed)
-    frames = {}
-    for key, frame in (("reference", reference), ("current", batch)):
-        typed = coerce(frame, schema, schema.features, predictor.na_values)
-        frames[key] = typed.assign(**{PREDICTION: predictor.predict(typed)["probability"].to_numpy()})
-    snapshot = drift_report(frames["reference"], frames["current"], schema, params)
+    schema, cfg = predictor.schema, params.monitor
+    model_reference = json.loads((model_dir / "reference.json").read_text())
+    sample = reference.sample(min(cfg.reference_rows, len(reference)), random_state=cfg.seed)
+    typed = coerce(batch, schema, schema.features, predictor.na_values)
+    if probability is None:
+        probability = predictor.predict(typed)["probability"].to_numpy()
+    frames = {"reference": sample.assign(**{PREDICTION: predictor.predict(sample)["probability"].to_numpy()}),
+              "current": typed.assign(**{PREDICTION: probability})}
+    snapshot = drift_report(frames["reference"], frames["current"], schema, cfg)
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H%M%S.%fZ")
-    out_dir = reports_root / stamp[:10] / f"{stamp[11:]}-{name}"
+    out_dir = reports_root / stamp[:10] / f"{stamp[11:]}-{slug(name)}"
     out_dir.mkdir(parents=True, exist_ok=True)
-    summary = summarise(snapshot.dict(), schema.features + [PREDICTION], params) | {
-        "batch": name, "rows": len(batch), "reference_rows": len(reference),
+    y = targets(batch, schema)
+    threshold = predictor.threshold
+    performance_summary, realised = performance(probability, y, model_reference, threshold, cfg.min_labelled_rows,
+                                                params.evaluate.calibration_bins)
+    background = Explainer.load(predictor, model_dir).background
+    summary = summarise(snapshot.dict(), schema.features + [PREDICTION], cfg) | {
+        "batch": name, "rows": len(batch), "reference_rows": len(sample),
         "report": str(out_dir / "report.html"), "created": stamp,
+        "model_version": version,
+        "performance": performance_summary,
+        "attribution": attribution_drift(predictor, background, typed, model_reference["attribution"],
+                                         cfg.explain_rows, cfg.seed),
+        "fairness": fairness(batch, typed, probability, y, threshold, params, model_reference),
     }
     snapshot.save_html(str(out_dir / "report.html"))
+    if realised is not None:
+        realised.save_html(str(out_dir / "performance.html"))
+        summary["performance_report"] = str(out_dir / "performance.html")
+    summary["alerts"] = evaluate(summary, cfg.policy)
+    if root is not None and summary["alerts"]:
+        record = raise_alert(summary, summary["alerts"], params, root)
+        summary["alert_record"] = record["record"] if record else None
     write_json(out_dir / "summary.json", summary)
     if root is not None:
         build_index(root)
     return summary
 
 
-def monitor_batch(source: str, params: Params, root: Path = Path("."), model: str = "champion") -> dict:
-    """Compare the CSV batch at SOURCE with the training split, scored by MODEL (a version or an alias)."""
-    from driftline.package import predictor_for  # BentoML is only needed here
+def fairness(batch: pd.DataFrame, typed: pd.DataFrame, probability: np.ndarray, y: np.ndarray, threshold: float,
+             params: Params, model_reference: dict) -> dict:
+    """fairness_drift over the sensitive attributes BATCH carries (features, or extra columns it was sent with)."""
+    schema = params.schema
+    extra = [c for c in schema.sensitive if c in batch and c not in typed]
+    frame = typed.join(coerce(batch, schema, extra)) if extra else typed
+    present = schema.model_copy(update={"sensitive": {k: v for k, v in schema.sensitive.items() if k in frame}})
+    return fairness_drift(frame, probability, y, threshold, present, model_reference["fairness"],
+                          params.monitor.min_labelled_rows)
 
-    _, predictor = predictor_for(params, root, model)
-    reference = load_split(splits_dir(root), "train")
-    batch = read_csv(source, predictor.schema, predictor.na_values)
-    return run(batch, reference, predictor, params.monitor, root / params.monitor.reports_dir, Path(source).stem, root)
+
+def slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "batch"
+
+
+def monitor_batch(source: str, params: Params, root: Path = Path("."), model: str = "champion") -> dict:
+    """Compare the CSV batch at SOURCE (with the target column, where labels are known) with the training
+    split, scored by MODEL (a version or an alias)."""
+    entry, predictor, model_dir = registered_model(params, root, model)
+    batch = read_csv(source, params.schema, predictor.na_values)
+    return run(batch, load_split(splits_dir(root), "train"), predictor, model_dir, entry["version"], params,
+               root / params.monitor.reports_dir, Path(source).stem, root)
+
+
+def monitor_window(params: Params, root: Path = Path("."), start: datetime | None = None,
+                   end: datetime | None = None, model: str = "champion") -> dict:
+    """Compare the inference log's records of [START, END) (with their late labels) with the training split
+    and MODEL's reference; the probabilities are those the service answered."""
+    from driftline.serving.log import log_url, read_window
+
+    entry, predictor, model_dir = registered_model(params, root, model)
+    url = log_url(params.serve.log_url, root)
+    window = read_window(url, params.schema.target, start, end)
+    name = f"log {_shown(start)}..{_shown(end)}"
+    if window.empty:
+        raise MonitorError(f"the inference log has no records in {name[4:]} ({make_url(url).render_as_string()})")
+    summary = run(window, load_split(splits_dir(root), "train"), predictor, model_dir, entry["version"], params,
+                  root / params.monitor.reports_dir, name, root, probability=window["probability"].to_numpy())
+    return summary | {"model_versions": sorted(window["model_version"].unique().tolist())}
+
+
+def _shown(moment: datetime | None) -> str:
+    return "" if moment is None else moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def registered_model(params: Params, root: Path, model: str) -> tuple[dict, Predictor, Path]:
+    """The registry entry, Predictor and model folder (reference.json, background.json) of MODEL."""
+    from driftline.package import ensure_model  # BentoML is only needed here
+    from driftline.registry.store import Registry
+
+    registry = Registry(root / params.registry.dir)
+    entry = registry.get(model)
+    stored = ensure_model(entry["model_tag"], registry.model_file(entry["version"]))
+    return entry, Predictor.load(stored.path), Path(stored.path)
 
 
 def summary_markdown(summary: dict) -> str:
@@ -118,4 +207,21 @@ def summary_markdown(summary: dict) -> str:
     ]
     for column, score in sorted(summary["scores"].items(), key=lambda kv: -kv[1]):
         lines.append(f"| {column} | {score:.4f} | {'yes' if column in summary['drifted_columns'] else ''} |")
+    perf = summary.get("performance")
+
+    def figure(values: dict | None, key: str) -> str:
+        return "-" if not values or values.get(key) is None else f"{values[key]:.4f}"
+
+    if perf:
+        lines += ["", f"**Performance** ({perf['labelled_rows']} labelled rows, coverage {perf['label_coverage']:.0%})",
+                  "", "| metric | realised | estimated (CBPE) on the labelled | estimated on the unlabelled | test |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {k} | {figure(perf['realised'], k)} | {figure(perf['estimated_on_labelled'], k)} | "
+                  f"{figure(perf['estimated'], k)} | {figure(perf['reference'], k)} |"
+                  for k in ("roc_auc", "accuracy", "f1")]
+    if summary.get("attribution"):
+        lines += ["", f"**Attributions**: rank agreement with the audit (nDCG) {summary['attribution']['ndcg']:.3f}"]
+    for name, gaps in (summary.get("fairness") or {}).items():
+        lines.append(f"**Fairness** {name}: parity gap {figure(gaps, 'demographic_parity_difference')} "
+                     f"(audit {figure(gaps, 'reference_demographic_parity_difference')})")
     return "\n".join(lines)

@@ -72,6 +72,11 @@ class Predictor:
         label = np.where(probability >= self.threshold, self.schema.positive_label, self.schema.negative_label)
         return probability, label
 
+    def typed_frame(self, columns: Mapping[str, Sequence]) -> pd.DataFrame:
+        """Raw columns (name: values) as a typed frame of the features, by the same rules as predict_columns."""
+        return pd.DataFrame({name: coerce_column(name, columns[name], self.schema.columns[name], self.na_values)
+                             for name in self.schema.features})
+
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """`probability` of the positive label and the decided `label` for each row of a raw frame."""
         probability, label = self.predict_columns(columns_of(frame, self.schema.features))

@@ -1,8 +1,15 @@
-"""The BentoML service: loads the packaged model from the model store and scores JSON records.
+"""The BentoML service: loads the packaged model from the model store, scores and explains JSON records,
+and logs every scored record.
 
 The request model is built from the schema stored with the model, so a missing column, a wrong type
 or an unknown field is answered 400 by BentoML's own validation, naming the field. A request with more
-records than the model's `max_records` is answered 413.
+records than the model's `max_records` is answered 413. Each record may carry an `id` (echoed in the
+answer, and the key that late labels join on); one is generated where it does not.
+
+Concurrent requests share model calls: records that arrive while the event loop is busy are scored
+together (see Batcher). Every scored record goes to the inference log (DRIFTLINE_LOG_URL; none when
+unset) from a background thread; a broken database never fails a request, and its failures are counted
+at GET /metadata/log. On shutdown (SIGTERM) the log writes whatever is pending before the worker exits.
 
 The service serves the model it started with. GET /metadata names that version, its model card and
 schema, and, where the registry is reachable (`driftline serve` passes its folder), whether the
@@ -11,14 +18,18 @@ registry's champion has moved since: a stale service says so, and a restart foll
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+import uuid
 from http import HTTPStatus
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import bentoml
+import torch
 from bentoml.exceptions import BentoMLException
+from bentoml.validators import ContentType
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
@@ -26,29 +37,36 @@ from starlette.routing import Route
 
 from driftline.config import Schema
 from driftline.predictor import Predictor
+from driftline.serving.batcher import Batcher
+from driftline.serving.log import InferenceLog, record_id_field, utc_now
 
 MODEL_TAG = os.environ.get("DRIFTLINE_MODEL_TAG", "driftline:latest")
 model_ref = bentoml.models.BentoModel(MODEL_TAG)
 schema = Schema.model_validate_json(Path(model_ref.stored.path_of("schema.json")).read_text())
 FIELD_TYPES = {"integer": Optional[int], "float": Optional[float], "category": Optional[str]}
+RECORD_ID = record_id_field(schema.columns)
+JSON_OUT = ContentType("application/json")  # spares BentoML a JSON schema per response to find the media type
 
 
 def record_model(schema: Schema) -> type[BaseModel]:
-    """One field per feature (null allowed, key required); the target may be sent and is ignored."""
+    """One field per feature (null allowed, key required), an optional record id; the target is ignored."""
     fields = {name: (FIELD_TYPES[schema.columns[name].type], ...) for name in schema.features}
     fields[schema.target] = (Optional[str], None)
+    fields[RECORD_ID] = (Optional[str], Field(None, min_length=1, max_length=200))
     return create_model("Record", __config__=ConfigDict(extra="forbid", strict=False), **fields)
 
 
 Record = record_model(schema)
+Prediction = create_model("Prediction", **{RECORD_ID: (str, ...), "probability": (float, ...), "label": (str, ...)})
 
 
-class Prediction(BaseModel):
-    probability: float
-    label: str
+# attributions per raw column, in logit units: base_value plus their sum is the logit
+Explanation = create_model("Explanation", **{RECORD_ID: (str, ...)}, probability=(float, ...), logit=(float, ...),
+                           base_value=(float, ...), attributions=(dict[str, float], ...))
 
 
 CARD = Path(__file__).resolve().parents[1] / "model_card.md"  # shipped beside the code by the release
+LOG: dict[str, InferenceLog] = {}  # the worker's log, for the /metadata/log route
 
 
 def metadata(request) -> JSONResponse:
@@ -66,22 +84,68 @@ def metadata(request) -> JSONResponse:
     })
 
 
-@bentoml.asgi_app(Starlette(routes=[Route("/", metadata)]), path="/metadata")
-@bentoml.service(name="driftline", traffic={"timeout": 30})
+def log_status(request) -> JSONResponse:
+    """The inference log's counts: rows written, failed writes, dropped and pending rows, the last error."""
+    log = LOG.get("log")
+    return JSONResponse({"enabled": log is not None} | (log.status() if log else {}))
+
+
+@bentoml.asgi_app(Starlette(routes=[Route("/", metadata), Route("/log", log_status)]), path="/metadata")
+@bentoml.service(name="driftline", traffic={"timeout": float(os.environ.get("DRIFTLINE_TIMEOUT_S", "10"))})
 class Driftline:
     model = model_ref
 
     def __init__(self) -> None:
+        torch.set_num_threads(1)  # a request is a few rows: intra-op threads would only contend with the loop
         self.predictor = Predictor.load(self.model.path)
+        self.batcher = Batcher(self.predictor.predict_columns)
+        self.version = os.environ.get("DRIFTLINE_VERSION") or self.model.tag.version
+        url = os.environ.get("DRIFTLINE_LOG_URL")
+        self.log = LOG["log"] = InferenceLog(url) if url else None
+        self.explainer = None
+        # Everything loaded so far lives as long as the worker: keep it out of the collector's full passes,
+        # which otherwise stall every request for tens of milliseconds.
+        gc.collect()
+        gc.freeze()
 
-    @bentoml.api
-    def predict(self, records: list[Record] = Field(min_length=1)) -> list[Prediction]:  # type: ignore[valid-type]
-        """Probability of the positive label and the decided label for each record."""
+    @bentoml.on_shutdown
+    def close_log(self) -> None:
+        if self.log is not None:
+            self.log.close()
+
+    def _check_size(self, records: list) -> None:
         if len(records) > self.predictor.max_records:
             raise BentoMLException(
                 f"records: {len(records)} records in one request; at most {self.predictor.max_records} are allowed",
                 error_code=HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
             )
+
+    @bentoml.api
+    async def predict(self, records: list[Record] = Field(min_length=1)) -> Annotated[list[Prediction], JSON_OUT]:  # type: ignore[valid-type]
+        """Probability of the positive label and the decided label for each record, with its id."""
+        self._check_size(records)
         columns = {name: [getattr(r, name) for r in records] for name in schema.features}
-        probability, label = self.predictor.predict_columns(columns)
-        return [Prediction(probability=p, label=lbl) for p, lbl in zip(probability.tolist(), label.tolist())]
+        probability, label = await self.batcher(columns)
+        ids = [getattr(r, RECORD_ID) or uuid.uuid4().hex for r in records]
+        probability, label = probability.tolist(), label.tolist()
+        if self.log is not None:
+            request_id, created = uuid.uuid4().hex, utc_now()
+            self.log.append([
+                {"request_id": request_id, "record_id": i, "created": created, "model_version": self.version,
+                 "features": {name: columns[name][n] for name in schema.features}, "probability": p, "label": lbl}
+                for n, (i, p, lbl) in enumerate(zip(ids, probability, label))
+            ])
+        return [Prediction(**{RECORD_ID: i}, probability=p, label=lbl) for i, p, lbl in zip(ids, probability, label)]
+
+    @bentoml.api
+    def explain(self, records: list[Record] = Field(min_length=1)) -> Annotated[list[Explanation], JSON_OUT]:  # type: ignore[valid-type]
+        """SHAP attributions of each record's logit per raw column (the audit's explainer), and the base value."""
+        self._check_size(records)
+        if self.explainer is None:
+            from driftline.explain import Explainer  # shap is imported on the first explanation, not at start
+
+            self.explainer = Explainer.load(self.predictor, self.model.path)
+        columns = {name: [getattr(r, name) for r in records] for name in schema.features}
+        ids = [getattr(r, RECORD_ID) or uuid.uuid4().hex for r in records]
+        result = self.explainer.explain_columns(columns)
+        return [Explanation(**{RECORD_ID: i}, **row) for i, row in zip(ids, result)]

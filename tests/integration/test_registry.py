@@ -45,7 +45,8 @@ def loop(trained, held_out, tmp_path_factory):
     evaluate.run(p, art / "featurize", art / "train", decision, art / "evaluate/scores.parquet",
                  met / "evaluate.json", root / "plots")
     audit.run(p, art / "featurize", art / "train", decision, art / "audit", met / "audit.json")
-    package.run(p, art / "train", art / "featurize/transform.json", decision, art / "package/package.json", root)
+    package.run(p, art / "featurize", art / "train", decision, art / "audit", art / "package/package.json",
+                root)
     started = time.perf_counter()
     second = release(p, root)
     return {"root": root, "first": first, "second": second, "rows": rows, "release_s": time.perf_counter() - started}

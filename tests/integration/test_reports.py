@@ -8,11 +8,8 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from html import unescape
 from pathlib import Path
-from types import SimpleNamespace
 from urllib.parse import unquote
 
-import numpy as np
-import pandas as pd
 import pytest
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -34,16 +31,15 @@ def browse(page: Path, scratch: Path, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    """A project with one training run (real Data Docs) and one monitoring run (monitor.run, a stub model)."""
+def project(tmp_path_factory, trained) -> Path:
+    """A project with one training run (real Data Docs) and one monitoring run (monitor.run, the small model)."""
     from PIL import Image
 
     from driftline import monitor
     from driftline.config import load_params
+    from driftline.featurize import load_split
     from driftline.validate import check
     from tests.conftest import REPO, full_data
-    from tests.unit.test_monitor import SCHEMA, frames
-    from tests.unit.test_monitor import params as monitor_params
 
     params = load_params(REPO / "params.yaml")
     root = tmp_path_factory.mktemp("project")
@@ -61,10 +57,12 @@ def project(tmp_path_factory) -> Path:
             "gate": "blessing.json"}}))
 
     # the monitoring run comes second: monitor.run rebuilds the index, listing both
-    reference, current = frames(shift=1.0)
-    scorer = SimpleNamespace(schema=SCHEMA, na_values=[], predict=lambda frame: pd.DataFrame(
-        {"probability": 1 / (1 + np.exp(-frame["size"]))}, index=frame.index))
-    monitor.run(current, reference, scorer, monitor_params(), root / "reports" / "monitoring", "shifted", root)
+    small = load_params(trained / "params.yaml")
+    entry, predictor, model_dir = monitor.registered_model(small, trained, "champion")
+    reference, current = load_split(trained / "artifacts/featurize", "train"), full_data().tail(400)
+    shifted = current.drop(columns=[small.schema.target]).assign(age=current["age"] + 20)
+    monitor.run(shifted, reference, predictor, model_dir, entry["version"], small, root / "reports" / "monitoring",
+                "shifted", root)
     return root
 
 

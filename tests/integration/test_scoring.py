@@ -125,3 +125,25 @@ def test_monitor_flags_shifted_ages_only(trained, held_out, tmp_path):
     assert set(shifted["drifted_columns"]) - set(plain["drifted_columns"]) <= {"age", "prediction"}
     assert (trained / shifted["report"]).is_file()
     assert (trained / shifted["report"]).with_name("summary.json").is_file()
+
+
+def test_explain_attributions_add_up_to_the_logit_and_match_the_cli(client, trained, held_out, tmp_path):
+    from driftline.explain import ADDITIVITY_TOLERANCE
+
+    rows = held_out.drop(columns=["income"]).head(8)
+    body = records(rows)
+    body[0]["id"] = "mine"
+    explained = client.post("/explain", json={"records": body})
+    assert explained.status_code == 200, explained.text
+    answers = explained.json()
+    predicted = client.post("/predict", json={"records": body}).json()
+    assert answers[0]["id"] == "mine" and predicted[0]["id"] == "mine" and len(answers[1]["id"]) == 32
+    for answer, prediction in zip(answers, predicted):
+        assert set(answer["attributions"]) == set(rows.columns)
+        assert abs(sum(answer["attributions"].values()) + answer["base_value"] - answer["logit"]) < ADDITIVITY_TOLERANCE
+        assert answer["probability"] == pytest.approx(prediction["probability"], abs=1e-6)
+    rows.to_csv(tmp_path / "in.csv", index=False)
+    cli(trained, "explain", str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv"))
+    table = pd.read_csv(tmp_path / "out.csv")
+    np.testing.assert_allclose(table["shap_age"], [a["attributions"]["age"] for a in answers], atol=1e-6)
+    np.testing.assert_allclose(table["logit"], [a["logit"] for a in answers], atol=1e-6)

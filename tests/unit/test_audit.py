@@ -69,7 +69,7 @@ def encoded(params):
 def test_attributions_add_up_to_the_logit(params, encoded, model):
     import torch
 
-    from driftline.audit import additivity_error, column_attributions
+    from driftline.explain import additivity_error, column_attributions
     from driftline.model import TabularNet
 
     transform, frame = encoded

@@ -35,7 +35,8 @@ def frames(shift: float):
 
 def params(**changes) -> MonitorParams:
     base = dict(reports_dir="r", reference_rows=2000, num_method="wasserstein", cat_method="jensenshannon",
-                threshold=0.1, drift_share=0.3, seed=0)
+                threshold=0.1, drift_share=0.3, explain_rows=50, min_labelled_rows=50, seed=0,
+                policy={"dataset_drift": True})
     return MonitorParams(**(base | changes))
 
 

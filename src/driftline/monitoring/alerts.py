@@ -1,0 +1,219 @@
+"""Alerts: the monitoring policy applied to a monitoring summary, and what an alert does when a rule fires.
+
+An alert is a JSON record under reports/alerts/, a markdown artifact when it is raised inside a Prefect
+run, a Prefect event `driftline.alert` on the resource `driftline.model.<name>` (the `training`
+deployment of prefect.yaml has a trigger on it, so an alert retrains), and a POST to the webhook of
+params.yaml when one is set. Only the record is certain: the event needs a Prefect API and the webhook
+a receiver, and neither failing stops monitoring.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+from prefect.artifacts import create_markdown_artifact
+from prefect.context import FlowRunContext, TaskRunContext
+from prefect.events import emit_event
+from prefect.settings import PREFECT_API_URL
+
+from driftline.config import Params, PolicyParams
+
+EVENT = "driftline.alert"
+ALERTS_DIR = Path("reports") / "alerts"
+ARTIFACT_KEY = "drift-alert"
+
+log = logging.getLogger(__name__)
+
+
+def _finding(rule: str, value, threshold, message: str, **extra) -> dict:
+    return {"rule": rule, "value": value, "threshold": threshold, "message": message, **extra}
+
+
+def _dataset_drift(summary: dict, policy: PolicyParams) -> dict | None:
+    if not policy.dataset_drift or not summary.get("dataset_drift"):
+        return None
+    columns = summary.get("drifted_columns") or []
+    return _finding("dataset_drift", True, None,
+                    f"dataset drift: {len(columns)} drifted column(s): {', '.join(columns) or 'none named'}")
+
+
+def _current_auc(performance: dict) -> tuple[str | None, float | None]:
+    """Realised ROC AUC when the window had enough labels, else the estimate (CBPE) from probabilities."""
+    for source in ("realised", "estimated"):
+        auc = (performance.get(source) or {}).get("roc_auc")
+        if auc is not None:
+            return source, auc
+    return None, None
+
+
+def _auc_drop(summary: dict, policy: PolicyParams) -> dict | None:
+    performance = summary.get("performance")
+    if policy.max_auc_drop is None or not performance:
+        return None
+    reference = (performance.get("reference") or {}).get("roc_auc")
+    source, auc = _current_auc(performance)
+    if reference is None or auc is None:
+        return None
+    drop = round(reference - auc, 6)  # rounded so that a drop equal to the threshold does not fire on float noise
+    if drop <= policy.max_auc_drop:
+        return None
+    return _finding("auc_drop", drop, policy.max_auc_drop,
+                    f"{source} ROC AUC {auc:.4f} is {drop:.4f} below the model's test AUC {reference:.4f} "
+                    f"(allowed: {policy.max_auc_drop})", source=source)
+
+
+def _parity_gap(summary: dict, policy: PolicyParams) -> dict | None:
+    fairness = summary.get("fairness")
+    if policy.max_parity_gap is None or not fairness:
+        return None
+    gaps = {attribute: round(metrics["demographic_parity_difference"], 6)
+            for attribute, metrics in fairness.items() if metrics.get("demographic_parity_difference") is not None}
+    over = {attribute: gap for attribute, gap in gaps.items() if gap > policy.max_parity_gap}
+    if not over:
+        return None
+    worst = max(over, key=over.get)
+    listed = ", ".join(f"{attribute} {gap:.3f}" for attribute, gap in sorted(over.items(), key=lambda kv: -kv[1]))
+    return _finding("parity_gap", over[worst], policy.max_parity_gap,
+                    f"demographic-parity gap above {policy.max_parity_gap}: {listed}", attribute=worst)
+
+
+def _attribution(summary: dict, policy: PolicyParams) -> dict | None:
+    ndcg = (summary.get("attribution") or {}).get("ndcg")
+    if policy.min_attribution_ndcg is None or ndcg is None:
+        return None
+    ndcg = round(ndcg, 6)
+    if ndcg >= policy.min_attribution_ndcg:
+        return None
+    return _finding("attribution_ndcg", ndcg, policy.min_attribution_ndcg,
+                    f"feature-attribution ranking moved: nDCG {ndcg:.3f} against the audit's "
+                    f"(minimum {policy.min_attribution_ndcg})")
+
+
+def evaluate(summary: dict, policy: PolicyParams) -> list[dict]:
+    """One finding {rule, value, threshold, message} per rule of POLICY that SUMMARY breaks.
+
+    A rule is skipped when its threshold is null or the summary has no input for it (no labels and no
+    estimate, no fairness or attribution section).
+    """
+    checks = (_dataset_drift, _auc_drop, _parity_gap, _attribution)
+    return [finding for check in checks if (finding := check(summary, policy)) is not None]
+
+
+def key_figures(summary: dict) -> dict:
+    """The figures of a monitoring summary that an alert reader needs without opening the report."""
+    performance = summary.get("performance") or {}
+    return {
+        "rows": summary.get("rows"),
+        "dataset_drift": summary.get("dataset_drift"),
+        "drifted_columns": summary.get("drifted_columns"),
+        "roc_auc": {source: (performance.get(source) or {}).get("roc_auc")
+                    for source in ("realised", "estimated", "reference")},
+        "label_coverage": performance.get("label_coverage"),
+        "parity_gap": {attribute: metrics.get("demographic_parity_difference")
+                       for attribute, metrics in (summary.get("fairness") or {}).items()},
+        "attribution_ndcg": (summary.get("attribution") or {}).get("ndcg"),
+    }
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.")[:120]
+
+
+def _plain(value):
+    """VALUE as plain JSON types (numpy scalars as Python numbers), so every consumer can serialise it."""
+    return json.loads(json.dumps(value, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+
+
+def _write_atomically(path: Path, value: dict) -> None:
+    """A reader (the reports index, a file watcher) never sees half a record."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(value, indent=1))
+    os.replace(temporary, path)
+
+
+def post_webhook(url: str, body: dict, timeout_s: float) -> dict:
+    """POST BODY as JSON; {status, error}, never raising: an unreachable receiver must not stop monitoring."""
+    try:
+        response = httpx.post(url, json=body, timeout=timeout_s)
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        # the URL may carry a token (Slack, Teams), so it stays out of the record and the log
+        error = f"{type(exc).__name__}: {str(exc).replace(url, '<webhook>')}"
+        log.warning("alert webhook failed: %s", error)
+        return {"status": None, "error": error}
+    if response.is_success:
+        return {"status": response.status_code, "error": None}
+    log.warning("alert webhook answered HTTP %s", response.status_code)
+    return {"status": response.status_code, "error": f"HTTP {response.status_code}"}
+
+
+def _in_prefect_run() -> bool:
+    return FlowRunContext.get() is not None or TaskRunContext.get() is not None
+
+
+def _prefect_api() -> bool:
+    """Whether PREFECT_API_URL names a server: without one, emit_event would start a throwaway local server
+    (seconds) whose automations nobody configured."""
+    return bool(PREFECT_API_URL.value())
+
+
+def alert_markdown(record: dict) -> str:
+    """The alert as markdown: what fired, for which model and batch, and where the record and report are."""
+    lines = [
+        f"**Alert** for model {record['model']} version {record['model_version']} on batch {record['batch']} "
+        f"({record['figures']['rows']} rows): {len(record['findings'])} rule(s) fired.",
+        f"Record: {record['record']}. Report: {record['report']}",
+        "", "| rule | value | threshold | message |", "|---|---|---|---|",
+    ]
+    lines += [f"| {f['rule']} | {f['value']} | {f['threshold']} | {f['message']} |" for f in record["findings"]]
+    return "\n".join(lines)
+
+
+def _emit(record: dict) -> None:
+    """The event that the `training` deployment's trigger waits for (sent in the background by Prefect)."""
+    emit_event(
+        event=EVENT, id=uuid.UUID(record["event"]["id"]),
+        resource={"prefect.resource.id": record["event"]["resource"], "prefect.resource.name": record["model"],
+                  "driftline.model.version": str(record["model_version"])},
+        payload={"findings": record["findings"], "batch": record["batch"],
+                 "model_version": record["model_version"], "record": record["record"]},
+    )
+
+
+def raise_alert(summary: dict, findings: list[dict], params: Params, root: Path,
+                timeout_s: float = 5.0) -> dict | None:
+    """Record, publish, emit and send an alert for FINDINGS on SUMMARY; the record, or None without findings.
+
+    The record goes to ROOT/reports/alerts/<created>-<batch>.json; the event `driftline.alert` goes to
+    the Prefect API when PREFECT_API_URL is set; the artifact is created only inside a Prefect run; the
+    webhook (params.monitor.webhook) gets the record as JSON, and its outcome is recorded.
+    """
+    if not findings:
+        return None
+    model = params.package.model_name
+    path = Path(root) / ALERTS_DIR / f"{_slug(str(summary['created']) + '-' + str(summary['batch']))}.json"
+    emitted = _prefect_api()
+    record = _plain({
+        "raised": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "model": model, "model_version": summary.get("model_version"),
+        "batch": summary["batch"], "monitored": summary["created"], "report": summary.get("report"),
+        "record": str(path), "findings": findings, "figures": key_figures(summary),
+        "event": {"event": EVENT, "id": str(uuid.uuid4()), "resource": f"driftline.model.{model}",
+                  "emitted": emitted},
+    })
+    webhook = params.monitor.webhook
+    record["webhook"] = post_webhook(webhook, record, timeout_s) if webhook else None
+    _write_atomically(path, record)
+    if emitted:
+        _emit(record)
+    if _in_prefect_run():  # outside a run, Prefect would warn and start a throwaway server for the artifact
+        create_markdown_artifact(key=ARTIFACT_KEY, markdown=alert_markdown(record),
+                                 description=f"Monitoring alert: {', '.join(f['rule'] for f in findings)}")
+    return record

@@ -1,0 +1,94 @@
+"""Late labels: ground truth for logged records, joined into the inference log by record id."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import select
+
+from driftline.config import Params, Schema
+from driftline.errors import ContractError
+from driftline.ingest import fetch, quarantine, shown, source_name
+from driftline.serving.log import LABELS, PREDICTIONS, connect, log_url, record_id_field, utc_now
+
+CHUNK = 500  # ids per IN (...) query
+
+
+def problems_of(frame: pd.DataFrame, schema: Schema) -> list[str]:
+    """What makes a label file unusable: missing columns, empty ids, unknown labels, an id labelled twice apart."""
+    key, target = record_id_field(schema.columns), schema.target
+    missing = [c for c in (key, target) if c not in frame.columns]
+    if missing:
+        return [f"missing column(s) {missing}: a label file has '{key}' (the record id) and '{target}'"]
+    if frame.empty:
+        return ["no rows"]
+    problems = []
+    if (frame[key] == "").any():
+        problems.append(f"{int((frame[key] == '').sum())} row(s) without a record id")
+    allowed = set(schema.columns[target].categories or [])
+    unknown = sorted(set(frame[target]) - allowed)
+    if unknown:
+        problems.append(f"'{target}' has values outside {sorted(allowed)}, such as {unknown[:3]}")
+    conflicting = frame.groupby(key)[target].nunique()
+    if (conflicting > 1).any():
+        problems.append(f"{int((conflicting > 1).sum())} id(s) labelled twice with different labels, such as "
+                        f"{conflicting[conflicting > 1].index[0]!r}")
+    return problems
+
+
+def store(url: str, labels: dict[str, str]) -> dict:
+    """Upsert LABELS (record id: target) for ids the log holds, in one transaction; report the rest as unknown."""
+    ids = list(labels)
+    counts = {"new": 0, "updated": 0, "unchanged": 0}
+    engine = connect(url)
+    try:
+        with engine.begin() as connection:
+            known, stored = set(), {}
+            for start in range(0, len(ids), CHUNK):
+                chunk = ids[start:start + CHUNK]
+                known |= set(connection.execute(select(PREDICTIONS.c.record_id).distinct()
+                                                 .where(PREDICTIONS.c.record_id.in_(chunk))).scalars())
+                stored |= dict(connection.execute(select(LABELS.c.record_id, LABELS.c.target)
+                                                  .where(LABELS.c.record_id.in_(chunk))).tuples().all())
+            now, new, changed = utc_now(), [], []
+            for record_id in (i for i in ids if i in known):
+                if record_id not in stored:
+                    new.append({"record_id": record_id, "target": labels[record_id], "received": now})
+                elif stored[record_id] != labels[record_id]:
+                    changed.append((record_id, labels[record_id]))
+                else:
+                    counts["unchanged"] += 1
+            if new:
+                connection.execute(LABELS.insert(), new)
+            for record_id, target in changed:
+                connection.execute(LABELS.update().where(LABELS.c.record_id == record_id)
+                                   .values(target=target, received=now))
+    finally:
+        engine.dispose()
+    unknown = [i for i in ids if i not in known]
+    return counts | {"new": len(new), "updated": len(changed), "unknown": len(unknown), "unknown_ids": unknown[:20]}
+
+
+def run(source: str, params: Params, root: Path = Path(".")) -> dict:
+    """Join the labels of the CSV at SOURCE into the inference log; a bad file is quarantined with its
+    problems (as a refused batch is) and nothing is written. Idempotent: a second run changes nothing."""
+    schema, name = params.schema, source_name(source)
+    content = None
+    try:
+        content = fetch(source)
+        frame = pd.read_csv(io.BytesIO(content), dtype=str, keep_default_na=False, skipinitialspace=True)
+        frame = frame.apply(lambda column: column.str.strip())
+        problems = problems_of(frame, schema)
+    except (ValueError, pd.errors.ParserError) as exc:  # DataError is a ValueError
+        problems = [str(exc)]
+    if problems:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        folder = root / params.ingest.quarantine_dir / f"{stamp}-labels-{name}"
+        quarantine(content, name, {"source": shown(source), "problems": problems}, None, folder)
+        raise ContractError(problems + [f"label file quarantined in {folder}"])
+    pairs = frame.drop_duplicates(record_id_field(schema.columns))
+    labels = dict(zip(pairs[record_id_field(schema.columns)], pairs[schema.target]))
+    return store(log_url(params.serve.log_url, root), labels) | {"rows": len(frame)}

@@ -1,0 +1,222 @@
+"""Alerts: each policy rule at its edges, the record and the webhook, and the Prefect event that retrains."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, DeploymentFilter, DeploymentFilterId
+from prefect.events.filters import EventFilter, EventIDFilter, EventNameFilter
+from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
+from pydantic import TypeAdapter
+
+from driftline.config import PolicyParams, load_params, with_values
+from driftline.monitoring.alerts import ARTIFACT_KEY, EVENT, evaluate, raise_alert
+from driftline.registry.infra import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+POLICY = PolicyParams(dataset_drift=True, max_auc_drop=0.03, max_parity_gap=0.3, min_attribution_ndcg=0.9)
+OFF = PolicyParams(dataset_drift=False)
+
+
+def quiet_summary(**changes) -> dict:
+    """A monitoring summary that breaks no rule of POLICY: every figure sits exactly at its threshold."""
+    summary = {
+        "batch": "log 2026-11-21T06:00Z..2026-11-22T06:00Z", "rows": 500, "created": "2026-11-22T060000.000001Z",
+        "report": "reports/monitoring/2026-11-22/report.html", "model_version": "3",
+        "dataset_drift": False, "drifted_columns": [], "scores": {"age": 0.02},
+        "performance": {"rows": 500, "labelled_rows": 0, "label_coverage": 0.0, "realised": None,
+                        "estimated": {"roc_auc": 0.90}, "estimated_on_labelled": None,
+                        "reference": {"roc_auc": 0.93}},  # 0.93 - 0.90 is 0.0300000000000000266 in floats
+        "attribution": {"rows": 300, "shares": {}, "reference_shares": {}, "ndcg": 0.9},
+        "fairness": {"sex": {"demographic_parity_difference": 0.3, "reference_demographic_parity_difference": 0.2},
+                     "race": {"demographic_parity_difference": 0.1, "reference_demographic_parity_difference": 0.1}},
+    }
+    return summary | changes
+
+
+def performance(realised: float | None, estimated: float | None) -> dict:
+    return quiet_summary()["performance"] | {
+        "realised": None if realised is None else {"roc_auc": realised},
+        "estimated": None if estimated is None else {"roc_auc": estimated},
+    }
+
+
+def fairness(sex: float | None) -> dict:
+    return quiet_summary()["fairness"] | {"sex": {"demographic_parity_difference": sex}}
+
+
+def rules(summary: dict, policy: PolicyParams = POLICY) -> list[str]:
+    return [finding["rule"] for finding in evaluate(summary, policy)]
+
+
+def test_a_summary_at_every_threshold_raises_nothing():
+    assert evaluate(quiet_summary(), POLICY) == []
+
+
+@pytest.mark.parametrize(("changes", "fired"), [
+    ({"dataset_drift": True, "drifted_columns": ["age"]}, ["dataset_drift"]),
+    ({"performance": performance(None, 0.8999)}, ["auc_drop"]),
+    ({"performance": performance(0.85, 0.93)}, ["auc_drop"]),      # realised wins over a reassuring estimate
+    ({"performance": performance(0.93, 0.50)}, []),                # ... and over an alarming one
+    ({"fairness": fairness(0.3001)}, ["parity_gap"]),
+    ({"attribution": {"ndcg": 0.8999}}, ["attribution_ndcg"]),
+])
+def test_each_rule_fires_just_past_its_threshold(changes, fired):
+    assert rules(quiet_summary(**changes)) == fired
+
+
+def test_a_finding_says_what_fired_and_against_what():
+    (auc,) = evaluate(quiet_summary(performance=performance(0.85, 0.93)), POLICY)
+    assert auc == auc | {"rule": "auc_drop", "value": 0.08, "threshold": 0.03, "source": "realised"}
+    assert "realised ROC AUC 0.8500" in auc["message"]
+    both = fairness(0.5) | {"race": {"demographic_parity_difference": 0.4}}
+    (parity,) = evaluate(quiet_summary(fairness=both), POLICY)
+    assert (parity["value"], parity["attribute"]) == (0.5, "sex") and "race 0.400" in parity["message"]
+
+
+@pytest.mark.parametrize("changes", [
+    {"performance": None, "attribution": None, "fairness": None},
+    {"performance": performance(None, None)},
+    {"fairness": fairness(None)},
+])
+def test_missing_inputs_are_skipped(changes):
+    broken = quiet_summary(dataset_drift=True, performance=performance(0.5, 0.5), fairness=fairness(0.9),
+                           attribution={"ndcg": 0.1})
+    assert "auc_drop" in rules(broken)
+    skipped = {"performance": "auc_drop", "fairness": "parity_gap", "attribution": "attribution_ndcg"}
+    assert not {skipped[key] for key in changes} & set(rules(broken | changes))
+
+
+def test_rules_switched_off_raise_nothing():
+    broken = quiet_summary(dataset_drift=True, performance=performance(0.5, 0.5), fairness=fairness(0.9),
+                           attribution={"ndcg": 0.1})
+    assert len(rules(broken)) == 4
+    assert rules(broken, OFF) == []
+
+
+@contextmanager
+def receiver() -> Iterator[tuple[str, list]]:
+    """A real HTTP server on loopback that keeps the JSON bodies POSTed to it."""
+    bodies = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/hooks/driftline", bodies
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def params_with(webhook: str | None):
+    return with_values(load_params(REPO / "params.yaml"), {"monitor.webhook": webhook})
+
+
+def drifted(batch: str = "batch") -> tuple[dict, list[dict]]:
+    summary = quiet_summary(batch=batch, dataset_drift=True, drifted_columns=["age", "prediction"])
+    return summary, evaluate(summary, POLICY)
+
+
+def test_no_findings_no_alert(tmp_path):
+    assert raise_alert(quiet_summary(), [], params_with(None), tmp_path) is None
+    assert not (tmp_path / "reports").exists()
+
+
+def test_the_record_is_written_and_the_webhook_gets_it(tmp_path):
+    summary, findings = drifted()
+    with receiver() as (url, bodies):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # outside a flow run: no artifact, so no Prefect warning
+            record = raise_alert(summary, findings, params_with(url), tmp_path)
+    path = Path(record["record"])
+    assert path.parent == tmp_path / "reports" / "alerts" and path.name.endswith("-batch.json")
+    assert json.loads(path.read_text()) == record
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left behind
+    assert record["webhook"] == {"status": 204, "error": None}
+    assert record["model_version"] == "3" and record["figures"]["drifted_columns"] == ["age", "prediction"]
+    (body,) = bodies
+    assert body["findings"] == findings and body["record"] == str(path) and body["event"]["event"] == EVENT
+
+
+def test_an_unreachable_webhook_is_recorded_not_raised(tmp_path):
+    summary, findings = drifted()
+    started = time.perf_counter()
+    record = raise_alert(summary, findings, params_with(f"http://127.0.0.1:{free_port()}/hook"), tmp_path, 2.0)
+    assert time.perf_counter() - started < 5
+    assert record["webhook"]["status"] is None and "ConnectError" in record["webhook"]["error"]
+    assert json.loads(Path(record["record"]).read_text())["webhook"] == record["webhook"]
+
+
+def wait_for(read, budget_s: float):
+    """READ's answer once it is truthy, polling every half second; the last answer when the budget runs out."""
+    deadline = time.monotonic() + budget_s
+    while not (answer := read()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return answer
+
+
+def read_alert_events(client, ids: list[str]) -> list:
+    found = client.read_events(EventFilter(event=EventNameFilter(name=[EVENT]),
+                                           id=EventIDFilter(id=[uuid.UUID(i) for i in ids])),
+                               limit=50)  # the client's default (100) is above the 3.8.8 server's maximum
+    return found.events if len(found.events) == len(ids) else []
+
+
+def test_inside_a_flow_run_the_alert_is_an_event_and_an_artifact(prefect_harness, tmp_path):
+    summary, findings = drifted()
+
+    @flow
+    def monitoring_like():
+        return raise_alert(summary, findings, params_with(None), tmp_path)
+
+    record = monitoring_like()
+    assert record["event"]["emitted"] is True
+    with get_client(sync_client=True) as client:
+        (event,) = wait_for(lambda: read_alert_events(client, [record["event"]["id"]]), 20)
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[ARTIFACT_KEY])))
+    assert event.resource.id == f"driftline.model.{record['model']}"
+    assert event.payload["findings"] == findings and event.payload["record"] == record["record"]
+    assert any("dataset_drift" in artifact.data for artifact in artifacts)
+
+
+def test_a_burst_of_alerts_starts_one_training_run(prefect_harness, tmp_path):
+    """prefect.yaml's own trigger, on a stand-in deployment: two alerts inside the cooldown, one flow run."""
+    spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
+    (training,) = (d for d in spec["deployments"] if d["name"] == "training")
+    (trigger,) = (TypeAdapter(DeploymentTriggerTypes).validate_python(t) for t in training["triggers"])
+    with get_client(sync_client=True) as client:
+        deployment_id = client.create_deployment(client.create_flow_from_name("alert-target"), "training",
+                                                 entrypoint="flows/training.py:training")
+        trigger.set_deployment_id(deployment_id)
+        client.create_automation(trigger.as_automation())
+        try:
+            records = [raise_alert(*drifted(f"burst-{n}"), params_with(None), tmp_path) for n in range(2)]
+            runs = lambda: client.read_flow_runs(  # noqa: E731
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))
+            assert wait_for(runs, 60), "the trigger started no run within 60 s"
+            assert wait_for(lambda: read_alert_events(client, [r["event"]["id"] for r in records]), 20)
+            time.sleep(3)  # the second alert has reached the server: give its evaluation time to act, if it would
+            assert len(runs()) == 1
+        finally:  # the harness is shared by the session: later alerts must not start runs
+            client.delete_resource_owned_automations(f"prefect.deployment.{deployment_id}")

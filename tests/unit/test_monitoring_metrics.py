@@ -1,0 +1,204 @@
+"""Monitoring metrics: realised and CBPE-estimated performance, attribution nDCG, fairness by group."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+from driftline.config import Schema, load_params
+from driftline.data import labels, sensitive_groups
+from driftline.errors import MonitorError
+from driftline.evaluate import classification_metrics
+from driftline.featurize import load_split
+from driftline.monitoring.attribution import attribution_drift, ndcg, shares
+from driftline.monitoring.fairness import fairness_drift
+from driftline.monitoring.performance import _read_metrics, calibrate, estimate, fit_calibration, performance, realised
+from driftline.predictor import probabilities
+
+IDENTITY = {"x": [0.0, 1.0], "y": [0.0, 1.0]}
+GROUPED = Schema.model_validate({
+    "target": "y", "positive_label": "1", "sensitive": {"colour": {}},
+    "columns": {"colour": {"type": "category", "categories": ["red", "blue"]}, "y": {"type": "category",
+                                                                                   "categories": ["0", "1"]}},
+})
+
+
+def calibrated_sample(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scores that are their own probabilities: y ~ Bernoulli(p)."""
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(size=n)
+    return p, (rng.uniform(size=n) < p).astype(np.int64)
+
+
+def test_realised_metrics_are_sklearns_and_the_report_saves(tmp_path):
+    p, y = calibrated_sample(2000, 0)
+    metrics, snapshot = realised(y, p, 0.4, bins=10)
+    assert metrics["roc_auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-6)
+    assert metrics["accuracy"] == pytest.approx(accuracy_score(y, p >= 0.4), abs=1e-6)
+    assert metrics["f1"] == pytest.approx(f1_score(y, p >= 0.4), abs=1e-6)
+    assert metrics["calibration_error"] == classification_metrics(y, p, 0.4, 10)["calibration_error"]
+    snapshot.save_html(str(tmp_path / "performance.html"))
+    assert (tmp_path / "performance.html").stat().st_size > 1000
+
+
+def test_a_report_without_a_metric_names_what_is_missing():
+    with pytest.raises(MonitorError, match="roc_auc"):
+        _read_metrics({"metrics": [{"config": {"type": "evidently:metric_v2:Accuracy"}, "value": 0.8},
+                                   {"config": {"type": "evidently:metric_v2:F1Score"}, "value": 0.7}]})
+
+
+def test_calibration_learns_the_observed_rate_and_clips_outside_the_fit():
+    p = np.linspace(0.2, 0.8, 400)
+    calibration = fit_calibration(p, (np.arange(400) % 2 == 0) | (p > 0.6))  # a half below 0.6, all above
+    np.testing.assert_allclose(calibrate(calibration, np.array([0.0, 0.3, 0.7, 1.0])), [0.5, 0.5, 1.0, 1.0])
+
+
+def test_cbpe_matches_what_is_realised_on_a_calibrated_sample():
+    p, y = calibrated_sample(5000, 1)
+    expected = estimate(fit_calibration(*calibrated_sample(5000, 2)), p, 0.5)
+    assert expected["roc_auc"] == pytest.approx(roc_auc_score(y, p), abs=0.02)
+    assert expected["accuracy"] == pytest.approx(accuracy_score(y, p >= 0.5), abs=0.02)
+    assert expected["f1"] == pytest.approx(f1_score(y, p >= 0.5), abs=0.02)
+
+
+def test_expected_auc_is_the_trapezoid_of_the_expected_roc_with_ties_together():
+    p = np.array([0.9, 0.6, 0.6, 0.2])
+    tpr = np.r_[0, np.cumsum(p)[[0, 2, 3]] / p.sum()]  # the tied pair is one step of the curve
+    fpr = np.r_[0, np.cumsum(1 - p)[[0, 2, 3]] / (1 - p).sum()]
+    trapezoid = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+    expected = estimate(IDENTITY, p, 0.5)
+    assert expected["roc_auc"] == pytest.approx(trapezoid, abs=1e-12)
+    tp, fp = 2.1, 0.9  # sum p, sum 1 - p over the three decided positives
+    assert expected["precision"] == pytest.approx(tp / (tp + fp))
+    assert expected["recall"] == pytest.approx(tp / p.sum())
+
+
+def test_performance_estimates_unlabelled_rows_and_realises_labelled_ones():
+    p, y = calibrated_sample(1000, 3)
+    partial = np.where(np.arange(1000) < 300, y, np.nan)
+    reference = {"calibration": IDENTITY, "metrics": {"roc_auc": 0.8}}
+    summary, snapshot = performance(p, partial, reference, 0.5, min_labelled_rows=50, bins=10)
+    assert (summary["rows"], summary["labelled_rows"], summary["label_coverage"]) == (1000, 300, 0.3)
+    assert summary["realised"]["roc_auc"] == pytest.approx(roc_auc_score(y[:300], p[:300]))
+    assert summary["estimated"] == estimate(IDENTITY, p[300:], 0.5)
+    assert summary["estimated_on_labelled"] == estimate(IDENTITY, p[:300], 0.5)
+    assert summary["reference"] == {"roc_auc": 0.8} and snapshot is not None
+
+    few, _ = performance(p, partial, reference, 0.5, min_labelled_rows=301, bins=10)
+    one_class, _ = performance(p, np.where(np.arange(1000) < 300, 1.0, np.nan), reference, 0.5, 50, 10)
+    unlabelled, snapshot = performance(p, np.full(1000, np.nan), reference, 0.5, 50, 10)
+    labelled, _ = performance(p, y.astype(float), reference, 0.5, 50, 10)
+    assert few["realised"] is None and few["estimated_on_labelled"] is None and few["estimated"] is not None
+    assert one_class["realised"] is None
+    assert unlabelled["realised"] is None and snapshot is None and unlabelled["label_coverage"] == 0.0
+    assert labelled["estimated"] is None and labelled["realised"] is not None
+
+
+@pytest.fixture(scope="module")
+def project(trained):
+    """The small project's predictor, audit-time schema (with sensitive attributes) and splits."""
+    from driftline.package import packaged_predictor
+
+    predictor = packaged_predictor(trained / "artifacts/package/package.json")
+    splits = {name: load_split(trained / "artifacts/featurize", name) for name in ("train", "val", "test")}
+    return predictor, load_params(trained / "params.yaml"), splits
+
+
+def test_cbpe_tracks_realised_performance_on_the_unseen_test_split(project):
+    predictor, params, splits = project
+    schema = params.schema
+    p_val = probabilities(predictor.model, predictor.transform, splits["val"])
+    p_test = probabilities(predictor.model, predictor.transform, splits["test"])
+    y_test = labels(splits["test"], schema)
+    calibration = fit_calibration(p_val, labels(splits["val"], schema))
+    actual, _ = realised(y_test, p_test, predictor.threshold, params.evaluate.calibration_bins)
+    expected = estimate(calibration, p_test, predictor.threshold)
+    assert expected["roc_auc"] == pytest.approx(actual["roc_auc"], abs=0.03)
+    assert expected["accuracy"] == pytest.approx(actual["accuracy"], abs=0.03)
+
+
+def test_ndcg_is_one_for_the_same_ranking_and_lower_for_another():
+    reference = {"a": 0.5, "b": 0.3, "c": 0.15, "d": 0.05}
+    assert ndcg(dict(reference), reference) == 1.0
+    assert ndcg({k: v * 7 for k, v in reference.items()}, reference) == 1.0  # the scale does not matter
+    swapped_top = ndcg({"a": 0.3, "b": 0.5, "c": 0.15, "d": 0.05}, reference)
+    swapped_tail = ndcg({"a": 0.5, "b": 0.3, "c": 0.05, "d": 0.15}, reference)
+    assert swapped_tail < 1.0 and swapped_top < swapped_tail  # a swap at the top costs more
+    assert sum(shares({"a": 2.0, "b": 1.0, "c": 1.0}).values()) == pytest.approx(1.0)
+    assert shares({"a": 2.0, "b": 1.0, "c": 1.0})["a"] == 0.5
+
+
+def test_attributions_of_the_audited_rows_rank_as_the_audit_did(project, trained):
+    predictor, params, splits = project
+    cfg = params.audit
+    reference = json.loads((trained / "artifacts/audit/shap_importance.json").read_text())
+    background = splits["train"].sample(min(cfg.background_rows, len(splits["train"])), random_state=cfg.seed)
+    drift = attribution_drift(predictor, background, splits["test"], reference, cfg.explain_rows, cfg.seed)
+    assert drift["rows"] == cfg.explain_rows
+    assert drift["ndcg"] > 0.95
+    assert set(drift["mean_abs"]) == set(reference)
+    assert sum(drift["shares"].values()) == pytest.approx(1.0)
+    assert sum(drift["reference_shares"].values()) == pytest.approx(1.0)
+    reversed_ranking = dict(zip(reference, sorted(reference.values())))  # the least important first
+    assert ndcg(drift["mean_abs"], reversed_ranking) < drift["ndcg"]
+
+
+def test_fairness_of_the_audited_split_agrees_with_the_audit(project, trained):
+    predictor, params, splits = project
+    test, schema = splits["test"], params.schema
+    reference = json.loads((trained / "artifacts/audit/fairness.json").read_text())
+    p = probabilities(predictor.model, predictor.transform, test)
+    y = labels(test, schema).astype(float)
+    drift = fairness_drift(test, p, y, predictor.threshold, schema, reference, params.monitor.min_labelled_rows)
+    assert set(drift) == set(schema.sensitive)
+    for name, attribute in drift.items():
+        for group, table in attribute["groups"].items():
+            assert table["selection_rate"] == pytest.approx(table["reference_selection_rate"], abs=1e-9)
+            assert table["count"] == reference[name][group]["count"] == table["labelled"]
+            if table["tpr"] is not None:
+                assert table["tpr"] == pytest.approx(reference[name][group]["tpr"], abs=1e-9)
+        for gap in ("demographic_parity_difference", "tpr_gap", "fpr_gap"):
+            assert (attribute[gap] is None) == (attribute[f"reference_{gap}"] is None)
+            assert attribute[gap] == pytest.approx(attribute[f"reference_{gap}"], abs=1e-9)
+
+    # Raise the probabilities of the gated age band that is selected most: its rate and the gap go up.
+    gated = {g: t for g, t in reference["age"].items() if t["gated"]}
+    assert len(gated) >= 2, "the small project should gate at least two age bands"
+    top = max(gated, key=lambda g: gated[g]["selection_rate"])
+    members = (sensitive_groups(test["age"], schema.sensitive["age"].bins) == top).to_numpy()
+    shifted = fairness_drift(test, np.where(members, np.minimum(p + 0.3, 1.0), p), y, predictor.threshold, schema,
+                             reference, params.monitor.min_labelled_rows)["age"]
+    assert shifted["groups"][top]["selection_rate"] > drift["age"]["groups"][top]["selection_rate"]
+    assert shifted["demographic_parity_difference"] > drift["age"]["demographic_parity_difference"]
+
+
+def test_label_based_fairness_waits_for_enough_labels():
+    frame = pd.DataFrame({"colour": ["red"] * 6 + ["blue"] * 6})
+    p = np.array([0.9, 0.8, 0.2, 0.1, 0.7, 0.3, 0.9, 0.2, 0.1, 0.1, 0.1, 0.6])
+    y = np.array([1, 1, 0, 0, 1, 0, 1, 0, 0, 0, np.nan, np.nan])
+    enough = fairness_drift(frame, p, y, 0.5, GROUPED, {}, min_labelled_rows=10)["colour"]
+    assert enough["groups"]["red"] == {"count": 6, "selection_rate": 0.5, "reference_selection_rate": None,
+                                       "labelled": 6, "tpr": 1.0, "fpr": 0.0}
+    assert enough["groups"]["blue"]["selection_rate"] == pytest.approx(2 / 6)
+    assert enough["groups"]["blue"]["fpr"] == 0.0 and enough["groups"]["blue"]["labelled"] == 4
+    assert enough["demographic_parity_difference"] == pytest.approx(0.5 - 2 / 6)
+    assert enough["tpr_gap"] == 0.0 and enough["reference_demographic_parity_difference"] is None
+
+    few = fairness_drift(frame, p, y, 0.5, GROUPED, {}, min_labelled_rows=11)["colour"]
+    assert few["tpr_gap"] is None and few["fpr_gap"] is None and few["groups"]["red"]["tpr"] is None
+    assert few["demographic_parity_difference"] == enough["demographic_parity_difference"]
+    assert few["groups"]["red"]["labelled"] == 6
+
+    # Only the groups the audit gated count in the gaps; a lone gated group has none.
+    reference = {"colour": {"red": {"selection_rate": 0.4, "tpr": 0.9, "fpr": 0.1, "gated": True},
+                            "blue": {"selection_rate": 0.1, "tpr": 0.2, "fpr": 0.0, "gated": False}}}
+    one = fairness_drift(frame, p, y, 0.5, GROUPED, reference, min_labelled_rows=10)["colour"]
+    assert one["demographic_parity_difference"] is None and one["reference_demographic_parity_difference"] is None
+    assert one["tpr_gap"] is None and one["groups"]["blue"]["reference_selection_rate"] == 0.1
+
+    # A group without a positive label has no TPR, and leaves the TPR gap without two groups to compare.
+    no_positive = fairness_drift(frame, p, np.where(frame["colour"] == "blue", 0.0, y), 0.5, GROUPED, {}, 10)["colour"]
+    assert no_positive["groups"]["blue"]["tpr"] is None and no_positive["groups"]["blue"]["fpr"] == pytest.approx(2 / 6)
+    assert no_positive["tpr_gap"] is None
