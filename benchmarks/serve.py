@@ -2,10 +2,12 @@
 inference log on and off.
 
 Run from the project root after `make run` (a champion must be registered): `python benchmarks/serve.py
-[--clients 32] [--requests 10000]`. For each mode (log on, into a scratch SQLite file; log off) it starts
-`driftline serve` on a free loopback port, warms it up, sends REQUESTS one-record POST /predict requests
-from CLIENTS concurrent aiohttp clients, then stops it with SIGTERM. It prints and writes
-(benchmarks/results/serve.json) requests per second, p50 and p99 latency and the error count per mode,
+[--clients 32] [--requests 10000] [--rounds 3]`. It starts `driftline serve` twice on free loopback ports,
+one logging into a scratch SQLite file and one with the log off, warms both up, then alternates ROUNDS
+rounds per mode of REQUESTS one-record POST /predict requests from CLIENTS concurrent aiohttp clients
+(alternating, so that both modes see the same noisy machine), then stops both with SIGTERM. It prints and
+writes (benchmarks/results/serve.json) per mode the median requests per second, p50 and p99 latency over
+all rounds and the error count,
 the log-on/log-off throughput ratio, whether every answered record reached the log, and the ratio to an
 in-process loop of the bare Predictor over the same records (the ceiling without HTTP).
 
@@ -21,6 +23,7 @@ import os
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import aiohttp
@@ -64,28 +67,29 @@ async def load(url: str, bodies: list[bytes], clients: int, requests: int) -> tu
         return latencies, errors, time.perf_counter() - started
 
 
-def measure(bodies: list[bytes], clients: int, requests: int, log_url: str | None) -> dict:
-    """One mode: serve, warm up, load, SIGTERM; with a log, count the rows it holds afterwards."""
-    port, warm = free_port(), min(requests, 1000)
+def serve(log_url: str | None, stack: ExitStack) -> str:
+    """`driftline serve` with the log into LOG_URL (None: log off), ready; its URL. Stopped (SIGTERM) with STACK."""
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [str(Path(sys.executable).parent / "driftline"), "serve", "--port", str(port)]
-    command.append("--log" if log_url else "--no-log")
-    env = {"DRIFTLINE_LOG_URL": log_url} if log_url else {}
-    with process_group(command, env=os.environ | env) as server:
-        if wait_ready(url, server, 120) is None:
-            raise SystemExit("driftline serve did not become ready in 120 s")
-        asyncio.run(load(url, bodies, clients, warm))
-        latencies, errors, seconds = asyncio.run(load(url, bodies, clients, requests))
-    ms = np.array(latencies) * 1000
-    result = {"requests_per_s": requests / seconds, "p50_ms": float(np.percentile(ms, 50)),
-              "p99_ms": float(np.percentile(ms, 99)), "errors": errors}
-    if log_url:
-        result["logged_rows"] = len(read_window(log_url, "_target"))
-        result["every_answer_logged"] = result["logged_rows"] == requests + warm - errors
-    return result
+    command = [str(Path(sys.executable).parent / "driftline"), "serve", "--port", str(port),
+               "--log" if log_url else "--no-log"]
+    server = stack.enter_context(process_group(command, env=os.environ | ({"DRIFTLINE_LOG_URL": log_url}
+                                                                        if log_url else {})))
+    if wait_ready(url, server, 120) is None:
+        raise SystemExit("driftline serve did not become ready in 120 s")
+    return url
+
+
+def summarise(rounds: list[tuple[list[float], int, float]], requests: int) -> dict:
+    """Median throughput over the rounds; latency percentiles over every request of every round."""
+    ms = np.concatenate([np.array(latencies) for latencies, _, _ in rounds]) * 1000
+    return {"requests_per_s": float(np.median([requests / seconds for _, _, seconds in rounds])),
+            "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99)),
+            "errors": sum(errors for _, errors, _ in rounds)}
 
 
 def main(clients: int = typer.Option(32, min=1), requests: int = typer.Option(10000, min=1),
+         rounds_per_mode: int = typer.Option(3, "--rounds", min=1, help="alternating rounds per mode"),
          batch: str = typer.Option("examples/batch.csv", help="CSV whose rows are sent, one per request")) -> None:
     params = load_params()
     frame = read_csv(batch, params.schema, params.data.na_values)
@@ -98,9 +102,19 @@ def main(clients: int = typer.Option(32, min=1), requests: int = typer.Option(10
         predictor.predict_columns(columns[i % len(columns)])
     bare = requests / (time.perf_counter() - started)
 
-    with tempfile.TemporaryDirectory() as scratch:
-        modes = {"log on": measure(bodies, clients, requests, f"sqlite:///{Path(scratch) / 'inference.db'}"),
-                 "log off": measure(bodies, clients, requests, None)}
+    with tempfile.TemporaryDirectory() as scratch, ExitStack() as stack:
+        log_url = f"sqlite:///{Path(scratch) / 'inference.db'}"
+        urls = {"log on": serve(log_url, stack), "log off": serve(None, stack)}
+        rounds = {mode: [] for mode in urls}
+        for url in urls.values():
+            asyncio.run(load(url, bodies, clients, min(requests, 1000)))  # warm up
+        for _ in range(rounds_per_mode):  # alternate, so that both modes see the same machine
+            for mode, url in urls.items():
+                rounds[mode].append(asyncio.run(load(url, bodies, clients, requests)))
+        stack.close()  # SIGTERM: the service writes what it has queued before it exits
+        modes = {mode: summarise(found, requests) for mode, found in rounds.items()}
+        answered = (min(requests, 1000) + rounds_per_mode * requests) - modes["log on"]["errors"]
+        modes["log on"]["every_answer_logged"] = len(read_window(log_url, "_target")) == answered
     result = {"clients": clients, "requests": requests, "bare_predictor_per_s": bare} | {
         f"{mode} {key}": value for mode, figures in modes.items() for key, value in figures.items()} | {
         "log on / log off throughput": modes["log on"]["requests_per_s"] / modes["log off"]["requests_per_s"],

@@ -39,7 +39,9 @@ from driftline.config import Schema
 from driftline.predictor import Predictor
 from driftline.serving.batcher import Batcher
 from driftline.serving.log import InferenceLog, record_id_field, utc_now
+from driftline.serving.timeout import install as install_timeout
 
+install_timeout()
 MODEL_TAG = os.environ.get("DRIFTLINE_MODEL_TAG", "driftline:latest")
 model_ref = bentoml.models.BentoModel(MODEL_TAG)
 schema = Schema.model_validate_json(Path(model_ref.stored.path_of("schema.json")).read_text())

@@ -15,6 +15,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import orjson
 import pandas as pd
 from sqlalchemy import (
     JSON,
@@ -72,16 +73,20 @@ def connect(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, json_serializer=_json)
 
         @event.listens_for(engine, "connect")
         def _wal(connection, _record) -> None:  # per connection: readers and the writer never block each other
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True, json_serializer=_json)
     METADATA.create_all(engine)
     return engine
+
+
+def _json(value) -> str:
+    return orjson.dumps(value).decode()  # several times faster than json.dumps: the writer shares the GIL
 
 
 def utc_now() -> datetime:
