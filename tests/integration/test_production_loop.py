@@ -88,13 +88,27 @@ def test_labels_then_monitor_the_window(loop, trained, monkeypatch):
 
 
 def test_an_unwritable_log_never_fails_a_request(trained, tmp_path, held_out):
+    """The service's app in-process (lifespan included), its log pointed at a path that cannot be created."""
+    import importlib
+
+    from starlette.testclient import TestClient
+
     (tmp_path / "file").write_text("a file where the log's folder should be")
-    with serving(trained, {"DRIFTLINE_LOG_URL": f"sqlite:///{tmp_path / 'file' / 'inference.db'}"}) as server:
-        send(server, held_out.drop(columns=["income"]).head(300).replace({"?": None}), "doomed")
-        time.sleep(1.5)  # the writer's first retry
-        status = httpx.get(f"{server}/metadata/log").json()
+    tag = json.loads((trained / "artifacts/package/package.json").read_text())["model_tag"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DRIFTLINE_MODEL_TAG", tag)
+        patch.setenv("DRIFTLINE_LOG_URL", f"sqlite:///{tmp_path / 'file' / 'inference.db'}")
+        from driftline import service
+
+        importlib.reload(service)
+        with TestClient(service.Driftline.to_asgi()) as client:
+            rows = records(held_out.drop(columns=["income"]).head(300).replace({"?": None}))
+            for start in range(0, 300, BATCH):
+                assert client.post("/predict", json={"records": rows[start:start + BATCH]}).status_code == 200
+            time.sleep(0.5)  # the writer's first attempt
+            status = client.get("/metadata/log").json()
     assert status["written"] == 0 and status["failed_writes"] >= 1 and status["pending"] == 300
-    assert status["last_error"]
+    assert "FileExistsError" in status["last_error"]
 
 
 def test_an_alert_from_the_log_window_starts_the_training_deployment(loop, trained, prefect_harness, monkeypatch):
