@@ -8,7 +8,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_LOGGING_LEVEL ?= WARNING
 export DO_NOT_TRACK := 1
 
-.PHONY: install data run repro test lock bench bench-model
+.PHONY: install data run repro test lock bench bench-model bench-serve
 
 install: $(STAMP)
 
@@ -31,7 +31,7 @@ repro: data
 
 test: data
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # Re-resolve requirements.in into the exact pins of requirements.lock.
 lock:
@@ -45,3 +45,6 @@ bench-model: data
 
 bench: data
 	$(BIN)/python benchmarks/pipeline.py
+
+bench-serve: data
+	$(BIN)/python benchmarks/serve.py

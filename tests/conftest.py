@@ -126,6 +126,29 @@ def server(trained) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def app_client(trained, tmp_path_factory):
+    """The service's ASGI app in-process (BentoML's own app, lifespan included) on the small project's model,
+    once per session (BentoML registers its metrics process-wide). Its inference log points where no database
+    can be created, so every request of the tests that use it also shows that a broken log fails none."""
+    import importlib
+    import json
+
+    from starlette.testclient import TestClient
+
+    blocked = tmp_path_factory.mktemp("blocked-log") / "file"
+    blocked.write_text("a file where the log's folder should be")
+    tag = json.loads((trained / "artifacts/package/package.json").read_text())["model_tag"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DRIFTLINE_MODEL_TAG", tag)
+        patch.setenv("DRIFTLINE_LOG_URL", f"sqlite:///{blocked / 'inference.db'}")
+        from driftline import service
+
+        importlib.reload(service)  # resolve the model tag set above
+        with TestClient(service.Driftline.to_asgi()) as test_client:
+            yield test_client
+
+
+@pytest.fixture(scope="session")
 def prefect_harness():
     from prefect.testing.utilities import prefect_test_harness
 

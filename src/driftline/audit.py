@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -87,18 +88,27 @@ def fairness(frame: pd.DataFrame, p: np.ndarray, threshold: float, schema: Schem
 
 
 def plot_colours(rows: pd.DataFrame, schema: Schema) -> np.ndarray:
-    """(rows, features) values that colour the beeswarm: numbers as they are, categories uncoloured (NaN)."""
+    """(rows, features) values that colour the beeswarm: numbers as they are, categories grey.
+
+    A category's text has no order to colour by, so its column is NaN, which shap draws grey. The matrix is
+    float and column i is feature i whatever the order of numbers and categories, even with no number at all.
+    """
     return np.column_stack([
-        rows[name].to_numpy(np.float64) if schema.columns[name].numeric else np.full(len(rows), np.nan)
+        pd.to_numeric(rows[name], errors="coerce").to_numpy(np.float64) if schema.columns[name].numeric
+        else np.full(len(rows), np.nan)
         for name in schema.features
     ])
 
 
 def _plots(values: np.ndarray, rows: pd.DataFrame, schema: Schema, out_dir: Path) -> None:
+    """The importance bar chart and the beeswarm of VALUES, (rows, features) attributions."""
     names = list(schema.features)
     explanation = shap.Explanation(values=values, data=plot_colours(rows, schema), feature_names=names)
     for kind, draw in (("importance", shap.plots.bar), ("beeswarm", shap.plots.beeswarm)):
-        draw(explanation, max_display=len(names), show=False)
+        with warnings.catch_warnings():
+            # shap takes percentiles of each column to scale its colours: all-NaN for a category
+            warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
+            draw(explanation, max_display=len(names), show=False)
         plt.gcf().savefig(out_dir / f"shap_{kind}.png", dpi=110, bbox_inches="tight")
         plt.close("all")
 

@@ -64,6 +64,41 @@ def show_release(result: dict) -> bool:
 
 
 @app.command()
+def init(
+    source: Path = typer.Argument(..., help="CSV with a header row, as the data under data/ will be"),
+    target: str = typer.Option(..., "--target", help="the column to predict (exactly two values)"),
+    positive: str = typer.Option(..., "--positive", help="the target's positive label, as spelt in the data"),
+    sensitive: list[str] = typer.Option([], "--sensitive", help="a column to audit for fairness (repeatable)"),
+    category: list[str] = typer.Option([], "--category", help="a numeric column that holds codes (repeatable)"),
+    force: bool = typer.Option(False, "--force", help="replace a schema that already declares columns"),
+    params_file: Path = typer.Option(Path("params.yaml"), "--params", help="the params.yaml to write"),
+) -> None:
+    """Infer params.yaml's schema from SOURCE (types, ranges, categories, missing shares, sensitive bands).
+
+    Writes the `schema:` section and `validate.max_duplicate_share`, keeping every other line as it is.
+    """
+    from driftline.profile import init as write_schema
+
+    with reported(f"init {source}"):
+        found = write_schema(source, params_file, target, positive, sensitive, category, force)
+    table = Table("column", "type", "values", "missing", "max_missing", "sensitive", title=f"driftline init {source}")
+    for name, spec in found["schema"]["columns"].items():
+        if spec["type"] == "category":
+            listed = f"{len(spec['categories'])}: " + ", ".join(spec["categories"])
+            values = listed if len(listed) <= 40 else listed[:39] + "…"  # the full list is in params.yaml
+        else:
+            values = f"{spec['min']} .. {spec['max']}"
+        band = found["schema"]["sensitive"].get(name)
+        shown = "target" if name == target else "" if band is None else str(band.get("bins", "groups"))
+        table.add_row(name, spec["type"], values, f"{found['missing'][name]:.3f}", str(spec.get("max_missing", 0)),
+                      shown)
+    Console().print(table)
+    console.print(f"wrote the schema of {len(found['schema']['columns'])} columns and validate.max_duplicate_share "
+                  f"{found['max_duplicate_share']} (observed {found['duplicate_share']:.3f}) to "
+                  f"{params_file}; review it, then `dvc add data` and `dvc repro`")
+
+
+@app.command()
 def run(batch: str = typer.Option(EXAMPLE_BATCH, help="CSV batch for the monitoring flow")) -> None:
     """Run the training flow (every dvc.yaml stage, then the release), then the monitoring flow on BATCH."""
     sys.path.insert(0, str(Path("flows").resolve()))

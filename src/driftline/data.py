@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import numbers
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -11,30 +12,43 @@ import pandas as pd
 from driftline.config import ColumnSpec, DataParams, Schema
 from driftline.errors import DataError
 
+BOOLEAN_TEXT = {True: "True", False: "False"}
+
 
 def read_csv(source: str | Path, schema: Schema, na_values: list[str]) -> pd.DataFrame:
     """Read one CSV with a header row (local path or fsspec URL); cells in NA_VALUES become NaN.
 
-    Declared category columns and the target are read as text, so a category written as numbers
-    ("1", "01") keeps its spelling; numeric columns are inferred and checked by the contract.
+    Every cell is read as text and stripped, and only the columns declared `integer` or `float` become
+    numbers: declared types win over what a value looks like, so a category written as numbers or
+    booleans ("1", "02139", "True") keeps its spelling. A numeric column holding a cell that is not a
+    number stays text, for the contract to name it; columns the schema does not declare stay text.
     """
-    text = {c: str for c in schema.columns if not schema.columns[c].numeric}
     try:
         frame = pd.read_csv(
             source,
+            dtype=str,
             skipinitialspace=True,
             na_values=na_values,
             keep_default_na=False,
-            encoding="utf-8",
-            low_memory=False,
-            dtype=text,
+            encoding="utf-8-sig",  # a byte-order mark (spreadsheet exports) would otherwise join the first name
         )
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(f"{source} is not a readable CSV file: {exc}") from None
     except (OSError, ImportError, ValueError) as exc:  # missing file, fsspec protocol without its package
         raise DataError(f"cannot read {source}: {exc}") from None
     frame.columns = [str(c).strip() for c in frame.columns]
+    for position, name in enumerate(frame.columns):
+        text = frame.iloc[:, position].str.strip()
+        text = text.mask(text.isin(na_values))  # "? " is only a missing-value marker once stripped
+        column = schema.columns.get(name)
+        frame.isetitem(position, _numbers_if_all(text) if column is not None and column.numeric else text)
     return frame
+
+
+def _numbers_if_all(text: pd.Series) -> pd.Series:
+    """TEXT as numbers where every present cell is one, as pandas would have guessed; otherwise unchanged."""
+    numbers = pd.to_numeric(text, errors="coerce")
+    return text if (numbers.isna() & text.notna()).any() else numbers
 
 
 def data_files(directory: Path) -> list[Path]:
@@ -53,7 +67,7 @@ def read_dataset(data: DataParams, schema: Schema, root: Path = Path(".")) -> pd
 def coerce(frame: pd.DataFrame, schema: Schema, columns: list[str] | None = None,
            na_values: list[str] = ()) -> pd.DataFrame:
     """Give each declared column its declared type (coerce_column), as a frame."""
-    values = columns_of(frame, columns or list(schema.columns))
+    values = columns_of(frame, list(schema.columns) if columns is None else columns)
     return pd.DataFrame({name: coerce_column(name, v, schema.columns[name], na_values) for name, v in values.items()},
                         index=frame.index)
 
@@ -67,10 +81,11 @@ def columns_of(frame: pd.DataFrame, names: list[str]) -> dict[str, np.ndarray]:
 
 
 def coerce_column(name: str, values: Sequence, column: ColumnSpec, na_values: Sequence[str] = ()) -> np.ndarray:
-    """One column as its declared type: float64 with NaN for numbers, text or NaN for categories.
+    """One column as its declared type: float64 with NaN for numbers, canonical text (category_text) or
+    NaN for categories.
 
-    Cells equal to one of NA_VALUES count as missing, so every path follows the reading rule of the
-    data; category text is stripped. Works on a frame's column and on a list of JSON values alike.
+    Cells equal to one of NA_VALUES (once stripped) count as missing, so every path follows the reading
+    rule of the data. Works on a frame's column and on a list of JSON values alike.
     """
     if column.numeric:
         numbers = _numbers(name, values, na_values)
@@ -79,9 +94,42 @@ def coerce_column(name: str, values: Sequence, column: ColumnSpec, na_values: Se
             if fractional.any():
                 raise DataError(f"integer column '{name}' has fractional values such as {numbers[fractional][0]:g}")
         return numbers
-    missing = set(na_values)
-    return np.array([np.nan if pd.isna(v) or (isinstance(v, str) and v in missing) else str(v).strip()
-                     for v in values], dtype=object)
+    missing, spelling = set(na_values), boolean_spelling(column.categories)
+    texts = (category_text(v, spelling) for v in values)
+    return np.array([np.nan if t is None or t in missing else t for t in texts], dtype=object)
+
+
+def boolean_spelling(categories: Sequence[str]) -> dict[bool, str]:
+    """How CATEGORIES write true and false, matched in any case ("yes" is not true); "True" and "False"
+    where they do not."""
+    spelling = dict(BOOLEAN_TEXT)
+    for category in categories:
+        if category.lower() in ("true", "false"):
+            spelling[category.lower() == "true"] = category
+    return spelling
+
+
+def category_text(value: object, spelling: Mapping[bool, str] = BOOLEAN_TEXT) -> str | None:
+    """The canonical text of one category value, or None where it is missing (None, NaN, pd.NA).
+
+    Declared types win over what a value looks like, so every path (CSV cells, frames typed by pandas,
+    JSON records) compares the same text with the declared categories:
+    - text as written, stripped: "02139" stays "02139" and "1.0" stays "1.0";
+    - integers, and floats with no fractional part, as integers: 1, 1.0 and numpy's 1 are all "1";
+    - other floats as Python writes them: 2.5 is "2.5";
+    - booleans as SPELLING gives them (boolean_spelling: the declared category reading true or false in
+      any case, else "True"/"False");
+    - anything else as str() gives it, which no declared category will match.
+    """
+    if isinstance(value, str):
+        return value.strip()
+    if pd.api.types.is_scalar(value) and pd.isna(value):
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return spelling[bool(value)]
+    if isinstance(value, numbers.Integral) or (isinstance(value, numbers.Real) and float(value).is_integer()):
+        return str(int(value))
+    return str(value).strip()
 
 
 def _numbers(name: str, values: Sequence, na_values: Sequence[str]) -> np.ndarray:
@@ -100,15 +148,31 @@ def _numbers(name: str, values: Sequence, na_values: Sequence[str]) -> np.ndarra
 
 
 def labels(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
-    """1 for the positive label, 0 for the negative one; any other or missing target value is an error."""
-    target = frame[schema.target].astype(object)
-    known = target.isin([schema.positive_label, schema.negative_label])
+    """1 for the positive label, 0 for the negative one; any other or missing target value is an error.
+
+    Target values are compared as category_text writes them, so a 0/1 target typed as numbers works.
+    """
+    target = coerce_column(schema.target, columns_of(frame, [schema.target])[schema.target],
+                           schema.columns[schema.target])
+    known = pd.Series(target).isin([schema.positive_label, schema.negative_label]).to_numpy()
     if not known.all():
         raise DataError(
             f"target '{schema.target}' has {int((~known).sum())} value(s) that are neither "
-            f"'{schema.positive_label}' nor '{schema.negative_label}', such as {target[~known].iloc[0]!r}"
+            f"'{schema.positive_label}' nor '{schema.negative_label}', such as {target[~known][0]!r}"
         )
-    return (target == schema.positive_label).to_numpy(np.int64)
+    return (target == schema.positive_label).astype(np.int64)
+
+
+def require_both_labels(y: np.ndarray, split: str, schema: Schema) -> None:
+    """Raise DataError unless Y (0/1 labels of SPLIT) holds both labels: AUC, early stopping and the
+    decision threshold all rank one label against the other."""
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=2)
+    if counts.min() == 0:
+        only = schema.positive_label if counts[1] else schema.negative_label
+        raise DataError(
+            f"the {split} split holds only '{schema.target}' = '{only}' ({len(y)} rows); it needs rows of both "
+            f"labels: add data (or, for validation and test, raise featurize.val_size or test_size)"
+        )
 
 
 def sensitive_groups(values: pd.Series, bins: list[float] | None) -> pd.Series:

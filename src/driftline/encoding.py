@@ -20,7 +20,7 @@ import pandas as pd
 from scipy.special import ndtri
 
 from driftline.config import FeaturizeParams, Schema
-from driftline.data import columns_of
+from driftline.data import boolean_spelling, category_text, coerce_column, columns_of
 
 QUANTILES = 1000
 BOUND = 1e-7  # ranks are clipped to [BOUND, 1 - BOUND] before the normal quantile function, as sklearn does
@@ -31,6 +31,21 @@ class NumericEncoding:
     median: float
     quantiles: list[float]  # train values at evenly spaced ranks from 0 to 1
     edges: list[float]  # piecewise-linear bin edges (empty: none); a value fills each bin in turn from 0 to 1
+
+    @classmethod
+    def fit(cls, values: np.ndarray, n_bins: int) -> NumericEncoding:
+        """Median, quantiles and (N_BINS > 0) bin edges of the present VALUES."""
+        present = values[~np.isnan(values)]
+        if not len(present):  # missing throughout train: every row gets the same score and its missing flag
+            present = np.zeros(1)
+        edges = []
+        if n_bins:
+            edges = np.unique(np.quantile(present, np.linspace(0, 1, n_bins + 1))).tolist()
+            if len(edges) == 1:
+                edges = [edges[0], edges[0] + 1.0]
+        return cls(median=float(np.median(present)),
+                   quantiles=np.quantile(present, np.linspace(0, 1, min(QUANTILES, len(present)))).tolist(),
+                   edges=edges)
 
     @property
     def width(self) -> int:
@@ -75,11 +90,17 @@ class CategoricalEncoding:
     def slot(self) -> dict[str, int]:
         return {v: i for i, v in enumerate(self.vocabulary)}
 
+    @cached_property
+    def _spelling(self) -> dict[bool, str]:
+        return boolean_spelling(self.vocabulary)
+
     def encode(self, values: Sequence) -> np.ndarray:
-        """Typed values (text, or None/NaN for missing) to one-hot rows; a dict lookup per value, which
-        costs microseconds for the service's single records and stays linear for large batches."""
+        """Values (text, or None/NaN for missing) to one-hot rows; a dict lookup per value, which costs
+        microseconds for the service's single records and stays linear for large batches. A value that is
+        not text (1, True) is looked up by its canonical text (data.category_text), as it is declared."""
         unknown, missing = len(self.vocabulary), len(self.vocabulary) + 1
-        slots = np.fromiter((self.slot.get(v, unknown) if isinstance(v, str) else missing for v in values),
+        texts = (category_text(v, self._spelling) for v in values)
+        slots = np.fromiter((missing if t is None else self.slot.get(t, unknown) for t in texts),
                             dtype=np.int64, count=len(values))
         out = np.zeros((len(values), self.width), dtype=np.float32)
         out[np.arange(len(values)), slots] = 1
@@ -97,25 +118,13 @@ class Transform:
     @classmethod
     def fit(cls, frame: pd.DataFrame, schema: Schema, params: FeaturizeParams) -> Transform:
         numeric, categorical = {}, {}
-        for name in schema.features:
-            values = frame[name]
+        for name, values in columns_of(frame, schema.features).items():
             if schema.columns[name].numeric:
-                present = values.dropna().to_numpy(np.float64)
-                edges = []
-                if params.n_bins:
-                    edges = np.unique(np.quantile(present, np.linspace(0, 1, params.n_bins + 1))).tolist()
-                    if len(edges) == 1:
-                        edges = [edges[0], edges[0] + 1.0]
-                numeric[name] = NumericEncoding(
-                    median=float(np.median(present)),
-                    quantiles=np.quantile(present, np.linspace(0, 1, min(QUANTILES, len(present)))).tolist(),
-                    edges=edges,
-                )
+                numeric[name] = NumericEncoding.fit(values.astype(np.float64), params.n_bins)
             else:
-                counts = values.value_counts()
-                categorical[name] = CategoricalEncoding(
-                    sorted(str(v) for v in counts[counts >= params.min_category_count].index)
-                )
+                # Declared types win: a 0/1 column that pandas typed as numbers is still a category here.
+                counts = pd.Series(coerce_column(name, values, schema.columns[name])).value_counts()
+                categorical[name] = CategoricalEncoding(sorted(counts[counts >= params.min_category_count].index))
         return cls(numeric, categorical, list(schema.features))
 
     @property

@@ -12,12 +12,15 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_curve
 
 from driftline.artifacts import write_json
-from driftline.config import EvaluateParams, Params, Schema
-from driftline.data import labels
+from driftline.config import ColumnSpec, EvaluateParams, Params, Schema
+from driftline.data import coerce_column, labels, require_both_labels
 from driftline.encoding import Transform
 from driftline.featurize import load_split
 from driftline.model import TabularNet
 from driftline.predictor import probabilities
+
+SMALL_DATA_ROWS = 1000  # fewer training rows than this: the baseline stops early on a validation fraction
+MAX_NATIVE_CATEGORIES = 255  # HistGradientBoosting's largest native categorical feature (its max_bins)
 
 
 def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float, bins: int) -> dict[str, float]:
@@ -58,18 +61,44 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, objective: str, tolerance: fl
 
 def fit_baseline(train: pd.DataFrame, schema: Schema, params: EvaluateParams) -> HistGradientBoostingClassifier:
     """HistGradientBoosting on the raw columns, categories as native categorical features."""
-    cfg = params.baseline
+    cfg, y = params.baseline, labels(train, schema)
     model = HistGradientBoostingClassifier(
         max_iter=cfg.max_iter, learning_rate=cfg.learning_rate, categorical_features="from_dtype",
-        random_state=cfg.seed,
+        random_state=cfg.seed, **early_stopping(y),
     )
-    return model.fit(_as_categories(train, schema), labels(train, schema))
+    return model.fit(_as_categories(train, schema), y)
+
+
+def early_stopping(y: np.ndarray) -> dict:
+    """HistGradientBoosting's early-stopping settings for training labels Y.
+
+    sklearn stops early by itself from 10,000 rows ("auto"). Below SMALL_DATA_ROWS the full budget of
+    rounds learns the rows by heart, so a stratified validation fraction stops it too, large enough to hold
+    a row of each label; with fewer than two rows of a label there is nothing to hold out.
+    """
+    if len(y) >= SMALL_DATA_ROWS:
+        return {}
+    if np.bincount(y, minlength=2).min() < 2:
+        return {"early_stopping": False}
+    return {"early_stopping": True, "validation_fraction": max(0.1, 2 / len(y))}
 
 
 def _as_categories(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
-    return frame[schema.features].astype(
-        {c: pd.CategoricalDtype(schema.columns[c].categories) for c in schema.categorical_features}
-    )
+    """The features as the baseline takes them (_baseline_column)."""
+    return pd.DataFrame({name: _baseline_column(name, frame[name].to_numpy(), schema.columns[name])
+                         for name in schema.features}, index=frame.index)
+
+
+def _baseline_column(name: str, values: np.ndarray, spec: ColumnSpec) -> np.ndarray | pd.Categorical:
+    """Numbers as floats; a declared category as a pandas category of its canonical text, or, with more than
+    MAX_NATIVE_CATEGORIES declared values (zip codes, say), as its position in the declared list, a number:
+    HistGradientBoosting refuses a native category with more values than it has bins."""
+    if spec.numeric:
+        return values.astype(np.float64)
+    categories = pd.Categorical(coerce_column(name, values, spec), categories=spec.categories)
+    if len(spec.categories) > MAX_NATIVE_CATEGORIES:
+        return np.where(categories.codes < 0, np.nan, categories.codes)
+    return categories
 
 
 def run(params: Params, splits_dir: Path, model_dir: Path, decision_path: Path, scores_path: Path,
@@ -85,12 +114,14 @@ def run(params: Params, splits_dir: Path, model_dir: Path, decision_path: Path, 
     transform = Transform.load(splits_dir / "transform.json")
     model = TabularNet.load(model_dir)
     val, test = load_split(splits_dir, "val"), load_split(splits_dir, "test")
+    y_val, y_test = labels(val, schema), labels(test, schema)
+    require_both_labels(y_val, "validation", schema)  # the threshold is chosen between the two labels
+    require_both_labels(y_test, "test", schema)  # AUC ranks one label against the other
     baseline = fit_baseline(load_split(splits_dir, "train"), schema, cfg)
     scores = {
         "model": (probabilities(model, transform, val), probabilities(model, transform, test)),
         "baseline": tuple(baseline.predict_proba(_as_categories(f, schema))[:, 1] for f in (val, test)),
     }
-    y_val, y_test = labels(val, schema), labels(test, schema)
     metrics, plots, thresholds = {}, {}, {}
     for name, (p_val, p_test) in scores.items():
         threshold = thresholds[name] = choose_threshold(y_val, p_val, cfg.threshold_objective,

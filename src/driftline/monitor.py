@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 
 from driftline.artifacts import splits_dir, write_json
 from driftline.config import MonitorParams, Params, Schema
-from driftline.data import coerce, read_csv
+from driftline.data import coerce, coerce_column, read_csv
 from driftline.errors import MonitorError
 from driftline.explain import Explainer
 from driftline.featurize import load_split
@@ -86,9 +86,10 @@ def targets(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
     """0/1 where the target column holds a known label, NaN where it is absent or empty (no label yet)."""
     if schema.target not in frame:
         return np.full(len(frame), np.nan)
-    values = frame[schema.target].astype(object).where(frame[schema.target].notna(), None)
+    spec = schema.columns[schema.target]
     known = {schema.positive_label: 1.0, schema.negative_label: 0.0}
-    return np.array([known.get(str(v).strip(), np.nan) if v is not None else np.nan for v in values])
+    return np.array([known.get(v, np.nan) if isinstance(v, str) else np.nan
+                     for v in coerce_column(schema.target, frame[schema.target].to_numpy(), spec)])
 
 
 def run(batch: pd.DataFrame, reference: pd.DataFrame, predictor: Predictor, model_dir: Path, version: str,

@@ -24,7 +24,7 @@ import os
 import uuid
 from http import HTTPStatus
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, Union
 
 import bentoml
 import torch
@@ -45,16 +45,23 @@ install_timeout()
 MODEL_TAG = os.environ.get("DRIFTLINE_MODEL_TAG", "driftline:latest")
 model_ref = bentoml.models.BentoModel(MODEL_TAG)
 schema = Schema.model_validate_json(Path(model_ref.stored.path_of("schema.json")).read_text())
-FIELD_TYPES = {"integer": Optional[int], "float": Optional[float], "category": Optional[str]}
+# A category value may come as JSON text, a number or a boolean: a category declared "1" takes 1 and "1",
+# one declared "True" takes true. data.coerce_column turns each into its canonical text (data.category_text),
+# as it does a CSV's cells; lists and objects are refused.
+FIELD_TYPES = {"integer": Optional[int], "float": Optional[float], "category": Optional[Union[str, bool, int, float]]}
 RECORD_ID = record_id_field(schema.columns)
 JSON_OUT = ContentType("application/json")  # spares BentoML a JSON schema per response to find the media type
 
 
 def record_model(schema: Schema) -> type[BaseModel]:
-    """One field per feature (null allowed, key required), an optional record id; the target is ignored."""
+    """One field per feature (null allowed, key required), an optional record id; the target is ignored.
+
+    Fields take the JSON types of their declared type (FIELD_TYPES); a value of another JSON type is a
+    validation error that names the field.
+    """
     fields = {name: (FIELD_TYPES[schema.columns[name].type], ...) for name in schema.features}
-    fields[schema.target] = (Optional[str], None)
-    fields[RECORD_ID] = (Optional[str], Field(None, min_length=1, max_length=200))
+    fields[schema.target] = (FIELD_TYPES["category"], None)
+    fields[record_id_field(schema.columns)] = (Optional[str], Field(None, min_length=1, max_length=200))
     return create_model("Record", __config__=ConfigDict(extra="forbid", strict=False), **fields)
 
 
@@ -86,9 +93,9 @@ def metadata(request) -> JSONResponse:
     })
 
 
-def log_status(request) -> JSONResponse:
+def log_status(request, worker_log: dict = LOG) -> JSONResponse:  # bound now: a module reload keeps the app's
     """The inference log's counts: rows written, failed writes, dropped and pending rows, the last error."""
-    log = LOG.get("log")
+    log = worker_log.get("log")
     return JSONResponse({"enabled": log is not None} | (log.status() if log else {}))
 
 

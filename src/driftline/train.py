@@ -22,10 +22,12 @@ from torchmetrics.classification import BinaryAUROC
 
 from driftline.artifacts import write_json
 from driftline.config import Params, TrainParams
-from driftline.data import labels
+from driftline.data import labels, require_both_labels
 from driftline.encoding import Transform
 from driftline.featurize import load_split
 from driftline.model import TabularNet
+
+MIN_BATCHES = 8  # optimiser steps per epoch, at least, on small training splits
 
 # The checkpoint folder holds the fingerprint file before the first checkpoint: not a stale run's leftovers.
 warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
@@ -54,6 +56,19 @@ class TensorBatches:
             yield self.x[index], self.y[index]
 
 
+def batch_size(configured: int, rows: int) -> int:
+    """The configured batch size, made smaller where needed so that an epoch of ROWS takes MIN_BATCHES steps.
+
+    On a few hundred rows a batch of 256 is one optimiser step per epoch: a dozen steps in all, which
+    leaves the network about where it started.
+    """
+    size = min(configured, max(1, math.ceil(rows / MIN_BATCHES)))
+    if size < configured:
+        print(f"train: batch_size {configured} -> {size}, so that an epoch of {rows} rows takes "
+              f"{math.ceil(rows / size)} steps", file=sys.stderr)
+    return size
+
+
 class SplitData(L.LightningDataModule):
     """Encoded train and validation splits, kept whole on the training device."""
 
@@ -61,11 +76,14 @@ class SplitData(L.LightningDataModule):
         super().__init__()
         self.transform = transform = Transform.load(splits_dir / "transform.json")
         self.batches = {}
-        for name in ("train", "val"):
+        for name, split in (("train", "training"), ("val", "validation")):
             frame = load_split(splits_dir, name)
+            y = labels(frame, params.schema)
+            # The class weight needs both labels in train, and validation AUC (early stopping) in val.
+            require_both_labels(y, split, params.schema)
             x = torch.from_numpy(transform(frame))
-            y = torch.from_numpy(labels(frame, params.schema).astype(np.float32))
-            self.batches[name] = TensorBatches(x, y, params.train.batch_size, shuffle=name == "train")
+            size = batch_size(params.train.batch_size, len(frame)) if name == "train" else params.train.batch_size
+            self.batches[name] = TensorBatches(x, torch.from_numpy(y.astype(np.float32)), size, shuffle=name == "train")
         self.in_features = transform.width
 
     @property

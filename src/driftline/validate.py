@@ -28,7 +28,7 @@ from great_expectations.expectations.metrics import ColumnMapMetricProvider, col
 
 from driftline.artifacts import write_json
 from driftline.config import Params, Schema, ValidateParams
-from driftline.data import coerce, labels, read_dataset, sensitive_groups
+from driftline.data import coerce, coerce_column, labels, read_dataset, sensitive_groups
 from driftline.errors import ContractError
 from driftline.reporting.datadocs import make_offline
 
@@ -77,8 +77,19 @@ def build_expectations(schema: Schema, rules: ValidateParams) -> list[gxe.Expect
     return suite
 
 
+def declared_view(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """FRAME with each declared category column as its canonical text (data.category_text), so the contract
+    checks the values every stage sees: a 0/1 or True/False column typed by pandas still matches "0"/"1" or
+    "True"/"False". Numeric columns stay as they are, for the type expectations to judge; a missing column
+    is left for the column-set expectation to name."""
+    present = [name for name, spec in schema.columns.items() if not spec.numeric and name in frame]
+    return frame.assign(**{name: coerce_column(name, frame[name].to_numpy(), schema.columns[name])
+                           for name in present})
+
+
 def check(frame: pd.DataFrame, schema: Schema, rules: ValidateParams, docs_dir: Path | None = None) -> dict:
-    """Validate a frame against the contract; returns the GE result as JSON. Builds offline Data Docs when asked."""
+    """Validate a frame's declared view against the contract; returns the GE result as JSON. Builds offline
+    Data Docs when asked."""
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
@@ -93,7 +104,7 @@ def check(frame: pd.DataFrame, schema: Schema, rules: ValidateParams, docs_dir: 
     definition = context.validation_definitions.add(gx.ValidationDefinition(name="contract", data=batch, suite=suite))
     checkpoint = context.checkpoints.add(gx.Checkpoint(name="contract", validation_definitions=[definition]))
     with local_time_zone("UTC"):  # GE writes run times in the machine's time zone
-        outcome = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=RUN_ID)
+        outcome = checkpoint.run(batch_parameters={"dataframe": declared_view(frame, schema)}, run_id=RUN_ID)
         ((key, result),) = outcome.run_results.items()
         _drop_run_dependent(result)
         if docs_dir is not None:

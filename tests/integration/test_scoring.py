@@ -40,20 +40,8 @@ def test_service_matches_batch_scoring(server, held_out, scored):
 
 
 @pytest.fixture(scope="module")
-def client(trained):
-    """The service's ASGI app in-process (BentoML's own app, lifespan included), on the small project's model."""
-    import importlib
-
-    from starlette.testclient import TestClient
-
-    tag = json.loads((trained / "artifacts/package/package.json").read_text())["model_tag"]
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DRIFTLINE_MODEL_TAG", tag)
-        from driftline import service
-
-        importlib.reload(service)  # resolve the model tag set above
-        with TestClient(service.Driftline.to_asgi()) as test_client:
-            yield test_client
+def client(app_client):
+    return app_client
 
 
 @pytest.mark.parametrize(

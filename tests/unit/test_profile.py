@@ -1,0 +1,177 @@
+"""`driftline init`: type rules, ranges, bands, and a params.yaml rewritten only where the schema lives."""
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from driftline.cli import app
+from driftline.config import load_params
+from driftline.data import sensitive_groups
+from driftline.errors import ConfigError, DataError
+from driftline.profile import headroom, infer_type, init, numeric_range, profile, quantile_bins, read_text
+
+REPO = Path(__file__).resolve().parents[2]
+CSV = """\
+zone,age,score,flag,zip,paid,outcome
+north,23,0.5,0,02139,True,yes
+south,35,1.25,1,10001,False,no
+north,47,? ,0,02139,True,no
+east,52,2.0,1,94105,,yes
+south,61,3.75,0,10001,False,no
+"""
+
+
+@pytest.mark.parametrize(
+    ("values", "kind"),
+    [
+        (["17", "40", "90"], "integer"),
+        (["-3", "0", "12"], "integer"),
+        (["0.5", "2", "1e3"], "float"),
+        (["1.0", "2.0", "3.0"], "float"),  # spelt as decimals: float
+        (["0", "1", "1"], "category"),  # two distinct integers: a flag
+        (["True", "False"], "category"),
+        (["02139", "10001"], "category"),  # a leading zero is part of the code
+        (["red", "3"], "category"),
+        (["1", "inf"], "category"),
+    ],
+)
+def test_type_rules(values, kind):
+    assert infer_type(pd.Series(values)) == kind
+
+
+@pytest.mark.parametrize(
+    ("numbers", "integer", "expected"),
+    [
+        ([17, 90], True, (9, 98)),  # 10% of the range each way, integral
+        ([0, 10], True, (0, 11)),  # never negative: the min stays at 0
+        ([-5, 5], True, (-6, 6)),
+        ([3, 3], True, (2, 4)),  # a constant column still gets room
+        ([0.12, 0.95], False, (0.03, 1.04)),
+        ([12285, 1484705], True, (0, 1700000)),
+    ],
+)
+def test_ranges_are_widened_and_rounded(numbers, integer, expected):
+    low, high = numeric_range(pd.Series(numbers, dtype=float), integer)
+    assert (low, high) == expected
+    assert all(isinstance(v, int) for v in (low, high)) == integer
+
+
+def test_headroom_above_the_observed_share():
+    assert headroom(0) == 0.01
+    assert headroom(0.0564) == 0.12
+    assert headroom(0.7) == 1.0
+
+
+@pytest.mark.parametrize("integer", [True, False])
+def test_bins_are_increasing_and_cover_the_range(integer):
+    numbers = pd.Series(range(18, 91), dtype=float) * (1 if integer else 0.37)
+    low, high = numeric_range(numbers, integer)
+    bins = quantile_bins(numbers, low, high, integer)
+    assert bins[0] == low and len(bins) == 6
+    assert all(b > a for a, b in zip(bins, bins[1:]))
+    assert not sensitive_groups(numbers, bins).str.startswith("outside").any()
+    if integer:
+        assert all(isinstance(b, int) for b in bins)
+        assert not sensitive_groups(pd.Series([float(low), float(high)]), bins).str.startswith("outside").any()
+
+
+def test_bins_of_a_concentrated_column_stay_valid():
+    numbers = pd.Series([5] * 90 + [6, 7, 8, 9, 40], dtype=float)
+    bins = quantile_bins(numbers, *numeric_range(numbers, True), True)
+    assert all(b > a for a, b in zip(bins, bins[1:])) and len(bins) >= 2
+
+
+@pytest.fixture
+def frame(tmp_path):
+    (tmp_path / "data.csv").write_text(CSV)
+    return read_text(tmp_path / "data.csv", ["?", ""])
+
+
+def test_profile_infers_the_schema(frame):
+    found = profile(frame, "outcome", "yes", sensitive=["zone", "age"])
+    columns = found["schema"]["columns"]
+    assert [c["type"] for c in columns.values()] == ["category", "integer", "float", "category", "category",
+                                                     "category", "category"]
+    assert columns["zip"]["categories"] == ["02139", "10001", "94105"]
+    assert columns["flag"]["categories"] == ["0", "1"]
+    assert columns["paid"] == {"type": "category", "max_missing": 0.4, "categories": ["False", "True"]}
+    assert columns["score"]["max_missing"] == 0.4  # "? " is missing once stripped: 1 of 5
+    assert "max_missing" not in columns["age"]
+    assert found["schema"]["sensitive"]["zone"] == {}
+    assert found["schema"]["sensitive"]["age"]["bins"][0] == columns["age"]["min"]
+    assert found["max_duplicate_share"] == 0.01
+
+
+def test_a_numeric_code_column_can_be_named_a_category(frame):
+    found = profile(frame, "outcome", "yes", categories=["age"])
+    assert found["schema"]["columns"]["age"]["categories"] == ["23", "35", "47", "52", "61"]
+
+
+def test_the_target_is_text_with_two_values(frame):
+    numeric = frame.assign(outcome=frame["outcome"].map({"yes": "1", "no": "0"}))
+    found = profile(numeric, "outcome", "1")
+    assert found["schema"]["columns"]["outcome"] == {"type": "category", "categories": ["0", "1"]}
+    with pytest.raises(DataError, match="'1.0' is not a value of 'outcome'"):
+        profile(numeric, "outcome", "1.0")
+    with pytest.raises(DataError, match="exactly two values"):
+        profile(frame, "zone", "north")
+    with pytest.raises(DataError, match="'income' is not a column"):
+        profile(frame, "income", "yes")
+    with pytest.raises(DataError, match="'sex' is not a column"):
+        profile(frame, "outcome", "yes", sensitive=["sex"])
+
+
+@pytest.fixture
+def project(tmp_path):
+    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
+    (tmp_path / "data.csv").write_text(CSV)
+    return tmp_path
+
+
+def outside_schema(text: str) -> list[str]:
+    """The lines of a params.yaml that are neither in its schema section nor validate's duplicate share."""
+    lines = text.splitlines()
+    start = lines.index(next(line for line in lines if line.startswith("schema:")))
+    stop = next(i for i in range(start + 1, len(lines)) if lines[i] and not lines[i][0].isspace())
+    return [line for line in lines[:start] + lines[stop:] if "max_duplicate_share" not in line]
+
+
+def test_init_refuses_to_replace_a_schema_without_force(project):
+    before = (project / "params.yaml").read_text()
+    with pytest.raises(ConfigError, match="already has a schema of 15 columns.*--force"):
+        init(project / "data.csv", project / "params.yaml", "outcome", "yes")
+    assert (project / "params.yaml").read_text() == before
+
+
+def test_init_rewrites_only_the_schema_and_the_duplicate_share(project):
+    before = (project / "params.yaml").read_text()
+    init(project / "data.csv", project / "params.yaml", "outcome", "yes", ["age"], force=True)
+    after = (project / "params.yaml").read_text()
+    assert outside_schema(after) == outside_schema(before)  # every other line, comments included
+    assert "  max_duplicate_share: 0.01  # share of rows that repeat another row exactly" in after
+    params = load_params(project / "params.yaml")
+    assert list(params.schema.columns) == ["zone", "age", "score", "flag", "zip", "paid", "outcome"]
+    assert params.schema.positive_label == "yes" and list(params.schema.sensitive) == ["age"]
+    assert params.train == load_params(REPO / "params.yaml").train
+    init(project / "data.csv", project / "params.yaml", "outcome", "yes", force=True)
+    assert load_params(project / "params.yaml").schema.sensitive == {}
+
+
+def test_init_writes_nothing_that_does_not_load(project):
+    path = project / "params.yaml"
+    path.write_text(path.read_text().replace("  width: 200", "  width: -1"))
+    before = path.read_text()
+    with pytest.raises(ConfigError, match="params.yaml is invalid:\n  train.width"):
+        init(project / "data.csv", path, "outcome", "yes", ["zone"], force=True)
+    assert path.read_text() == before
+    assert sorted(p.name for p in project.iterdir()) == ["data.csv", "params.yaml"]  # no temporary file left
+
+
+def test_cli_refusal_names_force(project):
+    result = CliRunner().invoke(app, ["init", str(project / "data.csv"), "--target", "outcome", "--positive", "yes",
+                                      "--params", str(project / "params.yaml")])
+    assert result.exit_code == 1
+    assert "pass --force" in result.output
