@@ -15,14 +15,9 @@ from driftline.errors import DataError
 BOOLEAN_TEXT = {True: "True", False: "False"}
 
 
-def read_csv(source: str | Path, schema: Schema, na_values: list[str]) -> pd.DataFrame:
-    """Read one CSV with a header row (local path or fsspec URL); cells in NA_VALUES become NaN.
-
-    Every cell is read as text and stripped, and only the columns declared `integer` or `float` become
-    numbers: declared types win over what a value looks like, so a category written as numbers or
-    booleans ("1", "02139", "True") keeps its spelling. A numeric column holding a cell that is not a
-    number stays text, for the contract to name it; columns the schema does not declare stay text.
-    """
+def read_text(source: str | Path, na_values: list[str]) -> pd.DataFrame:
+    """Every cell of a CSV with a header row (local path or fsspec URL) as stripped text, NaN where the
+    stripped cell is one of NA_VALUES ("? " is a missing-value marker once stripped); names stripped too."""
     try:
         frame = pd.read_csv(
             source,
@@ -37,11 +32,24 @@ def read_csv(source: str | Path, schema: Schema, na_values: list[str]) -> pd.Dat
     except (OSError, ImportError, ValueError) as exc:  # missing file, fsspec protocol without its package
         raise DataError(f"cannot read {source}: {exc}") from None
     frame.columns = [str(c).strip() for c in frame.columns]
-    for position, name in enumerate(frame.columns):
+    for position in range(frame.shape[1]):
         text = frame.iloc[:, position].str.strip()
-        text = text.mask(text.isin(na_values))  # "? " is only a missing-value marker once stripped
+        frame.isetitem(position, text.mask(text.isin(na_values)))
+    return frame
+
+
+def read_csv(source: str | Path, schema: Schema, na_values: list[str]) -> pd.DataFrame:
+    """Read one CSV (read_text); only the columns declared `integer` or `float` become numbers.
+
+    Declared types win over what a value looks like, so a category written as numbers or booleans ("1",
+    "02139", "True") keeps its spelling. A numeric column holding a cell that is not a number stays text,
+    for the contract to name it; columns the schema does not declare stay text.
+    """
+    frame = read_text(source, na_values)
+    for position, name in enumerate(frame.columns):
         column = schema.columns.get(name)
-        frame.isetitem(position, _numbers_if_all(text) if column is not None and column.numeric else text)
+        if column is not None and column.numeric:
+            frame.isetitem(position, _numbers_if_all(frame.iloc[:, position]))
     return frame
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 import yaml
 
 from driftline.config import load_params
+from driftline.data import read_text
 from driftline.errors import ConfigError, DataError
 
 INTEGER = r"[+-]?\d+"
@@ -29,18 +30,6 @@ LEADING_ZERO = r"[+-]?0\d+"
 TOP_LEVEL_KEY = re.compile(r"([A-Za-z_][\w-]*):")
 RANGE_MARGIN = 0.1  # share of the observed range added beyond each end
 QUANTILES = [0.2, 0.4, 0.6, 0.8]  # inner edges of a numeric sensitive attribute's bands (quintiles)
-
-
-def read_text(path: str | Path, na_values: list[str]) -> pd.DataFrame:
-    """The CSV as stripped text, NaN where a stripped cell is one of NA_VALUES, as data.read_csv reads
-    the cells of a category column."""
-    try:
-        frame = pd.read_csv(path, dtype=str, na_values=na_values, keep_default_na=False, skipinitialspace=True,
-                            encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return frame.apply(lambda column: column.str.strip().mask(lambda text: text.isin(na_values)))
 
 
 def infer_type(values: pd.Series) -> str:
