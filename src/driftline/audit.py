@@ -105,6 +105,7 @@ def _plots(values: np.ndarray, rows: pd.DataFrame, schema: Schema, out_dir: Path
     names = list(schema.features)
     explanation = shap.Explanation(values=values, data=plot_colours(rows, schema), feature_names=names)
     for kind, draw in (("importance", shap.plots.bar), ("beeswarm", shap.plots.beeswarm)):
+        np.random.seed(0)  # the beeswarm shuffles its points with numpy's global generator: same plot, same hash
         with warnings.catch_warnings():
             # shap takes percentiles of each column to scale its colours: all-NaN for a category
             warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
