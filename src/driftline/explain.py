@@ -39,13 +39,15 @@ def column_attributions(model: TabularNet, transform: Transform, background: pd.
 
 
 @torch.inference_mode()
+def logits(model: TabularNet, transform: Transform, rows: pd.DataFrame) -> np.ndarray:
+    """The model's logit (what the attributions add up to) for each row of a typed frame."""
+    return model(torch.from_numpy(transform(rows))).squeeze(1).double().numpy()
+
+
 def additivity_error(model: TabularNet, transform: Transform, rows: pd.DataFrame, values: np.ndarray,
                      base: float) -> float:
     """Largest gap between a row's attributions plus the base value and its logit."""
-    logits = model(torch.from_numpy(transform(rows))).squeeze(1).double().numpy()
-    return float(np.abs(values.sum(axis=1) + base - logits).max())
-
-
+    return float(np.abs(values.sum(axis=1) + base - logits(model, transform, rows)).max())
 
 
 class Explainer:
@@ -67,8 +69,7 @@ class Explainer:
         predictor = self.predictor
         rows = predictor.typed_frame(columns)
         values, base = column_attributions(predictor.model, predictor.transform, self.background, rows)
-        with torch.inference_mode():
-            logits = predictor.model(torch.from_numpy(predictor.transform(rows))).squeeze(1).double().numpy()
         features = predictor.schema.features
         return [{"probability": float(1 / (1 + np.exp(-logit))), "logit": float(logit), "base_value": base,
-                 "attributions": dict(zip(features, row.tolist()))} for logit, row in zip(logits, values)]
+                 "attributions": dict(zip(features, row.tolist()))}
+                for logit, row in zip(logits(predictor.model, predictor.transform, rows), values)]
