@@ -203,17 +203,28 @@ def predict(
     source: str = typer.Argument(..., help="CSV of records (the target column may be absent)"),
     output: Path = typer.Option(..., "-o", "--output", help="where to write rows + probability + label"),
     model: str = typer.Option("champion", help="a version or an alias"),
+    dask_address: str = typer.Option(None, "--dask", metavar="ADDRESS",
+                                     help="score partitions on the Dask scheduler at ADDRESS (tcp://host:8786), "
+                                          "or on a cluster of this machine's cores with `local`"),
+    blocksize: str = typer.Option(None, help="with --dask: bytes of SOURCE per partition, such as 64MB "
+                                             "(default: Dask's)"),
 ) -> None:
-    """Score a CSV with the champion (read with the missing-value rule stored with the model)."""
-    from driftline.data import read_csv
+    """Score a CSV with the champion (read with the missing-value rule stored with the model).
+
+    With --dask, the cluster's workers read SOURCE and write OUTPUT (give paths they can reach); the output
+    has the same rows, order, columns and labels, and the probabilities to float32 precision.
+    """
     from driftline.package import predictor_for
+    from driftline.scoring import dask_client, score_file, score_file_on_dask
 
     with reported(f"predict {source}"):
         _, predictor = predictor_for(load_params(), ROOT, model)
-        scored = predictor.score(read_csv(source, predictor.schema, predictor.na_values))
-        output.parent.mkdir(parents=True, exist_ok=True)
-        scored.to_csv(output, index=False)
-    console.print(f"wrote {len(scored)} scored rows to {output}")
+        if dask_address is None:
+            rows = score_file(predictor, source, output)
+        else:
+            with dask_client(dask_address) as client:
+                rows = score_file_on_dask(predictor, source, output, client, blocksize)
+    console.print(f"wrote {rows} scored rows to {output}")
 
 
 @app.command()

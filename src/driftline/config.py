@@ -107,6 +107,7 @@ class FeaturizeParams(Strict):
     seed: int
     val_size: float = Field(gt=0, lt=0.5)
     test_size: float = Field(gt=0, lt=0.5)
+    max_holdout_rows: int | None = Field(None, ge=1)  # validation and test each stop growing here
     n_bins: int = Field(ge=0, le=256)  # 0: no piecewise-linear encoding
     min_category_count: int = Field(ge=1)
 
@@ -138,6 +139,21 @@ class TrainParams(Strict):
     class_weight: Literal["balanced", "none"]
     accelerator: Literal["auto", "cpu", "gpu"]
     precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed"]
+    max_rows: int | None = Field(ge=1)  # training rows seen over the run; null: every row, every epoch
+    val_rows: int | None = Field(ge=1)  # validation rows that early stopping scores; null: all
+    max_minutes: float | None = Field(gt=0)  # wall-clock limit of the fit; null: none
+    # ddp_spawn and ddp_fork are left out: they train in child processes and return only the weights to
+    # the one that writes the outputs, not the best score or the history.
+    strategy: Literal["auto", "ddp"]
+    devices: int = Field(ge=1)  # processes per node (CPU) or GPUs per node
+    num_nodes: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _one_process_unless_ddp(self) -> TrainParams:
+        if self.strategy == "auto" and self.devices * self.num_nodes > 1:
+            raise ValueError(f"strategy 'auto' trains in one process, not devices {self.devices} x num_nodes "
+                             f"{self.num_nodes}: set strategy: ddp")
+        return self
 
 
 class TuneParams(Strict):
@@ -146,6 +162,7 @@ class TuneParams(Strict):
 
 
 class BaselineParams(Strict):
+    max_rows: int | None = Field(None, ge=1)  # fitted on a seeded sample of this many training rows
     max_iter: int = Field(ge=1)
     learning_rate: float = Field(gt=0, le=1)
     seed: int

@@ -13,39 +13,54 @@ from driftline.config import ColumnSpec, DataParams, Schema
 from driftline.errors import DataError
 
 BOOLEAN_TEXT = {True: "True", False: "False"}
+VECTORISED_ROWS = 256  # above this many values, category columns of text go through pandas' string methods
+
+
+def text_options(na_values: list[str]) -> dict:
+    """The pandas.read_csv keywords of the reading rule (read_text), for readers that read a file in parts."""
+    return {
+        "dtype": str,
+        "skipinitialspace": True,
+        "na_values": na_values,
+        "keep_default_na": False,
+        "encoding": "utf-8-sig",  # a byte-order mark (spreadsheet exports) would otherwise join the first name
+    }
 
 
 def read_text(source: str | Path, na_values: list[str]) -> pd.DataFrame:
     """Every cell of a CSV with a header row (local path or fsspec URL) as stripped text, NaN where the
     stripped cell is one of NA_VALUES ("? " is a missing-value marker once stripped); names stripped too."""
     try:
-        frame = pd.read_csv(
-            source,
-            dtype=str,
-            skipinitialspace=True,
-            na_values=na_values,
-            keep_default_na=False,
-            encoding="utf-8-sig",  # a byte-order mark (spreadsheet exports) would otherwise join the first name
-        )
+        frame = pd.read_csv(source, **text_options(na_values))
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(f"{source} is not a readable CSV file: {exc}") from None
     except (OSError, ImportError, ValueError) as exc:  # missing file, fsspec protocol without its package
         raise DataError(f"cannot read {source}: {exc}") from None
+    return stripped(frame, na_values)
+
+
+def stripped(frame: pd.DataFrame, na_values: list[str]) -> pd.DataFrame:
+    """FRAME (read with text_options) with its names and cells stripped, NaN where a stripped cell is one of
+    NA_VALUES: read_text's rule for one part of a file, as Dask reads it. Changes FRAME in place."""
     frame.columns = [str(c).strip() for c in frame.columns]
     for position in range(frame.shape[1]):
-        text = frame.iloc[:, position].str.strip()
+        text = pd.Series(strip_values(frame.iloc[:, position].to_numpy()), index=frame.index)
         frame.isetitem(position, text.mask(text.isin(na_values)))
     return frame
 
 
 def read_csv(source: str | Path, schema: Schema, na_values: list[str]) -> pd.DataFrame:
-    """Read one CSV (read_text); only the columns declared `integer` or `float` become numbers.
+    """Read one CSV (read_text); only the columns declared `integer` or `float` become numbers (declared_numbers)."""
+    return declared_numbers(read_text(source, na_values), schema)
+
+
+def declared_numbers(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+    """FRAME (read_text's text) with the columns declared `integer` or `float` as numbers. Changes FRAME in place.
 
     Declared types win over what a value looks like, so a category written as numbers or booleans ("1",
     "02139", "True") keeps its spelling. A numeric column holding a cell that is not a number stays text,
     for the contract to name it; columns the schema does not declare stay text.
     """
-    frame = read_text(source, na_values)
     for position, name in enumerate(frame.columns):
         column = schema.columns.get(name)
         if column is not None and column.numeric:
@@ -102,9 +117,10 @@ def coerce_column(name: str, values: Sequence, column: ColumnSpec, na_values: Se
             if fractional.any():
                 raise DataError(f"integer column '{name}' has fractional values such as {numbers[fractional][0]:g}")
         return numbers
-    missing, spelling = set(na_values), boolean_spelling(column.categories)
-    texts = (category_text(v, spelling) for v in values)
-    return np.array([np.nan if t is None or t in missing else t for t in texts], dtype=object)
+    texts = category_texts(values, boolean_spelling(column.categories))
+    if len(na_values):
+        texts[pd.Series(texts, dtype=object).isin(na_values).to_numpy()] = np.nan
+    return texts
 
 
 def boolean_spelling(categories: Sequence[str]) -> dict[bool, str]:
@@ -115,6 +131,27 @@ def boolean_spelling(categories: Sequence[str]) -> dict[bool, str]:
         if category.lower() in ("true", "false"):
             spelling[category.lower() == "true"] = category
     return spelling
+
+
+def category_texts(values: Sequence, spelling: Mapping[bool, str] = BOOLEAN_TEXT) -> np.ndarray:
+    """category_text of each value as an object array, NaN where missing.
+
+    Large columns that are text already (every frame read from a CSV) are stripped a distinct value at a
+    time (strip_values), which gives the same texts as category_text; others (JSON records, frames typed by
+    pandas, where True and 1 would count as one value, and the service's few rows) go value by value.
+    """
+    values = np.asarray(values, dtype=object)
+    if len(values) > VECTORISED_ROWS and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        return strip_values(values)
+    texts = [category_text(v, spelling) for v in values]
+    return np.array([np.nan if t is None else t for t in texts], dtype=object)
+
+
+def strip_values(values: np.ndarray) -> np.ndarray:
+    """Text VALUES stripped, NaN where missing (None, NaN, pd.NA); each distinct value is stripped once,
+    since a column of millions of rows holds a few distinct values (pandas' str.strip calls Python per row)."""
+    codes, uniques = pd.factorize(values)
+    return np.append(np.array([u.strip() for u in uniques], dtype=object), np.nan)[codes]
 
 
 def category_text(value: object, spelling: Mapping[bool, str] = BOOLEAN_TEXT) -> str | None:

@@ -20,7 +20,7 @@ import pandas as pd
 from scipy.special import ndtri
 
 from driftline.config import FeaturizeParams, Schema
-from driftline.data import boolean_spelling, category_text, coerce_column, columns_of
+from driftline.data import VECTORISED_ROWS, boolean_spelling, category_texts, coerce_column, columns_of
 
 QUANTILES = 1000
 BOUND = 1e-7  # ranks are clipped to [BOUND, 1 - BOUND] before the normal quantile function, as sklearn does
@@ -91,17 +91,27 @@ class CategoricalEncoding:
         return {v: i for i, v in enumerate(self.vocabulary)}
 
     @cached_property
+    def _index(self) -> pd.Index:
+        return pd.Index(self.vocabulary, dtype=object)
+
+    @cached_property
     def _spelling(self) -> dict[bool, str]:
         return boolean_spelling(self.vocabulary)
 
     def encode(self, values: Sequence) -> np.ndarray:
-        """Values (text, or None/NaN for missing) to one-hot rows; a dict lookup per value, which costs
-        microseconds for the service's single records and stays linear for large batches. A value that is
-        not text (1, True) is looked up by its canonical text (data.category_text), as it is declared."""
+        """Values (text, or None/NaN for missing) to one-hot rows. A value that is not text (1, True) is
+        looked up by its canonical text (data.category_texts), as it is declared. A few values (the
+        service's records) take a dict lookup each, which costs microseconds; large batches one vectorised
+        lookup in a pandas Index."""
         unknown, missing = len(self.vocabulary), len(self.vocabulary) + 1
-        texts = (category_text(v, self._spelling) for v in values)
-        slots = np.fromiter((missing if t is None else self.slot.get(t, unknown) for t in texts),
-                            dtype=np.int64, count=len(values))
+        texts = category_texts(values, self._spelling)
+        absent = pd.isna(texts)
+        if len(texts) > VECTORISED_ROWS:
+            found = self._index.get_indexer(texts)
+            slots = np.where(absent, missing, np.where(found < 0, unknown, found))
+        else:
+            slots = np.array([missing if gone else self.slot.get(t, unknown) for t, gone in zip(texts, absent)],
+                             dtype=np.int64)
         out = np.zeros((len(values), self.width), dtype=np.float32)
         out[np.arange(len(values)), slots] = 1
         return out
@@ -153,13 +163,14 @@ class Transform:
 
         Frames and the service's JSON records both come here, so they encode identically.
         """
-        blocks = []
-        for name in self.columns:
+        rows = len(columns[self.columns[0]]) if self.columns else 0
+        out = np.empty((rows, self.width), dtype=np.float32)  # filled in place: no float64 copy of the whole
+        for name, (start, end) in self.slices.items():
             if name in self.numeric:
-                blocks.append(self.numeric[name].encode(np.asarray(columns[name], dtype=np.float64)))
+                out[:, start:end] = self.numeric[name].encode(np.asarray(columns[name], dtype=np.float64))
             else:
-                blocks.append(self.categorical[name].encode(columns[name]))
-        return np.concatenate(blocks, axis=1).astype(np.float32)
+                out[:, start:end] = self.categorical[name].encode(columns[name])
+        return out
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=1))

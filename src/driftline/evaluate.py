@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -60,8 +61,14 @@ def choose_threshold(y: np.ndarray, p: np.ndarray, objective: str, tolerance: fl
 
 
 def fit_baseline(train: pd.DataFrame, schema: Schema, params: EvaluateParams) -> HistGradientBoostingClassifier:
-    """HistGradientBoosting on the raw columns, categories as native categorical features."""
-    cfg, y = params.baseline, labels(train, schema)
+    """HistGradientBoosting on the raw columns, categories as native categorical features; on a seeded
+    sample of baseline.max_rows training rows where there are more (a reference needs no more)."""
+    cfg = params.baseline
+    if cfg.max_rows is not None and len(train) > cfg.max_rows:
+        print(f"evaluate: the baseline fits on a sample of {cfg.max_rows} of {len(train)} training rows",
+              file=sys.stderr)
+        train = train.sample(n=cfg.max_rows, random_state=cfg.seed)
+    y = labels(train, schema)
     model = HistGradientBoostingClassifier(
         max_iter=cfg.max_iter, learning_rate=cfg.learning_rate, categorical_features="from_dtype",
         random_state=cfg.seed, **early_stopping(y),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -15,12 +16,19 @@ from driftline.encoding import Transform
 SPLITS = ("train", "val", "test")
 
 
-def split(frame: pd.DataFrame, y: pd.Series, val_size: float, test_size: float, seed: int) -> dict[str, pd.DataFrame]:
-    """Train, validation and test frames, each with the label balance of the whole."""
-    rest, test = train_test_split(frame, test_size=test_size, stratify=y, random_state=seed)
-    train, val = train_test_split(
-        rest, test_size=val_size / (1 - test_size), stratify=y[rest.index], random_state=seed
-    )
+def split(frame: pd.DataFrame, y: pd.Series, val_size: float, test_size: float, seed: int,
+          max_holdout_rows: int | None = None) -> dict[str, pd.DataFrame]:
+    """Train, validation and test frames, each with the label balance of the whole.
+
+    Validation and test take their shares of the rows (as sklearn rounds them), but at most
+    MAX_HOLDOUT_ROWS each; training takes the rest.
+    """
+    def rows(share: float, of: int) -> int:
+        return min(math.ceil(share * of), max_holdout_rows or of)
+
+    rest, test = train_test_split(frame, test_size=rows(test_size, len(frame)), stratify=y, random_state=seed)
+    train, val = train_test_split(rest, test_size=rows(val_size / (1 - test_size), len(rest)),
+                                  stratify=y[rest.index], random_state=seed)
     return {"train": train, "val": val, "test": test}
 
 
@@ -29,7 +37,7 @@ def run(params: Params, out_dir: Path, metrics_path: Path, root: Path = Path("."
     frame = coerce(read_dataset(params.data, params.schema, root), params.schema)
     cfg = params.featurize
     y = pd.Series(labels(frame, params.schema), index=frame.index)
-    parts = split(frame, y, cfg.val_size, cfg.test_size, cfg.seed)
+    parts = split(frame, y, cfg.val_size, cfg.test_size, cfg.seed, cfg.max_holdout_rows)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, part in parts.items():
         part.reset_index(drop=True).to_parquet(out_dir / f"{name}.parquet", index=False)

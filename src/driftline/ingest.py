@@ -76,7 +76,7 @@ def known_rows(batch: pd.DataFrame, stored: pd.DataFrame, schema: Schema) -> pd.
     def fingerprints(frame: pd.DataFrame) -> pd.Series:
         return pd.util.hash_pandas_object(coerce(frame, schema), index=False)
 
-    return fingerprints(batch).isin(set(fingerprints(stored)))
+    return fingerprints(batch).isin(fingerprints(stored).to_numpy())
 
 
 def run(source: str, params: Params, root: Path = Path(".")) -> dict:

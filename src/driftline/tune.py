@@ -93,7 +93,10 @@ def tune(params: Params, root: Path, trials: int, timeout: float | None,
     study.sampler = optuna.samplers.TPESampler(seed=params.tune.seed + len(study.trials))
 
     def objective(trial: optuna.Trial) -> float:
-        trial_params = with_values(params, {f"train.{k}": v for k, v in suggest(trial, params.train).items()})
+        point = {f"train.{k}": v for k, v in suggest(trial, params.train).items()}
+        # In one process: under DDP, Lightning would relaunch the whole `driftline tune` for each rank.
+        one_process = {"train.strategy": "auto", "train.devices": 1, "train.num_nodes": 1}
+        trial_params = with_values(params, point | one_process)
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             metrics = train.run(trial_params, splits, tmp / "model", tmp / "checkpoints", tmp / "metrics.json",

@@ -19,10 +19,12 @@ from lightning.pytorch.callbacks import Callback
 from safetensors.torch import load_file
 
 from driftline import train
+from driftline.config import load_params
 from driftline.data import coerce, labels
 from driftline.encoding import Transform
+from driftline.errors import ConfigError
 from driftline.featurize import split
-from driftline.train import Classifier, History, SplitData
+from driftline.train import Classifier, History, SplitData, TensorBatches
 
 REPO = Path(__file__).resolve().parents[2]
 ROWS = 3000  # train 2,100 / val 450 / test 450
@@ -167,5 +169,100 @@ def test_a_checkpoint_of_other_inputs_is_not_resumed(params, splits_dir, tmp_pat
     checkpoints = tmp_path / "checkpoints"
     assert train.resumable(checkpoints, train.fingerprint(p.train, splits_dir)) is None
     (checkpoints / "last.ckpt").write_bytes(b"from another run")
-    assert train.resumable(checkpoints, train.fingerprint(small(params, seed=7).train, splits_dir)) is None
+    other = train.fingerprint(small(params, seed=7).train, splits_dir)
+    # Under DDP the ranks other than 0 decide the same, but leave the clearing to rank 0.
+    assert train.resumable(checkpoints, other, owner=False) is None
+    assert (checkpoints / "last.ckpt").exists()
+    assert train.resumable(checkpoints, other) is None
     assert not (checkpoints / "last.ckpt").exists()
+
+
+def passes(batches: TensorBatches, seed: int) -> list[torch.Tensor]:
+    """The row numbers of each batch of one pass (X holds each row's number), the global RNG seeded first."""
+    torch.manual_seed(seed)
+    return [x[:, 0].long() for x, _ in batches]
+
+
+def test_a_row_budget_takes_the_first_rows_of_each_epochs_permutation():
+    rows = torch.arange(100, dtype=torch.float32)[:, None]
+    batches = TensorBatches(rows, torch.zeros(100), batch_size=16, shuffle=True, rows=40)
+    first = torch.cat(passes(batches, seed=3))
+    torch.manual_seed(3)
+    assert torch.equal(first, torch.randperm(100)[:40])
+    assert len(batches) == 3 and len(passes(batches, seed=3)) == 3
+    assert set(torch.cat(passes(batches, seed=4)).tolist()) != set(first.tolist())  # another epoch, another sample
+
+
+@pytest.mark.parametrize(("rows", "shuffle"), [(40, True), (39, True), (39, False)])
+def test_ranks_share_each_batch_of_one_process(rows, shuffle):
+    """Two ranks with batches of 8 each: the k-th batches of both together are the k-th batch of 16 of one
+    process. Training ranks take equal steps (an odd row out), validation ones score every row once."""
+    x = torch.arange(rows, dtype=torch.float32)[:, None]
+    one = passes(TensorBatches(x, torch.zeros(rows), 16, shuffle), seed=5)
+    ranks = []
+    for rank in (0, 1):
+        batches = TensorBatches(x, torch.zeros(rows), 16, shuffle)
+        batches.shard(rank, 2)
+        ranks.append(passes(batches, seed=5))
+        assert len(batches) == len(ranks[-1]) == len(one)
+    for k, whole in enumerate(one):
+        together = set(ranks[0][k].tolist()) | set(ranks[1][k].tolist())
+        assert together == set(whole.tolist()) or (shuffle and k == len(one) - 1 and together < set(whole.tolist()))
+    scored = torch.cat([*ranks[0], *ranks[1]])
+    assert len(scored) == (rows - rows % 2 if shuffle else rows) == len(set(scored.tolist()))
+
+
+def test_max_rows_samples_each_epoch_and_sets_the_steps(params, splits_dir, tmp_path, capsys):
+    rows = len(pd.read_parquet(splits_dir / "train.parquet"))
+    p = small(params, max_rows=2000, batch_size=64)  # 2 epochs of 1,000 training rows
+    data = SplitData(splits_dir, p)
+    assert f"each epoch samples 1,000 of {rows:,} training rows" in capsys.readouterr().err
+    assert data.batches["train"].rows == 1000 and len(data.batches["train"]) == 16
+    module = Classifier(data.in_features, data.transform.scores, p.train, data.positive_weight)
+    steps = Steps()
+    quiet_trainer(tmp_path, max_epochs=2, callbacks=[steps], num_sanity_val_steps=0).fit(module, datamodule=data)
+    assert steps.train == 2 * 16
+
+    unlimited = SplitData(splits_dir, small(params, max_rows=2 * rows, batch_size=64))
+    assert unlimited.batches["train"].rows == rows and "samples" not in capsys.readouterr().err
+
+
+def test_val_rows_scores_one_seeded_sample(params, splits_dir, capsys):
+    val = pd.read_parquet(splits_dir / "val.parquet")
+    sample = train.val_sample(val, small(params, val_rows=100).train)
+    assert f"100 of {len(val)} validation rows" in capsys.readouterr().err
+    assert len(sample) == 100 and sample.index.is_monotonic_increasing and set(sample.index) <= set(val.index)
+    assert sample.index.equals(train.val_sample(val, small(params, val_rows=100).train).index)
+    assert not sample.index.equals(train.val_sample(val, small(params, val_rows=100, seed=1).train).index)
+    assert train.val_sample(val, small(params, val_rows=len(val)).train) is val
+
+    data = SplitData(splits_dir, small(params, val_rows=100))
+    assert len(data.batches["val"].x) == 100
+
+
+def test_max_minutes_stops_the_fit_and_keeps_the_best_model(params, splits_dir, tmp_path):
+    p = small(params, max_epochs=200, patience=200, max_minutes=0.001)
+    metrics, weights, history = fit(p, splits_dir, tmp_path)
+    assert 1 <= metrics["epochs"] < 200 and len(history) == metrics["epochs"]
+    assert weights and not list((tmp_path / "checkpoints").glob("*.ckpt"))
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"max_rows": 0}, "train.max_rows"),
+        ({"val_rows": 0}, "train.val_rows"),
+        ({"max_minutes": 0}, "train.max_minutes"),
+        ({"strategy": "fsdp"}, "train.strategy"),
+        ({"devices": 0}, "train.devices"),
+        ({"num_nodes": 0}, "train.num_nodes"),
+        ({"devices": 2}, "strategy 'auto' trains in one process"),
+        ({"num_nodes": 2}, "strategy 'auto' trains in one process"),
+    ],
+)
+def test_bad_budget_or_processes_fail_naming_the_key(tmp_path, values, named):
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["train"].update(values)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=named):
+        load_params(tmp_path / "params.yaml")
