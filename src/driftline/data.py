@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -43,9 +43,10 @@ def stripped(frame: pd.DataFrame, na_values: list[str]) -> pd.DataFrame:
     """FRAME (read with text_options) with its names and cells stripped, NaN where a stripped cell is one of
     NA_VALUES: read_text's rule for one part of a file, as Dask reads it. Changes FRAME in place."""
     frame.columns = [str(c).strip() for c in frame.columns]
+    missing = set(na_values)
     for position in range(frame.shape[1]):
-        text = pd.Series(strip_values(frame.iloc[:, position].to_numpy()), index=frame.index)
-        frame.isetitem(position, text.mask(text.isin(na_values)))
+        text = strip_values(frame.iloc[:, position].to_numpy(), missing)
+        frame.isetitem(position, pd.Series(text, index=frame.index))
     return frame
 
 
@@ -117,10 +118,7 @@ def coerce_column(name: str, values: Sequence, column: ColumnSpec, na_values: Se
             if fractional.any():
                 raise DataError(f"integer column '{name}' has fractional values such as {numbers[fractional][0]:g}")
         return numbers
-    texts = category_texts(values, boolean_spelling(column.categories))
-    if len(na_values):
-        texts[pd.Series(texts, dtype=object).isin(na_values).to_numpy()] = np.nan
-    return texts
+    return category_texts(values, boolean_spelling(column.categories), set(na_values))
 
 
 def boolean_spelling(categories: Sequence[str]) -> dict[bool, str]:
@@ -133,8 +131,9 @@ def boolean_spelling(categories: Sequence[str]) -> dict[bool, str]:
     return spelling
 
 
-def category_texts(values: Sequence, spelling: Mapping[bool, str] = BOOLEAN_TEXT) -> np.ndarray:
-    """category_text of each value as an object array, NaN where missing.
+def category_texts(values: Sequence, spelling: Mapping[bool, str] = BOOLEAN_TEXT,
+                   missing: Collection[str] = ()) -> np.ndarray:
+    """category_text of each value as an object array, NaN where missing (or where the text is in MISSING).
 
     Large columns that are text already (every frame read from a CSV) are stripped a distinct value at a
     time (strip_values), which gives the same texts as category_text; others (JSON records, frames typed by
@@ -142,16 +141,18 @@ def category_texts(values: Sequence, spelling: Mapping[bool, str] = BOOLEAN_TEXT
     """
     values = np.asarray(values, dtype=object)
     if len(values) > VECTORISED_ROWS and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
-        return strip_values(values)
-    texts = [category_text(v, spelling) for v in values]
-    return np.array([np.nan if t is None else t for t in texts], dtype=object)
+        return strip_values(values, missing)
+    texts = (category_text(v, spelling) for v in values)
+    return np.array([np.nan if t is None or t in missing else t for t in texts], dtype=object)
 
 
-def strip_values(values: np.ndarray) -> np.ndarray:
-    """Text VALUES stripped, NaN where missing (None, NaN, pd.NA); each distinct value is stripped once,
-    since a column of millions of rows holds a few distinct values (pandas' str.strip calls Python per row)."""
+def strip_values(values: np.ndarray, missing: Collection[str] = ()) -> np.ndarray:
+    """Text VALUES stripped, NaN where missing (None, NaN, pd.NA, or stripped text in MISSING); each distinct
+    value is stripped once, since a column of millions of rows holds a few distinct values (pandas'
+    str.strip calls Python per row)."""
     codes, uniques = pd.factorize(values)
-    return np.append(np.array([u.strip() for u in uniques], dtype=object), np.nan)[codes]
+    texts = (u.strip() for u in uniques)
+    return np.array([np.nan if t in missing else t for t in texts] + [np.nan], dtype=object)[codes]
 
 
 def category_text(value: object, spelling: Mapping[bool, str] = BOOLEAN_TEXT) -> str | None:

@@ -137,7 +137,7 @@ class Transform:
                 categorical[name] = CategoricalEncoding(sorted(counts[counts >= params.min_category_count].index))
         return cls(numeric, categorical, list(schema.features))
 
-    @property
+    @cached_property  # the encodings are fixed once fitted or loaded; encode reads this per call
     def slices(self) -> dict[str, tuple[int, int]]:
         out, start = {}, 0
         for name in self.columns:
