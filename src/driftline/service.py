@@ -122,20 +122,21 @@ class Driftline:
         if self.log is not None:
             self.log.close()
 
-    def _check_size(self, records: list) -> None:
+    def _read(self, records: list) -> tuple[dict[str, list], list[str]]:
+        """The records' feature columns and their ids (a new one where a record has none); 413 past max_records."""
         if len(records) > self.predictor.max_records:
             raise BentoMLException(
                 f"records: {len(records)} records in one request; at most {self.predictor.max_records} are allowed",
                 error_code=HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
             )
+        columns = {name: [getattr(r, name) for r in records] for name in schema.features}
+        return columns, [getattr(r, RECORD_ID) or uuid.uuid4().hex for r in records]
 
     @bentoml.api
     async def predict(self, records: list[Record] = Field(min_length=1)) -> Annotated[list[Prediction], JSON_OUT]:  # type: ignore[valid-type]
         """Probability of the positive label and the decided label for each record, with its id."""
-        self._check_size(records)
-        columns = {name: [getattr(r, name) for r in records] for name in schema.features}
+        columns, ids = self._read(records)
         probability, label = await self.batcher(columns)
-        ids = [getattr(r, RECORD_ID) or uuid.uuid4().hex for r in records]
         probability, label = probability.tolist(), label.tolist()
         if self.log is not None:
             request_id, created = uuid.uuid4().hex, utc_now()
@@ -149,12 +150,10 @@ class Driftline:
     @bentoml.api
     def explain(self, records: list[Record] = Field(min_length=1)) -> Annotated[list[Explanation], JSON_OUT]:  # type: ignore[valid-type]
         """SHAP attributions of each record's logit per raw column (the audit's explainer), and the base value."""
-        self._check_size(records)
+        columns, ids = self._read(records)
         if self.explainer is None:
             from driftline.explain import Explainer  # shap is imported on the first explanation, not at start
 
             self.explainer = Explainer.load(self.predictor, self.model.path)
-        columns = {name: [getattr(r, name) for r in records] for name in schema.features}
-        ids = [getattr(r, RECORD_ID) or uuid.uuid4().hex for r in records]
         result = self.explainer.explain_columns(columns)
         return [Explanation(**{RECORD_ID: i}, **row) for i, row in zip(ids, result)]

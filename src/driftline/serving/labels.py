@@ -89,6 +89,7 @@ def run(source: str, params: Params, root: Path = Path(".")) -> dict:
         folder = root / params.ingest.quarantine_dir / f"{stamp}-labels-{name}"
         quarantine(content, name, {"source": shown(source), "problems": problems}, None, folder)
         raise ContractError(problems + [f"label file quarantined in {folder}"])
-    pairs = frame.drop_duplicates(record_id_field(schema.columns))
-    labels = dict(zip(pairs[record_id_field(schema.columns)], pairs[schema.target]))
+    key = record_id_field(schema.columns)
+    pairs = frame.drop_duplicates(key)
+    labels = dict(zip(pairs[key], pairs[schema.target]))
     return store(log_url(params.serve.log_url, root), labels) | {"rows": len(frame)}
