@@ -42,12 +42,17 @@ def read_text(source: str | Path, na_values: list[str]) -> pd.DataFrame:
 def stripped(frame: pd.DataFrame, na_values: list[str]) -> pd.DataFrame:
     """FRAME (read with text_options) with its names and cells stripped, NaN where a stripped cell is one of
     NA_VALUES: read_text's rule for one part of a file, as Dask reads it. Changes FRAME in place."""
-    frame.columns = [str(c).strip() for c in frame.columns]
+    frame.columns = column_names(frame.columns)
     missing = set(na_values)
     for position in range(frame.shape[1]):
         text = strip_values(frame.iloc[:, position].to_numpy(), missing)
         frame.isetitem(position, pd.Series(text, index=frame.index))
     return frame
+
+
+def column_names(header: Sequence) -> list[str]:
+    """A CSV header's names as the reading rule gives them: stripped text."""
+    return [str(c).strip() for c in header]
 
 
 def read_csv(source: str | Path, schema: Schema, na_values: list[str]) -> pd.DataFrame:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from driftline.config import Schema
-from driftline.data import declared_numbers, read_csv, stripped, text_options
+from driftline.data import column_names, declared_numbers, read_csv, stripped, text_options
 from driftline.predictor import OUTPUTS, Predictor
 
 if TYPE_CHECKING:
@@ -58,8 +58,8 @@ def score_file_on_dask(predictor: Predictor, source: str, output: Path, client: 
     with dask.config.set({"dataframe.convert-string": False}):  # object text, as pandas reads it in score_file
         text = dd.read_csv(source, blocksize=blocksize or "default", **text_options(predictor.na_values))
         shipped = client.scatter(predictor, broadcast=True, hash=False)
-        names = [str(c).strip() for c in text.columns]
-        meta = pd.DataFrame(columns=[*names, *OUTPUTS])  # the parts' columns; writing needs no more
+        # The parts' columns, as stripped() names them; writing needs no more.
+        meta = pd.DataFrame(columns=[*column_names(text.columns), *OUTPUTS])
         parts = text.map_partitions(score_part, shipped, meta=meta).to_delayed()
     partial = output.absolute().with_name(output.name + ".partial")  # the workers' working folder is not ours
     output.parent.mkdir(parents=True, exist_ok=True)
