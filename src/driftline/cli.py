@@ -101,6 +101,9 @@ def init(
 @app.command()
 def run(batch: str = typer.Option(EXAMPLE_BATCH, help="CSV batch for the monitoring flow")) -> None:
     """Run the training flow (every dvc.yaml stage, then the release), then the monitoring flow on BATCH."""
+    # Without PREFECT_API_URL the flows start an ephemeral API server in this process. On a machine's first run
+    # it migrates a new database first, which took longer than Prefect's 20 s default on 2 busy cores.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     sys.path.insert(0, str(Path("flows").resolve()))
     from monitoring import monitoring
     from training import training
