@@ -22,15 +22,16 @@ from rich.console import Console
 from rich.table import Table
 from sklearn.metrics import roc_auc_score
 
-from driftline import featurize, train
-from driftline.artifacts import write_json
 from driftline.config import Params, load_params, with_values
-from driftline.data import labels
-from driftline.encoding import Transform
-from driftline.evaluate import _as_categories, choose_threshold, fit_baseline
-from driftline.featurize import load_split
-from driftline.model import TabularNet
-from driftline.predictor import probabilities
+from driftline.core.artifacts import write_json
+from driftline.core.data import labels
+from driftline.core.encoding import Transform
+from driftline.core.metrics import choose_threshold
+from driftline.core.model import TabularNet
+from driftline.core.predictor import probabilities
+from driftline.core.splits import load_split
+from driftline.stages import featurize, train
+from driftline.stages.evaluate import _as_categories, fit_baseline
 
 OUT = Path("benchmarks/results/model.json")
 

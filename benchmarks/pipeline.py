@@ -15,10 +15,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from driftline.artifacts import package_info, write_json
 from driftline.config import load_params
-from driftline.data import read_dataset
-from driftline.package import packaged_predictor
+from driftline.core.artifacts import package_info, write_json
+from driftline.core.data import read_dataset
+from driftline.registry.resolver import packaged_model
 
 OUT = Path("benchmarks/results/pipeline.json")
 
@@ -32,7 +32,7 @@ def timed(command: list[str]) -> float:
 def main() -> None:
     params = load_params()
     results = {"noop_repro_s": min(timed([sys.executable, "-m", "dvc", "repro"]) for _ in range(3))}
-    predictor = packaged_predictor(package_info(Path(".")))
+    predictor = packaged_model(package_info(Path("."))).predictor()
     frame = read_dataset(params.data, params.schema)
     started = time.perf_counter()
     predictor.predict(frame)

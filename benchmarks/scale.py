@@ -27,8 +27,8 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from driftline.artifacts import dvc_env, write_json
 from driftline.config import load_params
+from driftline.core.artifacts import dvc_env, write_json
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results" / "scale.json"

@@ -32,11 +32,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from driftline.artifacts import write_json
 from driftline.config import load_params
-from driftline.data import read_csv
-from driftline.package import predictor_for
+from driftline.core.artifacts import write_json
+from driftline.core.data import read_csv
 from driftline.registry.infra import free_port, process_group, records, wait_ready
+from driftline.registry.resolver import resolve_model
 from driftline.serving.log import read_window
 
 OUT = Path("benchmarks/results/serve.json")
@@ -95,7 +95,7 @@ def main(clients: int = typer.Option(32, min=1), requests: int = typer.Option(10
     frame = read_csv(batch, params.schema, params.data.na_values)
     rows = records(frame[params.schema.features])
     bodies = [json.dumps({"records": [row]}).encode() for row in rows]
-    _, predictor = predictor_for(params, Path("."), "champion")
+    predictor = resolve_model(params, Path("."), "champion").predictor()
     columns = [{name: [row[name]] for name in params.schema.features} for row in rows]
     started = time.perf_counter()
     for i in range(requests):

@@ -9,15 +9,15 @@ from pathlib import Path
 import typer
 
 from driftline.config import Params, load_params
-from driftline.errors import ConfigError, ContractError, DataError
+from driftline.errors import DriftlineError
 
 
 def run_stage(name: str, body: Callable[[Params], dict]) -> None:
-    """Call body(params); a known failure prints its message and exits 1 without a traceback."""
+    """Call body(params); any driftline error prints its message and exits 1 without a traceback."""
     started = time.perf_counter()
     try:
         result = body(load_params(Path("params.yaml")))
-    except (ConfigError, DataError, ContractError) as exc:
+    except DriftlineError as exc:
         typer.secho(f"{name}: {exc}", fg="red", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"{name}: {result} ({time.perf_counter() - started:.1f} s)")

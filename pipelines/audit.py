@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from driftline import audit
+from driftline.stages import audit
 from pipelines import run_stage
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from driftline import evaluate
+from driftline.stages import evaluate
 from pipelines import run_stage
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from driftline import featurize
+from driftline.stages import featurize
 from pipelines import run_stage
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from driftline import package
+from driftline.stages import package
 from pipelines import run_stage
 
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from driftline import train
+from driftline.stages import train
 from pipelines import run_stage
 
 

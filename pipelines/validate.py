@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from driftline import validate
+from driftline.stages import validate
 from pipelines import run_stage
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from driftline.artifacts import dvc_env, run_dvc
+from driftline.core.artifacts import dvc_env, run_dvc
 from driftline.registry.infra import free_port, process_group, wait_ready
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,9 +77,9 @@ def cli(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory) -> Path:
     """A small project with every stage run in-process, in dvc.yaml's order."""
-    from driftline import audit, evaluate, featurize, package, train, validate
     from driftline.config import load_params
     from driftline.registry.release import release
+    from driftline.stages import audit, evaluate, featurize, package, train, validate
 
     root = make_project(tmp_path_factory.mktemp("trained"))
     params = load_params(root / "params.yaml")
@@ -141,7 +141,7 @@ def app_client(trained, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DRIFTLINE_MODEL_TAG", tag)
         patch.setenv("DRIFTLINE_LOG_URL", f"sqlite:///{blocked / 'inference.db'}")
-        from driftline import service
+        from driftline.serving import service
 
         importlib.reload(service)  # resolve the model tag set above
         with TestClient(service.Driftline.to_asgi()) as test_client:

@@ -1,17 +1,26 @@
-"""The errors driftline reports to users, kept light so the CLI can name them without heavy imports."""
+"""The errors driftline reports to users, kept light so the CLI can name them without heavy imports.
+
+Every error driftline raises derives from DriftlineError: the CLI and the stage entry points catch that one
+type and print its message, never a traceback. Each also keeps the builtin base it had (ValueError for bad
+input, RuntimeError for a failed step), so code that caught those still does.
+"""
 
 from __future__ import annotations
 
 
-class ConfigError(ValueError):
-    """params.yaml is missing, unreadable or invalid; the message names the offending keys."""
+class DriftlineError(Exception):
+    """The base of every error driftline raises; its message says what went wrong and what to do."""
 
 
-class DataError(ValueError):
+class ConfigError(DriftlineError, ValueError):
+    """params.yaml (or dvc.yaml) is missing, unreadable or invalid; the message names the offending keys."""
+
+
+class DataError(DriftlineError, ValueError):
     """A batch that cannot be read or does not fit the schema."""
 
 
-class ContractError(ValueError):
+class ContractError(DriftlineError, ValueError):
     """The data broke the contract; carries one line per failed expectation."""
 
     def __init__(self, problems: list[str]):
@@ -19,11 +28,11 @@ class ContractError(ValueError):
         super().__init__("data contract failed:\n  " + "\n  ".join(problems))
 
 
-class IngestError(RuntimeError):
+class IngestError(DriftlineError, RuntimeError):
     """The batch was refused or could not be stored; the data and its version are as they were."""
 
 
-class StageFailed(RuntimeError):
+class StageFailed(DriftlineError, RuntimeError):
     """A pipeline stage failed; the message names the stage and DVC's reason."""
 
     def __init__(self, stage: str, reason: str):
@@ -31,9 +40,17 @@ class StageFailed(RuntimeError):
         super().__init__(f"stage '{stage}' failed: {reason}")
 
 
-class MonitorError(RuntimeError):
+class AuditError(DriftlineError, RuntimeError):
+    """The audit cannot vouch for its explanations (SHAP attributions that do not add up to the logit)."""
+
+
+class MonitorError(DriftlineError, RuntimeError):
     """A drift report lacks the results the monitoring decision needs."""
 
 
-class RegistryError(RuntimeError):
+class RegistryError(DriftlineError, RuntimeError):
     """A registry request that cannot be met: an unknown version, no champion, a refused promotion."""
+
+
+class ModelNotFound(DriftlineError, FileNotFoundError):
+    """A model that is neither in the BentoML store nor exported where the registry keeps it."""

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from driftline.config import load_params
-from driftline.data import read_dataset
-from driftline.validate import check, failures, group_summary
+from driftline.core.contract import check, failures
+from driftline.core.data import read_dataset
+from driftline.stages.validate import group_summary
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ from distributed import Client, LocalCluster
 from driftline.config import load_params
 from driftline.errors import DataError
 from driftline.registry.infra import free_port
-from driftline.scoring import score_file, score_file_on_dask
+from driftline.serving.scoring import score_file, score_file_on_dask
 from tests.conftest import cli
 
 BLOCKSIZE = "40kB"  # a few partitions of the 2,000 held-out rows
@@ -26,9 +26,11 @@ def client():
 
 @pytest.fixture(scope="module")
 def predictor(trained):
-    from driftline.package import predictor_for  # heavy (BentoML, Evidently): imported where used, as conftest does
+    from driftline.registry.resolver import (
+        resolve_model,  # heavy (BentoML, Evidently): imported where used, as conftest does
+    )
 
-    return predictor_for(load_params(trained / "params.yaml"), trained)[1]
+    return resolve_model(load_params(trained / "params.yaml"), trained).predictor()
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 import hashlib
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +10,7 @@ import pytest
 import yaml
 from dvc.repo import Repo
 
-from driftline import pipeline
+from driftline.orchestration import pipeline
 from tests.conftest import cli, dvc, full_data, make_project
 
 
@@ -19,14 +18,11 @@ from tests.conftest import cli, dvc, full_data, make_project
 def flows(tmp_path_factory, prefect_harness):
     """A small DVC project and its two flows, after one run of the training flow and a second one."""
     root = make_project(tmp_path_factory.mktemp("flow"), rows=3000)
-    sys.path.insert(0, str(root / "flows"))
-    from monitoring import monitoring
-    from training import training
+    from driftline.orchestration.flows import monitoring, training
 
     first = training(root=str(root))
     again = training(root=str(root))
     yield root, first, again, monitoring
-    sys.path.remove(str(root / "flows"))
 
 
 @pytest.fixture(scope="module")

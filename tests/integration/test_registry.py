@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from driftline.artifacts import dvc_env
+from driftline.core.artifacts import dvc_env
 from driftline.registry.infra import records
 from tests.conftest import cli, dvc, serving
 
@@ -24,9 +24,9 @@ def registry(root):
 @pytest.fixture(scope="module")
 def loop(trained, held_out, tmp_path_factory):
     """A copy of the trained project (its first model is champion), then a crippled candidate released."""
-    from driftline import audit, evaluate, package, train
     from driftline.config import load_params
     from driftline.registry.release import release
+    from driftline.stages import audit, evaluate, package, train
 
     root = tmp_path_factory.mktemp("loop") / "project"
     shutil.copytree(trained, root)

@@ -35,10 +35,11 @@ def project(tmp_path_factory, trained) -> Path:
     """A project with one training run (real Data Docs) and one monitoring run (monitor.run, the small model)."""
     from PIL import Image
 
-    from driftline import monitor
     from driftline.config import load_params
-    from driftline.featurize import load_split
-    from driftline.validate import check
+    from driftline.core.contract import check
+    from driftline.core.splits import load_split
+    from driftline.monitoring import run as monitor
+    from driftline.registry.resolver import resolve_model
     from tests.conftest import REPO, full_data
 
     params = load_params(REPO / "params.yaml")
@@ -58,10 +59,11 @@ def project(tmp_path_factory, trained) -> Path:
 
     # the monitoring run comes second: monitor.run rebuilds the index, listing both
     small = load_params(trained / "params.yaml")
-    entry, predictor, model_dir = monitor.registered_model(small, trained, "champion")
+    champion = resolve_model(small, trained, "champion")
     reference, current = load_split(trained / "artifacts/featurize", "train"), full_data().tail(400)
     shifted = current.drop(columns=[small.schema.target]).assign(age=current["age"] + 20)
-    monitor.run(shifted, reference, predictor, model_dir, entry["version"], small, root / "reports" / "monitoring",
+    monitor.run(shifted, reference, champion.predictor(), champion.path, champion.entry["version"], small,
+                root / "reports" / "monitoring",
                 "shifted", root)
     return root
 

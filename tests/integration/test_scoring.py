@@ -116,7 +116,7 @@ def test_monitor_flags_shifted_ages_only(trained, held_out, tmp_path):
 
 
 def test_explain_attributions_add_up_to_the_logit_and_match_the_cli(client, trained, held_out, tmp_path):
-    from driftline.explain import ADDITIVITY_TOLERANCE
+    from driftline.core.explain import ADDITIVITY_TOLERANCE
 
     rows = held_out.drop(columns=["income"]).head(8)
     body = records(rows)

@@ -14,9 +14,9 @@ from pathlib import Path
 import optuna
 import yaml
 
-from driftline.artifacts import dvc_env
 from driftline.config import load_params, with_values
-from driftline.tune import study_name
+from driftline.core.artifacts import dvc_env
+from driftline.orchestration.tune import study_name
 from tests.conftest import cli
 
 

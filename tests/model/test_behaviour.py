@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from driftline.package import packaged_predictor
+from driftline.registry.resolver import packaged_model
 
 
 @pytest.fixture(scope="module")
 def predictor(trained):
-    return packaged_predictor(trained / "artifacts/package/package.json")
+    return packaged_model(trained / "artifacts/package/package.json").predictor()
 
 
 def test_minimum_functionality_on_unseen_rows(predictor, held_out):

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from driftline.audit import _plots, group_fairness, plot_colours
 from driftline.config import Schema
-from driftline.data import sensitive_groups
+from driftline.core.data import sensitive_groups
+from driftline.stages.audit import _plots, group_fairness, plot_colours
 
 # The first feature is a category: the beeswarm colours used to crash on that column order.
 CATEGORY_FIRST = Schema.model_validate({
@@ -56,8 +56,8 @@ def test_shap_plots_are_drawn_when_a_category_comes_first(tmp_path):
 @pytest.fixture(scope="module")
 def encoded(params):
     """A transform fitted on 400 Adult rows, and those rows."""
-    from driftline.data import coerce
-    from driftline.encoding import Transform
+    from driftline.core.data import coerce
+    from driftline.core.encoding import Transform
 
     raw = pd.read_csv(Path(__file__).resolve().parents[2] / "data" / "adult.csv", skipinitialspace=True,
                       na_values=["?"], keep_default_na=False, nrows=400)
@@ -69,8 +69,8 @@ def encoded(params):
 def test_attributions_add_up_to_the_logit(params, encoded, model):
     import torch
 
-    from driftline.explain import additivity_error, column_attributions
-    from driftline.model import TabularNet
+    from driftline.core.explain import additivity_error, column_attributions
+    from driftline.core.model import TabularNet
 
     transform, frame = encoded
     torch.manual_seed(0)
@@ -88,7 +88,7 @@ def test_explaining_through_the_periodic_embeddings_would_not_add_up(params, enc
     import shap
     import torch
 
-    from driftline.model import TabularNet
+    from driftline.core.model import TabularNet
 
     transform, frame = encoded
     torch.manual_seed(0)

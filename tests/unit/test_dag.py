@@ -1,4 +1,4 @@
-"""dvc.yaml lists, for every stage, exactly the code it runs and only the params it reads."""
+"""dvc.yaml lists, for every stage, exactly the code it runs and only the params it reads; the layers hold."""
 
 import ast
 from pathlib import Path
@@ -7,20 +7,27 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
+SRC = REPO / "src" / "driftline"
 DVC = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
 BENTO = yaml.safe_load((REPO / "bentofile.yaml").read_text())
+# The library: what stages use. It never imports a stage, the orchestration or the CLI.
+LIBRARY = ("core", "registry", "serving", "monitoring", "reporting")
 
 
-def module_file(name: str) -> Path | None:
-    """The repository file of a driftline or pipelines module, or None for other packages."""
+def module_files(name: str) -> list[Path]:
+    """The repository files that importing a driftline or pipelines module runs: the module and each parent
+    package's __init__.py; none for other packages."""
     parts = name.split(".")
     if parts[0] == "driftline":
-        base = REPO / "src" / Path(*parts)
+        root = REPO / "src"
     elif parts[0] == "pipelines":
-        base = REPO / Path(*parts)
+        root = REPO
     else:
-        return None
-    return base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+        return []
+    found = [root.joinpath(*parts[:n], "__init__.py") for n in range(1, len(parts))]
+    base = root.joinpath(*parts)
+    found.append(base / "__init__.py" if base.is_dir() else base.with_suffix(".py"))
+    return [f for f in found if f.is_file()]
 
 
 def closure(*files: Path) -> set[str]:
@@ -35,7 +42,7 @@ def closure(*files: Path) -> set[str]:
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
             if isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-            todo += [f for f in map(module_file, names) if f is not None and f.is_file()]
+            todo += [f for name in names for f in module_files(name)]
     return {str(p.relative_to(REPO)) for p in seen}
 
 
@@ -43,16 +50,51 @@ def code_deps(stage: str) -> set[str]:
     return {d for d in DVC[stage].get("deps", []) if d.startswith(("src/", "pipelines/"))}
 
 
+def stage_code(stage: str) -> set[str]:
+    """What a dvc.yaml stage runs: its entry point's imports, and for package the service the bento carries."""
+    expected = closure(REPO / "pipelines" / f"{stage}.py")
+    if stage == "package":
+        expected |= closure(SRC / "serving/service.py")
+    return expected
+
+
 @pytest.mark.parametrize("stage", sorted(DVC))
 def test_each_stage_depends_on_exactly_the_code_it_runs(stage):
-    expected = closure(REPO / "pipelines" / f"{stage}.py")
-    if stage == "package":  # the bento carries the service and what it imports
-        expected |= closure(REPO / "src/driftline/service.py")
-    assert code_deps(stage) == expected
+    assert code_deps(stage) == stage_code(stage)
 
 
 def test_the_bento_includes_exactly_the_service_code():
-    assert {f"src/{p}" for p in BENTO["include"]} == closure(REPO / "src/driftline/service.py")
+    assert {f"src/{p}" for p in BENTO["include"]} == closure(SRC / "serving/service.py")
+
+
+def stage_modules() -> dict[str, Path]:
+    """Each stage module under src/driftline/stages: a file, or a folder's __init__.py."""
+    found = {p.stem: p for p in (SRC / "stages").glob("*.py") if p.name != "__init__.py"}
+    return found | {p.parent.name: p for p in (SRC / "stages").glob("*/__init__.py")}
+
+
+@pytest.mark.parametrize("stage", sorted(stage_modules()))
+def test_no_stage_imports_another_stage(stage):
+    own = stage_modules()[stage]
+    own_prefix = str(own.parent.relative_to(REPO)) if own.name == "__init__.py" else str(own.relative_to(REPO))
+    imported = {f for f in closure(own) if f.startswith("src/driftline/stages/") and not f.startswith(own_prefix)}
+    assert imported <= {"src/driftline/stages/__init__.py"}, f"{stage} imports {sorted(imported)}"
+
+
+@pytest.mark.parametrize("layer", LIBRARY)
+def test_the_library_imports_no_stage_flow_or_cli(layer):
+    files = sorted((SRC / layer).rglob("*.py"))
+    upward = {f for f in closure(*files) if f.startswith(("src/driftline/stages", "src/driftline/orchestration",
+                                                          "src/driftline/cli"))}
+    assert not upward, f"{layer} imports {sorted(upward)}"
+
+
+def test_entry_points_hold_no_logic():
+    """pipelines/ and flows/ only call into the package: no function of theirs is longer than a few lines."""
+    for path in [*(REPO / "pipelines").glob("*.py"), *(REPO / "flows").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef):
+                assert node.end_lineno - node.lineno <= 10, f"{path.name}:{node.name} holds logic"
 
 
 def test_editing_sensitive_attributes_retrains_nothing():

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from driftline.config import Schema
-from driftline.data import coerce, coerce_column, labels, read_csv, sensitive_groups
+from driftline.core.data import coerce, coerce_column, labels, read_csv, sensitive_groups
 from driftline.errors import DataError
 
 NA = ["?", ""]

@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from driftline.audit import _plots, fairness, plot_colours
 from driftline.config import Schema
-from driftline.data import category_text, coerce, coerce_column, labels, read_csv, require_both_labels
-from driftline.encoding import Transform
+from driftline.core.contract import check, failures
+from driftline.core.data import category_text, coerce, coerce_column, labels, read_csv, require_both_labels
+from driftline.core.encoding import Transform
 from driftline.errors import DataError
-from driftline.evaluate import early_stopping, fit_baseline
-from driftline.train import MIN_BATCHES, batch_size
-from driftline.validate import check, failures
+from driftline.stages.audit import _plots, fairness, plot_colours
+from driftline.stages.evaluate import early_stopping, fit_baseline
+from driftline.stages.train.batches import MIN_BATCHES, batch_size
 
 NA = ["?", ""]
 SCHEMA = Schema.model_validate({
@@ -137,7 +137,7 @@ def record_model():
         Path(model.path_of("schema.json")).write_text(SCHEMA.model_dump_json())
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DRIFTLINE_MODEL_TAG", str(model.tag))
-        from driftline import service
+        from driftline.serving import service
 
         yield importlib.reload(service).record_model
 
@@ -216,7 +216,7 @@ def test_a_split_with_one_label_is_a_clear_error():
 
 def write_splits(directory: Path, params, n: int = 200, one_label_val: bool = False) -> Path:
     """train/val/test parquet files and transform.json of N pandas-typed rows whose label follows `spend`."""
-    from driftline.featurize import split
+    from driftline.core.splits import split
 
     frame = pandas_typed(n)
     frame["churned"] = (frame["spend"] + np.random.default_rng(1).normal(0, 15, n) > 50).astype(int)
@@ -242,7 +242,7 @@ def small_params(params):
 
 
 def test_training_on_a_couple_of_hundred_rows_learns(params, tmp_path, capsys):
-    from driftline import train
+    from driftline.stages import train
 
     splits = write_splits(tmp_path / "splits", params)
     out = tmp_path / "train"
@@ -253,7 +253,7 @@ def test_training_on_a_couple_of_hundred_rows_learns(params, tmp_path, capsys):
 
 
 def test_training_refuses_a_validation_split_with_one_label(params, tmp_path):
-    from driftline.train import SplitData
+    from driftline.stages.train.data import SplitData
 
     splits = write_splits(tmp_path, params, one_label_val=True)
     with pytest.raises(DataError, match="the validation split holds only 'churned' = '0'"):

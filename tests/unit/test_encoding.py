@@ -4,7 +4,7 @@ import pytest
 from scipy.stats import norm
 from sklearn.preprocessing import QuantileTransformer
 
-from driftline.encoding import Transform
+from driftline.core.encoding import Transform
 
 
 def frame(n=200, seed=0):

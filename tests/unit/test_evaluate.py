@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
 
-from driftline.evaluate import choose_threshold, classification_metrics
+from driftline.core.metrics import choose_threshold, classification_metrics
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from driftline.model import TabularNet
+from driftline.core.model import TabularNet
 
 EMBEDDING = {"d_embedding": 4, "n_frequencies": 3, "frequency_init_scale": 1.0, "lite": False}
 

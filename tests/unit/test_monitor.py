@@ -6,7 +6,7 @@ import pytest
 
 from driftline.config import MonitorParams, Schema
 from driftline.errors import MonitorError
-from driftline.monitor import PREDICTION, drift_report, summarise
+from driftline.monitoring.drift import PREDICTION, drift_report, summarise
 
 SCHEMA = Schema.model_validate({
     "target": "y",

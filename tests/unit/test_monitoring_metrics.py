@@ -8,14 +8,14 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
 from driftline.config import Schema, load_params
-from driftline.data import labels, sensitive_groups
+from driftline.core.data import labels, sensitive_groups
+from driftline.core.metrics import classification_metrics
+from driftline.core.predictor import probabilities
+from driftline.core.splits import load_split
 from driftline.errors import MonitorError
-from driftline.evaluate import classification_metrics
-from driftline.featurize import load_split
 from driftline.monitoring.attribution import attribution_drift, ndcg, shares
 from driftline.monitoring.fairness import fairness_drift
 from driftline.monitoring.performance import _read_metrics, calibrate, estimate, fit_calibration, performance, realised
-from driftline.predictor import probabilities
 
 IDENTITY = {"x": [0.0, 1.0], "y": [0.0, 1.0]}
 GROUPED = Schema.model_validate({
@@ -99,9 +99,9 @@ def test_performance_estimates_unlabelled_rows_and_realises_labelled_ones():
 @pytest.fixture(scope="module")
 def project(trained):
     """The small project's predictor, audit-time schema (with sensitive attributes) and splits."""
-    from driftline.package import packaged_predictor
+    from driftline.registry.resolver import packaged_model
 
-    predictor = packaged_predictor(trained / "artifacts/package/package.json")
+    predictor = packaged_model(trained / "artifacts/package/package.json").predictor()
     splits = {name: load_split(trained / "artifacts/featurize", name) for name in ("train", "val", "test")}
     return predictor, load_params(trained / "params.yaml"), splits
 

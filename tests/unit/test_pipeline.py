@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from driftline.artifacts import stage_file
-from driftline.pipeline import key_figure
+from driftline.core.artifacts import stage_file
+from driftline.errors import ConfigError
+from driftline.orchestration.pipeline import key_figure
 
 DVC_YAML = """stages:
   audit:
@@ -42,5 +43,5 @@ def test_stage_files_come_from_dvc_yaml():
     assert stage_file(repo, "evaluate", "scores.parquet") == repo / "artifacts/evaluate/scores.parquet"
     assert stage_file(repo, "evaluate", "evaluate.json") == repo / "metrics/evaluate.json"
     assert stage_file(repo, "train", "model.json") == repo / "artifacts/train/model.json"  # inside its one out
-    with pytest.raises(KeyError, match="writes no 'nope.json'"):
+    with pytest.raises(ConfigError, match="writes no 'nope.json'"):
         stage_file(repo, "evaluate", "nope.json")

@@ -9,9 +9,9 @@ from typer.testing import CliRunner
 
 from driftline.cli import app
 from driftline.config import load_params
-from driftline.data import read_text, sensitive_groups
+from driftline.core.data import read_text, sensitive_groups
+from driftline.core.profile import headroom, infer_type, init, numeric_range, profile, quantile_bins
 from driftline.errors import ConfigError, DataError
-from driftline.profile import headroom, infer_type, init, numeric_range, profile, quantile_bins
 
 REPO = Path(__file__).resolve().parents[2]
 CSV = """\

@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from driftline.data import VECTORISED_ROWS, category_text, category_texts
-from driftline.encoding import CategoricalEncoding
-from driftline.evaluate import _as_categories, fit_baseline
-from driftline.featurize import split
+from driftline.core.data import VECTORISED_ROWS, category_text, category_texts
+from driftline.core.encoding import CategoricalEncoding
+from driftline.core.splits import split
+from driftline.stages.evaluate import _as_categories, fit_baseline
 
 VALUES = [" Male", "Female ", None, np.nan, pd.NA, "?", "", "True", "02139"]
 

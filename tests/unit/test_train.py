@@ -18,13 +18,17 @@ import yaml
 from lightning.pytorch.callbacks import Callback
 from safetensors.torch import load_file
 
-from driftline import train
 from driftline.config import load_params
-from driftline.data import coerce, labels
-from driftline.encoding import Transform
+from driftline.core.data import coerce, labels
+from driftline.core.encoding import Transform
+from driftline.core.splits import split
 from driftline.errors import ConfigError
-from driftline.featurize import split
-from driftline.train import Classifier, History, SplitData, TensorBatches
+from driftline.stages import train
+from driftline.stages.train.batches import TensorBatches, val_sample
+from driftline.stages.train.callbacks import History
+from driftline.stages.train.checkpoints import fingerprint, resumable
+from driftline.stages.train.data import SplitData
+from driftline.stages.train.module import Classifier
 
 REPO = Path(__file__).resolve().parents[2]
 ROWS = 3000  # train 2,100 / val 450 / test 450
@@ -167,13 +171,13 @@ def test_a_run_killed_mid_training_resumes_and_ends_as_an_uninterrupted_one(para
 def test_a_checkpoint_of_other_inputs_is_not_resumed(params, splits_dir, tmp_path):
     p = small(params)
     checkpoints = tmp_path / "checkpoints"
-    assert train.resumable(checkpoints, train.fingerprint(p.train, splits_dir)) is None
+    assert resumable(checkpoints, fingerprint(p.train, splits_dir)) is None
     (checkpoints / "last.ckpt").write_bytes(b"from another run")
-    other = train.fingerprint(small(params, seed=7).train, splits_dir)
+    other = fingerprint(small(params, seed=7).train, splits_dir)
     # Under DDP the ranks other than 0 decide the same, but leave the clearing to rank 0.
-    assert train.resumable(checkpoints, other, owner=False) is None
+    assert resumable(checkpoints, other, owner=False) is None
     assert (checkpoints / "last.ckpt").exists()
-    assert train.resumable(checkpoints, other) is None
+    assert resumable(checkpoints, other) is None
     assert not (checkpoints / "last.ckpt").exists()
 
 
@@ -229,12 +233,12 @@ def test_max_rows_samples_each_epoch_and_sets_the_steps(params, splits_dir, tmp_
 
 def test_val_rows_scores_one_seeded_sample(params, splits_dir, capsys):
     val = pd.read_parquet(splits_dir / "val.parquet")
-    sample = train.val_sample(val, small(params, val_rows=100).train)
+    sample = val_sample(val, small(params, val_rows=100).train)
     assert f"100 of {len(val)} validation rows" in capsys.readouterr().err
     assert len(sample) == 100 and sample.index.is_monotonic_increasing and set(sample.index) <= set(val.index)
-    assert sample.index.equals(train.val_sample(val, small(params, val_rows=100).train).index)
-    assert not sample.index.equals(train.val_sample(val, small(params, val_rows=100, seed=1).train).index)
-    assert train.val_sample(val, small(params, val_rows=len(val)).train) is val
+    assert sample.index.equals(val_sample(val, small(params, val_rows=100).train).index)
+    assert not sample.index.equals(val_sample(val, small(params, val_rows=100, seed=1).train).index)
+    assert val_sample(val, small(params, val_rows=len(val)).train) is val
 
     data = SplitData(splits_dir, small(params, val_rows=100))
     assert len(data.batches["val"].x) == 100

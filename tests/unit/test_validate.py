@@ -4,7 +4,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from driftline.validate import check, failures, local_time_zone, run
+from driftline.core.contract import check, failures, local_time_zone
+from driftline.stages.validate import run
 
 
 @pytest.fixture(scope="module")

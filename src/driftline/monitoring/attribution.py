@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pandas as pd
 
+from driftline.core.explain import column_attributions
+from driftline.core.predictor import Predictor
 from driftline.errors import MonitorError
-from driftline.explain import column_attributions
-from driftline.predictor import Predictor
 
 
 def shares(mean_abs: dict[str, float]) -> dict[str, float]:

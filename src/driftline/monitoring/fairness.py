@@ -16,7 +16,7 @@ from fairlearn.metrics import (
 )
 
 from driftline.config import Schema
-from driftline.data import sensitive_groups
+from driftline.core.data import sensitive_groups
 
 
 def fairness_drift(frame: pd.DataFrame, probability: np.ndarray, y: np.ndarray, threshold: float, schema: Schema,

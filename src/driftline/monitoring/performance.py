@@ -9,8 +9,8 @@ from evidently.presets import ClassificationPreset
 from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import roc_auc_score
 
+from driftline.core.metrics import classification_metrics
 from driftline.errors import MonitorError
-from driftline.evaluate import classification_metrics
 
 # Evidently metric (the end of its config type) that holds each realised figure.
 EVIDENTLY_METRICS = {"roc_auc": ":RocAuc", "accuracy": ":Accuracy", "f1": ":F1Score"}

@@ -17,16 +17,16 @@ import bentoml
 import pandas as pd
 import yaml
 
-from driftline.artifacts import package_info, splits_dir, stage_file, stage_outs, write_json
 from driftline.config import Params
+from driftline.core.artifacts import dvc, package_info, splits_dir, stage_file, stage_outs, write_json
+from driftline.core.metrics import classification_metrics
+from driftline.core.splits import load_split
 from driftline.errors import IngestError, RegistryError
-from driftline.evaluate import classification_metrics
-from driftline.featurize import load_split
-from driftline.ingest import dvc
-from driftline.package import build_bento, registered_predictor
+from driftline.registry.bento import build_bento
 from driftline.registry.card import auc_intervals, card_json, card_markdown
 from driftline.registry.gate import blessing
 from driftline.registry.infra import load_and_query
+from driftline.registry.resolver import resolve, resolve_entry
 from driftline.registry.store import CHALLENGER, CHAMPION, Registry, now
 from driftline.reporting.index import build_index
 
@@ -66,7 +66,7 @@ def export_model(registry: Registry, version: str, model_tag: str, root: Path, p
 
 def champion_comparison(registry: Registry, test: pd.DataFrame, y, params: Params):
     """The champion's probabilities and metrics on this run's test split (the data may have changed since)."""
-    predictor = registered_predictor(registry, registry.get(CHAMPION))
+    predictor = resolve(registry, CHAMPION).predictor()
     probabilities = predictor.predict(test)["probability"].to_numpy()
     metrics = classification_metrics(y, probabilities, predictor.threshold, params.evaluate.calibration_bins)
     return probabilities, {k: round(v, 6) for k, v in metrics.items()}
@@ -103,7 +103,7 @@ def infra_check(bento_tag: str, entry: dict, registry: Registry, test: pd.DataFr
                 params: Params) -> tuple[dict, dict]:
     """The load-and-query result, and its line in the blessing."""
     rows = test.head(params.gate.infra.rows)
-    expected = registered_predictor(registry, entry).predict(rows)["probability"].to_numpy()
+    expected = resolve_entry(registry, entry).predictor().predict(rows)["probability"].to_numpy()
     infra = load_and_query(bento_tag, entry["model_tag"], rows[params.schema.features], expected, params.gate.infra)
     limits = params.gate.infra
     return infra, {"name": "load and query", "kind": "infra", "value": infra.get("p99_ms"),
@@ -189,7 +189,7 @@ def promote(params: Params, version: str, root: Path = Path("."), force: bool = 
                             " use --force --reason TEXT to override the gate")
     if force and not reason:
         raise RegistryError("--force needs --reason TEXT: the history records why the gate was overridden")
-    registered_predictor(registry, entry)  # refuse to promote what cannot be loaded here
+    resolve_entry(registry, entry).predictor()  # refuse to promote what cannot be loaded here
     forced = force and not entry["blessed"]
     return registry.move(CHAMPION, entry["version"], reason or "promoted by hand", forced=forced)
 
@@ -198,7 +198,7 @@ def rollback(params: Params, root: Path = Path("."), reason: str = "rollback") -
     """The champion goes back to the previous champion."""
     registry = Registry(root / params.registry.dir)
     previous = registry.previous_champion()
-    registered_predictor(registry, registry.get(previous))
+    resolve(registry, previous).predictor()
     return registry.move(CHAMPION, previous, reason)
 
 

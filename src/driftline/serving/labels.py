@@ -10,8 +10,8 @@ import pandas as pd
 from sqlalchemy import select
 
 from driftline.config import Params, Schema
+from driftline.core.sources import fetch, quarantine, shown, source_name
 from driftline.errors import ContractError
-from driftline.ingest import fetch, quarantine, shown, source_name
 from driftline.serving.log import LABELS, PREDICTIONS, connect, log_url, record_id_field, utc_now
 
 CHUNK = 500  # ids per IN (...) query

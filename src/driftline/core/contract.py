@@ -1,9 +1,8 @@
-"""The data contract: a Great Expectations suite derived from the declared schema."""
+"""The data contract: a Great Expectations suite derived from the declared schema, run on a frame."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 import time
@@ -26,10 +25,8 @@ from great_expectations.execution_engine import PandasExecutionEngine
 from great_expectations.expectations.expectation import ColumnMapExpectation
 from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial
 
-from driftline.artifacts import write_json
-from driftline.config import Params, Schema, ValidateParams
-from driftline.data import coerce, coerce_column, labels, read_dataset, sensitive_groups
-from driftline.errors import ContractError
+from driftline.config import Schema, ValidateParams
+from driftline.core.data import coerce_column
 from driftline.reporting.datadocs import make_offline
 
 # DVC hashes the stage's outputs, so identical data must give identical bytes wherever and whenever it runs:
@@ -180,35 +177,3 @@ def _describe(item: dict) -> str:
             sample = [v for v in sample if isinstance(v, str)] or sample
         return f"{observed['unexpected_percent']:.2f}% of rows fail, e.g. {sample[:3]}"
     return f"observed {observed.get('observed_value')}"
-
-
-def group_summary(frame: pd.DataFrame, schema: Schema) -> dict:
-    """Per sensitive attribute: count, share and positive-label rate of each group."""
-    typed = coerce(frame, schema)
-    positive = pd.Series(labels(typed, schema), index=typed.index)
-    summary = {}
-    for name, spec in schema.sensitive.items():
-        groups = sensitive_groups(typed[name], spec.bins)
-        table = positive.groupby(groups, observed=True).agg(["count", "mean"])
-        summary[name] = {
-            str(group): {"count": int(row["count"]), "share": row["count"] / len(typed), "positive_rate": row["mean"]}
-            for group, row in table.iterrows()
-        }
-    return summary
-
-
-def run(params: Params, result_path: Path, bias_path: Path, docs_dir: Path, metrics_path: Path,
-        root: Path = Path(".")) -> dict:
-    """Validate all training data; write the result, Data Docs, bias summary and metrics; raise if it fails."""
-    frame = read_dataset(params.data, params.schema, root)
-    result = check(frame, params.schema, params.validation, docs_dir)
-    result_path.parent.mkdir(parents=True, exist_ok=True)
-    result_path.write_text(json.dumps(result, indent=1, default=str))
-    problems = failures(result)
-    if problems:
-        raise ContractError(problems)
-    write_json(bias_path, group_summary(frame, params.schema))
-    metrics = {"rows": len(frame), "expectations": len(result["results"])}
-    write_json(metrics_path, metrics)
-    return metrics
-

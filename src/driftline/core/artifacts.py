@@ -10,6 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from driftline.errors import ConfigError, IngestError
+
 
 def write_json(path: Path, value) -> None:
     """Write VALUE as indented JSON (numpy scalars as their Python values), creating the parent folder."""
@@ -37,7 +39,7 @@ def stage_metrics(root: Path, stage: str) -> list[Path]:
 def _stage(root: Path, stage: str) -> dict:
     stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
     if stage not in stages:
-        raise KeyError(f"dvc.yaml has no stage '{stage}'")
+        raise ConfigError(f"dvc.yaml has no stage '{stage}'")
     return stages[stage]
 
 
@@ -48,7 +50,7 @@ def stage_file(root: Path, stage: str, name: str) -> Path:
         if path.name == name:
             return path
     if len(outs) != 1:
-        raise KeyError(f"dvc.yaml stage '{stage}' writes no '{name}'")
+        raise ConfigError(f"dvc.yaml stage '{stage}' writes no '{name}'")
     return outs[0] / name
 
 
@@ -73,3 +75,10 @@ def run_dvc(root: Path, *args: str) -> subprocess.CompletedProcess:
     """`python -m dvc ARGS` in ROOT with this interpreter, output captured; the caller checks returncode."""
     return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, capture_output=True, text=True,
                           env=dvc_env())
+
+
+def dvc(root: Path, *args: str) -> None:
+    """Run a DVC command in the project, raising IngestError with its output on failure."""
+    done = run_dvc(root, *args)
+    if done.returncode:
+        raise IngestError(f"dvc {' '.join(args)} failed:\n{done.stdout}{done.stderr}")

@@ -11,8 +11,8 @@ import pandas as pd
 import shap
 import torch
 
-from driftline.encoding import Transform
-from driftline.model import TabularNet
+from driftline.core.encoding import Transform
+from driftline.core.model import TabularNet
 
 ADDITIVITY_TOLERANCE = 1e-3  # largest |attributions + base value - logit| accepted
 

@@ -23,14 +23,15 @@ from fairlearn.metrics import (  # noqa: E402
 )
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from driftline.artifacts import write_json  # noqa: E402
 from driftline.config import Params, Schema  # noqa: E402
-from driftline.data import labels, sensitive_groups  # noqa: E402
-from driftline.encoding import Transform  # noqa: E402
-from driftline.explain import ADDITIVITY_TOLERANCE, additivity_error, column_attributions  # noqa: E402
-from driftline.featurize import load_split  # noqa: E402
-from driftline.model import TabularNet  # noqa: E402
-from driftline.predictor import probabilities  # noqa: E402
+from driftline.core.artifacts import write_json  # noqa: E402
+from driftline.core.data import labels, sensitive_groups  # noqa: E402
+from driftline.core.encoding import Transform  # noqa: E402
+from driftline.core.explain import ADDITIVITY_TOLERANCE, additivity_error, column_attributions  # noqa: E402
+from driftline.core.model import TabularNet  # noqa: E402
+from driftline.core.predictor import probabilities  # noqa: E402
+from driftline.core.splits import load_split  # noqa: E402
+from driftline.errors import AuditError  # noqa: E402
 
 
 def _auc(y: np.ndarray, p: np.ndarray) -> float:
@@ -125,7 +126,7 @@ def run(params: Params, splits_dir: Path, model_dir: Path, decision_path: Path, 
     values, base = column_attributions(model, transform, background, explained)
     error = additivity_error(model, transform, explained, values, base)
     if error > ADDITIVITY_TOLERANCE:
-        raise RuntimeError(f"SHAP attributions do not add up to the logit: off by {error:.2g}")
+        raise AuditError(f"SHAP attributions do not add up to the logit: off by {error:.2g}")
     write_json(out_dir / "shap_summary.json", {"base_value": base, "additivity_error": error,
                                               "tolerance": ADDITIVITY_TOLERANCE, "rows": len(explained)})
     importance = dict(zip(schema.features, np.abs(values).mean(axis=0).round(6).tolist()))

@@ -20,7 +20,7 @@ import pandas as pd
 from scipy.special import ndtri
 
 from driftline.config import FeaturizeParams, Schema
-from driftline.data import VECTORISED_ROWS, boolean_spelling, category_texts, coerce_column, columns_of
+from driftline.core.data import VECTORISED_ROWS, boolean_spelling, category_texts, coerce_column, columns_of
 
 QUANTILES = 1000
 BOUND = 1e-7  # ranks are clipped to [BOUND, 1 - BOUND] before the normal quantile function, as sklearn does

@@ -10,76 +10,22 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from evidently import DataDefinition, Dataset, Report
-from evidently.presets import DataDriftPreset
 from sqlalchemy.engine import make_url
 
-from driftline.artifacts import splits_dir, write_json
-from driftline.config import MonitorParams, Params, Schema
-from driftline.data import coerce, coerce_column, read_csv
+from driftline.config import Params, Schema
+from driftline.core.artifacts import splits_dir, write_json
+from driftline.core.data import coerce, coerce_column, read_csv
+from driftline.core.explain import Explainer
+from driftline.core.predictor import Predictor
+from driftline.core.splits import load_split
 from driftline.errors import MonitorError
-from driftline.explain import Explainer
-from driftline.featurize import load_split
 from driftline.monitoring.alerts import evaluate, raise_alert
 from driftline.monitoring.attribution import attribution_drift
+from driftline.monitoring.drift import PREDICTION, drift_report, summarise
 from driftline.monitoring.fairness import fairness_drift
 from driftline.monitoring.performance import performance
-from driftline.predictor import Predictor
+from driftline.registry.resolver import resolve_model
 from driftline.reporting.index import build_index
-
-PREDICTION = "prediction"
-
-
-def drift_report(reference: pd.DataFrame, current: pd.DataFrame, schema: Schema, params: MonitorParams):
-    """Run Evidently's DataDriftPreset over the features and the predicted probability."""
-    definition = DataDefinition(
-        numerical_columns=schema.numeric_features + [PREDICTION],
-        categorical_columns=schema.categorical_features,
-    )
-    columns = schema.features + [PREDICTION]
-    preset = DataDriftPreset(
-        columns=columns, drift_share=params.drift_share, num_method=params.num_method,
-        cat_method=params.cat_method, threshold=params.threshold,
-    )
-    as_dataset = lambda frame: Dataset.from_pandas(frame[columns], data_definition=definition)  # noqa: E731
-    report = Report([preset], include_tests=True)  # the tests carry Evidently's own drift decisions
-    return report.run(current_data=as_dataset(current), reference_data=as_dataset(reference))
-
-
-def summarise(report: dict, columns: list[str], params: MonitorParams) -> dict:
-    """dataset_drift, the drifted columns and each column's drift score, from a report's `dict()`.
-
-    Which way a score drifts depends on the method (a distance above the threshold, a p-value below
-    it), so the decisions are Evidently's own per-column tests and its drifted-share test, never
-    recomputed here. A report without a score or a decision for every column raises MonitorError.
-    """
-    scores, drifted, share, dataset_drift = {}, {}, None, None
-    for metric in report["metrics"]:
-        if metric["config"]["type"].endswith(":ValueDrift"):
-            scores[metric["config"]["column"]] = round(float(metric["value"]), 6)
-        elif metric["config"]["type"].endswith(":DriftedColumnsCount"):
-            share = float(metric["value"]["share"])
-    for test in report.get("tests", []):
-        config = test["metric_config"]["params"]
-        if config["type"].endswith(":ValueDrift"):
-            drifted[config["column"]] = test["status"] == "FAIL"
-        elif config["type"].endswith(":DriftedColumnsCount"):
-            dataset_drift = test["status"] == "FAIL"
-    problems = [f"no drift score for '{c}'" for c in columns if c not in scores]
-    problems += [f"no drift decision for '{c}'" for c in columns if c not in drifted]
-    if share is None or dataset_drift is None:
-        problems.append("no drifted-share result")
-    if problems:
-        raise MonitorError("the drift report is incomplete (is Evidently the locked version?): " + "; ".join(problems))
-    drifted_columns = sorted(c for c in columns if drifted[c])
-    return {
-        "dataset_drift": dataset_drift,
-        "drifted_share": share,
-        "drifted_columns": drifted_columns,
-        "prediction_drift": PREDICTION in drifted_columns,
-        "scores": {c: scores[c] for c in columns},
-        "method": {"numeric": params.num_method, "categorical": params.cat_method, "threshold": params.threshold},
-    }
 
 
 def targets(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
@@ -161,10 +107,11 @@ def slug(name: str) -> str:
 def monitor_batch(source: str, params: Params, root: Path = Path("."), model: str = "champion") -> dict:
     """Compare the CSV batch at SOURCE (with the target column, where labels are known) with the training
     split, scored by MODEL (a version or an alias)."""
-    entry, predictor, model_dir = registered_model(params, root, model)
+    resolved = resolve_model(params, root, model)
+    predictor = resolved.predictor()
     batch = read_csv(source, params.schema, predictor.na_values)
-    return run(batch, load_split(splits_dir(root), "train"), predictor, model_dir, entry["version"], params,
-               root / params.monitor.reports_dir, Path(source).stem, root)
+    return run(batch, load_split(splits_dir(root), "train"), predictor, resolved.path, resolved.entry["version"],
+               params, root / params.monitor.reports_dir, Path(source).stem, root)
 
 
 def monitor_window(params: Params, root: Path = Path("."), start: datetime | None = None,
@@ -173,30 +120,21 @@ def monitor_window(params: Params, root: Path = Path("."), start: datetime | Non
     and MODEL's reference; the probabilities are those the service answered."""
     from driftline.serving.log import log_url, read_window
 
-    entry, predictor, model_dir = registered_model(params, root, model)
+    resolved = resolve_model(params, root, model)
+    predictor = resolved.predictor()
     url = log_url(params.serve.log_url, root)
     window = read_window(url, params.schema.target, start, end)
     name = f"log {_shown(start)}..{_shown(end)}"
     if window.empty:
         raise MonitorError(f"the inference log has no records in {name[4:]} ({make_url(url).render_as_string()})")
-    summary = run(window, load_split(splits_dir(root), "train"), predictor, model_dir, entry["version"], params,
+    summary = run(window, load_split(splits_dir(root), "train"), predictor, resolved.path, resolved.entry["version"],
+                  params,
                   root / params.monitor.reports_dir, name, root, probability=window["probability"].to_numpy())
     return summary | {"model_versions": sorted(window["model_version"].unique().tolist())}
 
 
 def _shown(moment: datetime | None) -> str:
     return "" if moment is None else moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
-
-
-def registered_model(params: Params, root: Path, model: str) -> tuple[dict, Predictor, Path]:
-    """The registry entry, Predictor and model folder (reference.json, background.json) of MODEL."""
-    from driftline.package import ensure_model  # BentoML is only needed here
-    from driftline.registry.store import Registry
-
-    registry = Registry(root / params.registry.dir)
-    entry = registry.get(model)
-    stored = ensure_model(entry["model_tag"], registry.model_file(entry["version"]))
-    return entry, Predictor.load(stored.path), Path(stored.path)
 
 
 def summary_markdown(summary: dict) -> str:

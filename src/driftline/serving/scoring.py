@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from driftline.config import Schema
-from driftline.data import column_names, declared_numbers, read_csv, stripped, text_options
-from driftline.predictor import OUTPUTS, Predictor
+from driftline.core.data import column_names, declared_numbers, read_csv, stripped, text_options
+from driftline.core.predictor import OUTPUTS, Predictor
 
 if TYPE_CHECKING:
     from distributed import Client

@@ -19,7 +19,6 @@ registry's champion has moved since: a stale service says so, and a restart foll
 from __future__ import annotations
 
 import gc
-import json
 import os
 import uuid
 from http import HTTPStatus
@@ -36,7 +35,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from driftline.config import Schema
-from driftline.predictor import Predictor
+from driftline.core.predictor import Predictor
+from driftline.registry.store import CHAMPION, Registry
 from driftline.serving.batcher import Batcher
 from driftline.serving.log import InferenceLog, record_id_field, utc_now
 from driftline.serving.timeout import install as install_timeout
@@ -74,7 +74,7 @@ Explanation = create_model("Explanation", **{RECORD_ID: (str, ...)}, probability
                            base_value=(float, ...), attributions=(dict[str, float], ...))
 
 
-CARD = Path(__file__).resolve().parents[1] / "model_card.md"  # shipped beside the code by the release
+CARD = Path(__file__).resolve().parents[2] / "model_card.md"  # shipped beside the code by the release
 LOG: dict[str, InferenceLog] = {}  # the worker's log, for the /metadata/log route
 
 
@@ -82,8 +82,8 @@ def metadata(request) -> JSONResponse:
     """Which model is serving, its card and schema, and whether the registry's champion is still this one."""
     version, champion = os.environ.get("DRIFTLINE_VERSION"), None
     registry = os.environ.get("DRIFTLINE_REGISTRY")
-    if registry and Path(registry, "registry.json").is_file():
-        champion = json.loads(Path(registry, "registry.json").read_text())["aliases"].get("champion")
+    if registry:
+        champion = Registry(Path(registry)).aliases.get(CHAMPION)
     return JSONResponse({
         "model_tag": MODEL_TAG, "version": version, "champion": champion,
         "stale": None if champion is None or version is None else champion != version,
@@ -152,7 +152,7 @@ class Driftline:
         """SHAP attributions of each record's logit per raw column (the audit's explainer), and the base value."""
         columns, ids = self._read(records)
         if self.explainer is None:
-            from driftline.explain import Explainer  # shap is imported on the first explanation, not at start
+            from driftline.core.explain import Explainer  # shap is imported on the first explanation, not at start
 
             self.explainer = Explainer.load(self.predictor, self.model.path)
         result = self.explainer.explain_columns(columns)

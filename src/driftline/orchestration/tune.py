@@ -21,10 +21,11 @@ import optuna  # noqa: E402
 import yaml  # noqa: E402
 from lightning.pytorch.callbacks import Callback  # noqa: E402
 
-from driftline import train  # noqa: E402
-from driftline.artifacts import splits_dir  # noqa: E402
 from driftline.config import Params, TrainParams, with_values  # noqa: E402
+from driftline.core.artifacts import splits_dir  # noqa: E402
 from driftline.errors import ConfigError  # noqa: E402
+from driftline.stages import train  # noqa: E402
+from driftline.stages.train.checkpoints import splits_digest  # noqa: E402
 
 
 def suggest(trial: optuna.Trial, base: TrainParams) -> dict:
@@ -59,7 +60,7 @@ class Pruning(Callback):
 
 
 def study_name(splits: Path) -> str:
-    return f"driftline-{train.splits_digest(splits)[:12]}"
+    return f"driftline-{splits_digest(splits)[:12]}"
 
 
 def finished(study: optuna.Study) -> int:

@@ -18,7 +18,7 @@ from dvc.exceptions import ReproductionError
 from dvc.repo import Repo
 from dvc.stage import PipelineStage
 
-from driftline.artifacts import dvc_env, stage_metrics
+from driftline.core.artifacts import dvc_env, stage_metrics
 from driftline.errors import StageFailed
 
 

@@ -22,7 +22,7 @@ import pandas as pd
 import yaml
 
 from driftline.config import load_params
-from driftline.data import read_text
+from driftline.core.data import read_text
 from driftline.errors import ConfigError, DataError
 
 INTEGER = r"[+-]?\d+"

@@ -1,0 +1,47 @@
+"""What every command shares: the Typer app, the message console, and known failures as one red line."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from driftline.errors import DriftlineError
+
+app = typer.Typer(help="`driftline`: run the pipeline, ingest a batch, score, serve and monitor. Run it from the "
+                       "project root.", no_args_is_help=True, add_completion=False)
+console = Console(stderr=True, soft_wrap=True, highlight=False)  # messages stay whole lines, greppable
+ROOT = Path(".")
+
+
+@contextmanager
+def reported(action: str, spinner: bool = True) -> Iterator[None]:
+    """Show a spinner; turn driftline's errors, and any I/O error, into one red message and exit code 1."""
+    try:
+        if spinner:
+            with console.status(f"{action}..."):
+                yield
+        else:
+            yield
+    except (DriftlineError, OSError) as exc:
+        console.print(Text.assemble((f"{action} failed: ", "red"), str(exc)))
+        raise typer.Exit(1) from None
+
+
+def show_release(result: dict) -> bool:
+    """Print the gate's table and what happened to the version; True when the gate refused a new model."""
+    blessing = result["blessing"]
+    table = Table("check", "value", "threshold", "passed", title=f"gate: blessed={blessing['blessed']}")
+    for c in blessing["checks"]:
+        value = "" if c["value"] is None else f"{c['value']:.4f}"
+        table.add_row(c["name"], value, c["threshold"], "yes" if c["passed"] else "[red]NO[/red]")
+    Console().print(table)
+    outcome = "promoted to champion" if result["promoted"] else (
+        "new, not promoted: the champion is unchanged" if result["new"] else "already registered: nothing moved")
+    console.print(f"version {result['version']}: {outcome}")
+    return result["new"] and not result["promoted"]

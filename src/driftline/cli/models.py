@@ -1,0 +1,71 @@
+"""Commands of the registry: `release` the packaged model, list `models`, `promote`, `rollback`."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from driftline.cli.common import ROOT, app, console, reported, show_release
+from driftline.config import load_params
+
+
+@app.command()
+def release() -> None:
+    """Register the packaged model, gate it, check its bento serves, write its card; promote it if blessed."""
+    from driftline.registry.release import release as release_model
+
+    with reported("release"):
+        result = release_model(load_params(), ROOT)
+    if show_release(result):
+        raise typer.Exit(2)
+
+
+@app.command()
+def models(as_json: bool = typer.Option(False, "--json", help="print one JSON object per version")) -> None:
+    """The registered versions: lineage, metrics, fairness gaps, gate verdict and aliases."""
+    from driftline.registry.store import Registry
+
+    with reported("models", spinner=False):
+        registry = Registry(ROOT / load_params().registry.dir)
+    rows = [e | {"aliases": registry.aliases_of(e["version"])} for e in reversed(registry.versions)]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=1))
+        return
+    table = Table("version", "created", "data", "AUC", "baseline AUC", "max parity gap", "max odds gap", "gate",
+                  "aliases", "card", title="driftline models")
+    for e in rows:
+        gaps = e["fairness"]
+        parity = max((v for k, v in gaps.items() if k.endswith("demographic_parity_difference")), default=0)
+        odds = max((v for k, v in gaps.items() if k.endswith("equalized_odds_difference")), default=0)
+        verdict = "blessed" if e["blessed"] else "refused: " + ", ".join(e["failed_checks"])
+        table.add_row(e["version"], e["created"], (e["data_version"] or "")[:8], f"{e['metrics']['roc_auc']:.4f}",
+                      f"{e['baseline_roc_auc']:.4f}", f"{parity:.3f}", f"{odds:.3f}", verdict,
+                      ", ".join(e["aliases"]), e["card"])
+    Console(width=200).print(table)
+
+
+@app.command()
+def promote(
+    version: str = typer.Argument(..., help="a version from `driftline models`"),
+    force: bool = typer.Option(False, "--force", help="promote even though the gate refused it"),
+    reason: str = typer.Option(None, "--reason", help="why (required with --force); kept in the history"),
+) -> None:
+    """Make VERSION the champion (blessed versions only, unless --force --reason)."""
+    from driftline.registry.release import promote as promote_version
+
+    with reported(f"promote {version}"):
+        record = promote_version(load_params(), version, ROOT, force, reason)
+    console.print(f"champion: {record['from']} -> {record['to']} ({record['reason']})")
+
+
+@app.command()
+def rollback(reason: str = typer.Option("rollback", "--reason", help="kept in the history")) -> None:
+    """The champion goes back to the previous champion."""
+    from driftline.registry.release import rollback as rollback_champion
+
+    with reported("rollback"):
+        record = rollback_champion(load_params(), ROOT, reason)
+    console.print(f"champion: {record['from']} -> {record['to']} ({record['reason']})")

@@ -1,0 +1,65 @@
+"""The `monitor` command: drift and performance of a batch or a window of the inference log."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta, timezone
+
+import typer
+from rich.console import Console
+
+from driftline.cli.common import ROOT, app, console, reported
+from driftline.config import load_params
+
+
+def moment(text: str | None, option: str) -> datetime | None:
+    """An ISO date or time; without a zone it is UTC."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not an ISO date or time such as 2026-11-21T06:00",
+                                 param_hint=option) from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def duration(text: str) -> timedelta:
+    """'90m', '24h' or '7d' as a timedelta."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd])", text.strip())
+    if not match:
+        raise typer.BadParameter(f"{text!r} is not a duration such as 30m, 24h or 7d", param_hint="--since")
+    return timedelta(seconds=float(match[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]])
+
+
+@app.command()
+def monitor(
+    current: str = typer.Argument(None, help="CSV batch (with the target column where labels are known); "
+                                              "without it, a window of the inference log"),
+    since: str = typer.Option(None, "--since", help="the log's last 30m, 24h, 7d..."),
+    start: str = typer.Option(None, "--from", help="the log from this UTC time (ISO)"),
+    end: str = typer.Option(None, "--to", help="the log until this UTC time (ISO), excluded"),
+    as_json: bool = typer.Option(False, "--json", help="print the JSON summary to stdout"),
+    model: str = typer.Option("champion", help="a version or an alias"),
+) -> None:
+    """Drift of data, predictions, attributions and fairness, and performance realised (labelled rows) and
+    estimated (CBPE), of a batch or a log window; raises an alert where params.yaml's policy says so."""
+    from driftline.monitoring.run import monitor_batch, monitor_window, summary_markdown
+
+    if current is not None and (since or start or end):
+        raise typer.BadParameter("give a CSV batch or a log window (--since, --from/--to), not both")
+    if since and (start or end):
+        raise typer.BadParameter("--since and --from/--to exclude each other", param_hint="--since")
+    lower = datetime.now(timezone.utc) - duration(since) if since else moment(start, "--from")
+    upper = moment(end, "--to")
+    with reported(f"monitor {current or 'log'}"):
+        params = load_params()
+        summary = (monitor_batch(current, params, ROOT, model) if current is not None
+                   else monitor_window(params, ROOT, lower, upper, model))
+    if as_json:
+        typer.echo(json.dumps(summary, indent=1, default=str))
+    else:
+        Console().print(summary_markdown(summary))
+    if summary.get("alerts"):
+        console.print(f"[red]alert[/red]: {'; '.join(f['message'] for f in summary['alerts'])}")

@@ -1,0 +1,105 @@
+"""Commands around the whole project: `init` its schema, `run` the flows, `tune` the model."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from driftline.cli.common import ROOT, app, console, reported, show_release
+from driftline.config import load_params
+
+EXAMPLE_BATCH = "examples/batch.csv"
+
+
+@app.command()
+def init(
+    source: Path = typer.Argument(..., help="CSV with a header row, as the data under data/ will be"),
+    target: str = typer.Option(..., "--target", help="the column to predict (exactly two values)"),
+    positive: str = typer.Option(..., "--positive", help="the target's positive label, as spelt in the data"),
+    sensitive: list[str] = typer.Option([], "--sensitive", help="a column to audit for fairness (repeatable)"),
+    category: list[str] = typer.Option([], "--category", help="a numeric column that holds codes (repeatable)"),
+    force: bool = typer.Option(False, "--force", help="replace a schema that already declares columns"),
+    params_file: Path = typer.Option(Path("params.yaml"), "--params", help="the params.yaml to write"),
+) -> None:
+    """Infer params.yaml's schema from SOURCE (types, ranges, categories, missing shares, sensitive bands).
+
+    Writes the `schema:` section and `validate.max_duplicate_share`, keeping every other line as it is.
+    """
+    from driftline.core.profile import init as write_schema
+
+    with reported(f"init {source}"):
+        found = write_schema(source, params_file, target, positive, sensitive, category, force)
+    table = Table("column", "type", "values", "missing", "max_missing", "sensitive", title=f"driftline init {source}")
+    for name, spec in found["schema"]["columns"].items():
+        if spec["type"] == "category":
+            listed = f"{len(spec['categories'])}: " + ", ".join(spec["categories"])
+            values = listed if len(listed) <= 40 else listed[:39] + "…"  # the full list is in params.yaml
+        else:
+            values = f"{spec['min']} .. {spec['max']}"
+        band = found["schema"]["sensitive"].get(name)
+        shown = "target" if name == target else "" if band is None else str(band.get("bins", "groups"))
+        table.add_row(name, spec["type"], values, f"{found['missing'][name]:.3f}", str(spec.get("max_missing", 0)),
+                      shown)
+    Console().print(table)
+    console.print(f"wrote the schema of {len(found['schema']['columns'])} columns and validate.max_duplicate_share "
+                  f"{found['max_duplicate_share']} (observed {found['duplicate_share']:.3f}) to "
+                  f"{params_file}; review it, then `dvc add data` and `dvc repro`")
+
+
+@app.command()
+def run(batch: str = typer.Option(EXAMPLE_BATCH, help="CSV batch for the monitoring flow")) -> None:
+    """Run the training flow (every dvc.yaml stage, then the release), then the monitoring flow on BATCH."""
+    # Without PREFECT_API_URL the flows start an ephemeral API server in this process. On a machine's first run
+    # it migrates a new database first, which took longer than Prefect's 20 s default on 2 busy cores.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    from driftline.orchestration.flows import monitoring, training
+
+    table = Table("stage", "status", "seconds", "key figure", title="driftline run")
+    with reported("training flow", spinner=False):  # the flow prints each stage as it starts and ends
+        result = training(root=str(ROOT))
+    for r in result["stages"]:
+        table.add_row(r.stage, r.status, f"{r.seconds:.1f}", r.key_figure)
+    release = result["release"]
+    refused = show_release(release)
+    with reported("monitoring flow"):
+        started = time.perf_counter()
+        summary = monitoring(batch=batch, root=str(ROOT))
+    drift = f"dataset_drift={summary['dataset_drift']} drifted={summary['drifted_columns']}"
+    table.add_row("monitor", "ran", f"{time.perf_counter() - started:.1f}", drift)
+    Console().print(table)
+    Console().print(
+        "Reports: reports/index.html (every run), metrics/ (dvc metrics show), "
+        f"registry/cards/{release['version']}.md (model card), {summary['report']} (drift)"
+    )
+    if refused:
+        raise typer.Exit(2)  # the candidate failed the gate: say so in the exit status
+
+
+@app.command()
+def tune(
+    trials: int = typer.Option(20, "--trials", min=1, help="finished trials the study should hold (a rerun tops up)"),
+    timeout: float = typer.Option(None, "--timeout", min=1, help="stop starting trials after this many seconds"),
+) -> None:
+    """Optuna TPE search over the train params on the validation split; resumes an interrupted study.
+
+    Needs the featurize stage's outputs (`dvc repro featurize`). Writes best.yaml and importance.png to
+    params.yaml's tune.dir and prints the `dvc exp run` line that trains the best trial as an experiment.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from driftline.orchestration.tune import tune as search
+
+    with reported("tune", spinner=False):
+        params = load_params()
+        with Progress(TextColumn("tune"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console) as progress:
+            bar = progress.add_task("trials", total=trials)
+            result = search(params, ROOT, trials, timeout, lambda done: progress.update(bar, completed=done))
+    console.print(f"best: trial {result['best_trial']} of {result['finished']}, validation ROC AUC "
+                  f"{result['best_val_auc']:.5f}; wrote {params.tune.dir / 'best.yaml'}")
+    typer.echo(result["command"])

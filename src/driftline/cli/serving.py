@@ -1,0 +1,94 @@
+"""Commands that use a model: `predict` a file, `serve` it over HTTP, `explain` records."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from driftline.cli.common import ROOT, app, console, reported
+from driftline.config import load_params
+
+
+@app.command()
+def predict(
+    source: str = typer.Argument(..., help="CSV of records (the target column may be absent)"),
+    output: Path = typer.Option(..., "-o", "--output", help="where to write rows + probability + label"),
+    model: str = typer.Option("champion", help="a version or an alias"),
+    dask_address: str = typer.Option(None, "--dask", metavar="ADDRESS",
+                                     help="score partitions on the Dask scheduler at ADDRESS (tcp://host:8786), "
+                                          "or on a cluster of this machine's cores with `local`"),
+    blocksize: str = typer.Option(None, help="with --dask: bytes of SOURCE per partition, such as 64MB "
+                                             "(default: Dask's)"),
+) -> None:
+    """Score a CSV with the champion (read with the missing-value rule stored with the model).
+
+    With --dask, the cluster's workers read SOURCE and write OUTPUT (give paths they can reach); the output
+    has the same rows, order, columns and labels, and the probabilities to float32 precision.
+    """
+    from driftline.registry.resolver import resolve_model
+    from driftline.serving.scoring import dask_client, score_file, score_file_on_dask
+
+    with reported(f"predict {source}"):
+        predictor = resolve_model(load_params(), ROOT, model).predictor()
+        if dask_address is None:
+            rows = score_file(predictor, source, output)
+        else:
+            with dask_client(dask_address) as client:
+                rows = score_file_on_dask(predictor, source, output, client, blocksize)
+    console.print(f"wrote {rows} scored rows to {output}")
+
+
+@app.command()
+def serve(
+    port: int = typer.Option(3000, help="port on 127.0.0.1"),
+    model: str = typer.Option("champion", help="a version or an alias"),
+    log: bool = typer.Option(None, "--log/--no-log", help="log every scored record (default: serve.log_enabled)"),
+) -> None:
+    """Serve the champion's bento on 127.0.0.1 (POST /predict, POST /explain, GET /healthz, GET /metadata).
+
+    Every scored record goes to the inference log (params.yaml serve.log_url, or DRIFTLINE_LOG_URL);
+    GET /metadata/log counts its writes and failures. The service keeps the version it started with;
+    /metadata says which one, and whether the registry's champion has moved since (restart to follow it).
+    """
+    from driftline.registry.resolver import serving_bento
+    from driftline.serving.log import log_url
+
+    with reported(f"serve {model}"):
+        params = load_params()
+        bento, entry = serving_bento(params, ROOT, model)
+    env = os.environ | {"DRIFTLINE_REGISTRY": str((ROOT / params.registry.dir).resolve()),
+                        "DRIFTLINE_VERSION": entry["version"], "DRIFTLINE_MODEL_TAG": entry["model_tag"],
+                        "DRIFTLINE_LOG_URL": log_url(params.serve.log_url, ROOT)
+                        if (params.serve.log_enabled if log is None else log) else "",
+                        "DRIFTLINE_TIMEOUT_S": str(params.serve.timeout_s)}
+    command = [sys.executable, "-m", "bentoml", "serve", bento, "--host", "127.0.0.1", "--port", str(port)]
+    os.execve(sys.executable, command, env)  # BentoML takes this process over: a SIGTERM reaches it, not a parent
+
+
+@app.command()
+def explain(
+    source: str = typer.Argument(..., help="CSV of records (the target column may be absent)"),
+    output: Path = typer.Option(..., "-o", "--output", help="where to write rows + probability, logit, base value "
+                                                            "and one shap_<column> attribution per column"),
+    model: str = typer.Option("champion", help="a version or an alias"),
+) -> None:
+    """SHAP attributions of each record's logit per raw column, as the service's POST /explain gives them."""
+    import pandas as pd
+
+    from driftline.core.data import columns_of, read_csv
+    from driftline.core.explain import Explainer
+    from driftline.registry.resolver import resolve_model
+
+    with reported(f"explain {source}"):
+        resolved = resolve_model(load_params(), ROOT, model)
+        predictor, model_dir = resolved.predictor(), resolved.path
+        frame = read_csv(source, predictor.schema, predictor.na_values)
+        rows = Explainer.load(predictor, model_dir).explain_columns(columns_of(frame, predictor.schema.features))
+        explained = pd.DataFrame([{k: v for k, v in r.items() if k != "attributions"}
+                                  | {f"shap_{c}": a for c, a in r["attributions"].items()} for r in rows])
+        output.parent.mkdir(parents=True, exist_ok=True)
+        frame.reset_index(drop=True).join(explained).to_csv(output, index=False)
+    console.print(f"wrote {len(explained)} explained rows to {output}")

@@ -1,0 +1,85 @@
+"""The Prefect flows: `training` runs the dvc.yaml stages as one task each, in DVC's order, then the release;
+`monitoring` checks a window of the inference log (or a CSV batch) and publishes the reports. An alert
+(params.yaml's policy) emits the event that prefect.yaml's trigger turns into a training run.
+
+flows/*.py, prefect.yaml's entry points, only import these.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from dvc.repo import Repo
+from prefect import flow, task
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from driftline.config import load_params
+from driftline.monitoring import run as monitoring_lib
+from driftline.orchestration import pipeline
+from driftline.registry import release as releasing
+
+
+@task(cache_policy=NO_CACHE)  # DVC is the cache: it skips stages whose inputs did not change
+def reproduce(repo: Repo, stage: str) -> pipeline.StageRun:
+    """Reproduce one stage through DVC (skipped when up to date)."""
+    print(f"{stage}: started", flush=True)
+    result = pipeline.reproduce(repo, stage)
+    print(f"{stage}: {result.status} in {result.seconds:.1f} s {result.key_figure}", flush=True)
+    return result
+
+
+@task(cache_policy=NO_CACHE)
+def release(root: str) -> dict:
+    """Register the packaged model, gate it, check its bento serves, and promote it if blessed."""
+    print("release: started", flush=True)
+    result = releasing.release(load_params(Path(root) / "params.yaml"), Path(root))
+    print(f"release: version {result['version']} blessed={result['blessed']} promoted={result['promoted']}",
+          flush=True)
+    return result
+
+
+@flow(name="training")  # prints go to stdout as they happen: `driftline run` shows each stage live
+def training(root: str = ".") -> dict:
+    """Run every dvc.yaml stage in order, then the release; publish the metrics and the gate as artifacts."""
+    root_path = Path(root).resolve()
+    options = load_params(root_path / "params.yaml").flows
+    retrying = {"retries": options.retries, "retry_delay_seconds": options.retry_delay_seconds}
+    runs = []
+    with Repo(str(root_path)) as repo:
+        for stage in pipeline.stage_order(repo):
+            runs.append(reproduce.with_options(name=stage, **retrying)(repo, stage))
+        create_markdown_artifact(key="training-metrics", markdown=pipeline.metrics_markdown(repo, runs),
+                                 description="Stages and metrics of this training run")
+    result = release(str(root_path))
+    create_table_artifact(key="gate", table=result["blessing"]["checks"],
+                          description=f"Gate of version {result['version']}: blessed={result['blessed']}, "
+                                      f"promoted={result['promoted']}")
+    return {"stages": runs, "release": result}
+
+
+@task
+def monitor(root: str, batch: str | None, hours: float) -> dict:
+    """The monitoring summary of BATCH (a CSV), or of the inference log's last HOURS."""
+    params, root_path = load_params(Path(root) / "params.yaml"), Path(root)
+    if batch is not None:
+        return monitoring_lib.monitor_batch(batch, params, root_path)
+    return monitoring_lib.monitor_window(params, root_path, datetime.now(timezone.utc) - timedelta(hours=hours))
+
+
+@flow(name="monitoring", log_prints=True)
+def monitoring(root: str = ".", hours: float = 24, batch: str | None = None) -> dict:
+    """Monitor the inference log's last HOURS (the daily deployment), or BATCH (a CSV path or fsspec URL)
+    when given; publish the summary and the report links."""
+    root_path = Path(root).resolve()
+    options = load_params(root_path / "params.yaml").flows
+    summary = monitor.with_options(retries=options.retries, retry_delay_seconds=options.retry_delay_seconds)(
+        str(root_path), batch, hours
+    )
+    report = Path(summary["report"]).resolve()
+    create_link_artifact(key="drift-report", link=report.as_uri(), link_text=f"Drift report: {summary['batch']}")
+    create_markdown_artifact(key="drift-summary", markdown=monitoring_lib.summary_markdown(summary))
+    print(f"dataset drift: {summary['dataset_drift']}; drifted columns: {summary['drifted_columns']}; "
+          f"alerts: {[a['rule'] for a in summary.get('alerts', [])]}")
+    return summary

@@ -1,0 +1,1 @@
+"""One module per dvc.yaml stage (and ingest, which adds data): each imports the library, never another stage."""

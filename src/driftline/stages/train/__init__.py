@@ -1,0 +1,108 @@
+"""train stage: a LightningModule around TabularNet, early-stopped on validation AUC, resumable.
+
+Every epoch reseeds the global RNG from (seed, epoch), so shuffling and dropout do not depend on the
+epochs before: a run resumed from the last checkpoint ends exactly where an uninterrupted run does.
+
+Budget: params.yaml `max_rows` caps the training rows seen over the run (each epoch then samples the
+first rows of its permutation), `val_rows` the validation rows early stopping scores, `max_minutes` the
+time. With `strategy: ddp` every process (rank) takes its share of each batch; only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import warnings
+from datetime import timedelta
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.strategies import DDPStrategy
+
+from driftline.config import Params, TrainParams
+from driftline.core.artifacts import write_json
+from driftline.stages.train.callbacks import History, SameStart
+from driftline.stages.train.checkpoints import fingerprint, resumable
+from driftline.stages.train.data import SplitData
+from driftline.stages.train.module import Classifier
+
+# The checkpoint folder holds the fingerprint file before the first checkpoint: not a stale run's leftovers.
+warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+# Under DDP, val_auc is the same on every rank already: BinaryAUROC gathers the predictions of all of them.
+warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\('val_auc'")
+
+
+def trainer_settings(params: TrainParams) -> dict:
+    """bf16 mixed precision on a GPU, full precision on a CPU, unless params.yaml pins one; the processes and
+    the time limit."""
+    on_gpu = params.accelerator == "gpu" or (params.accelerator == "auto" and torch.cuda.is_available())
+    if on_gpu:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS
+    precision = params.precision if params.precision != "auto" else ("bf16-mixed" if on_gpu else "32-true")
+    # The network's buffers are constants. Syncing them before each forward (DDP's default) is a collective in
+    # every validation batch too, and one rank may hold a validation batch more: its last would meet no partner.
+    strategy = DDPStrategy(forward_sync_buffers=False) if params.strategy == "ddp" else "auto"
+    return {"accelerator": "gpu" if on_gpu else "cpu", "precision": precision, "strategy": strategy,
+            "devices": params.devices, "num_nodes": params.num_nodes,
+            "max_time": None if params.max_minutes is None else timedelta(minutes=params.max_minutes)}
+
+
+def run(params: Params, splits_dir: Path, out_dir: Path, checkpoint_dir: Path, metrics_path: Path,
+        history_path: Path, callbacks: list[Callback] | None = None) -> dict:
+    """Fit the model; write model.safetensors + model.json, metrics and history.
+
+    CHECKPOINT_DIR keeps the best and the last checkpoint while training runs (dvc.yaml marks it
+    `persist`, so DVC leaves it in place): a rerun after a kill resumes from the last one. A finished
+    run removes them. CALLBACKS join the trainer's own (driftline tune prunes with one). Under DDP every
+    rank returns the metrics, and rank 0 alone writes.
+    """
+    cfg = params.train
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    data = SplitData(splits_dir, params)
+    pos_weight = data.positive_weight if cfg.class_weight == "balanced" else 1.0
+    module = Classifier(data.in_features, data.transform.scores, cfg, pos_weight)
+    checkpoint = ModelCheckpoint(dirpath=checkpoint_dir, filename="best", monitor="val_auc", mode="max",
+                                 save_top_k=1, save_last=True, enable_version_counter=False)
+    history = History()
+    settings = trainer_settings(cfg)
+    trainer = L.Trainer(
+        **settings,
+        max_epochs=cfg.max_epochs,
+        gradient_clip_val=cfg.gradient_clip,
+        callbacks=[EarlyStopping("val_auc", mode="max", patience=cfg.patience), checkpoint, history, SameStart(),
+                   *(callbacks or [])],
+        deterministic=True,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    # The Trainer knows its process's rank from the start (LOCAL_RANK, NODE_RANK), before DDP launches.
+    resume = resumable(checkpoint_dir, fingerprint(cfg, splits_dir), owner=trainer.is_global_zero)
+    last, first_epoch = resume or (None, 0)
+    if last is not None:
+        print(f"train: resuming from {last} at epoch {first_epoch}", file=sys.stderr)
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=data, ckpt_path=last)
+    seconds = time.perf_counter() - started
+    epochs = trainer.current_epoch
+    metrics = {"best_val_auc": float(checkpoint.best_model_score), "epochs": epochs,
+               "best_epoch": max(history.rows, key=lambda r: r["val_auc"])["epoch"]}
+    if not trainer.is_global_zero:
+        return metrics
+    best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)["state_dict"]
+    module.load_state_dict(best)
+    module.net.cpu().eval().save(out_dir)
+    rows = (epochs - first_epoch) * data.batches["train"].rows
+    # Timings vary from run to run, so they go to the log, not to the metrics DVC compares.
+    print(f"train: {epochs} epochs ({epochs - first_epoch} in this run) in {seconds:.1f} s, "
+          f"{rows / seconds:.0f} rows/s on {settings['devices'] * settings['num_nodes']} x "
+          f"{settings['accelerator']}", file=sys.stderr)
+    write_json(metrics_path, metrics)
+    write_json(history_path, history.rows)
+    for done in checkpoint_dir.glob("*.ckpt"):
+        done.unlink()
+    return metrics
