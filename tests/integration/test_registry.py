@@ -101,6 +101,10 @@ def test_rollback_scores_exactly_as_the_previous_champion(loop):
     root, rows = loop["root"], loop["rows"]
     if registry(root)["aliases"]["champion"] == loop["first"]:
         cli(root, "promote", loop["second"]["version"], "--force", "--reason", "set up the rollback")
+    history = (root / "registry/history.jsonl").read_text()
+    again = cli(root, "promote", loop["second"]["version"], "--force", "--reason", "promote the champion again")
+    assert "nothing moved" in again.stderr  # a promote to the champion itself moves nothing and records nothing
+    assert (root / "registry/history.jsonl").read_text() == history
     cli(root, "rollback")
     assert registry(root)["aliases"]["champion"] == loop["first"]
     cli(root, "predict", str(rows), "-o", str(rows.with_name("after.csv")))

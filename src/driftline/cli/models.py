@@ -58,7 +58,7 @@ def promote(
 
     with reported(f"promote {version}"):
         record = promote_version(load_params(), version, ROOT, force, reason)
-    console.print(f"champion: {record['from']} -> {record['to']} ({record['reason']})")
+    show_move(record)
 
 
 @app.command()
@@ -68,4 +68,12 @@ def rollback(reason: str = typer.Option("rollback", "--reason", help="kept in th
 
     with reported("rollback"):
         record = rollback_champion(load_params(), ROOT, reason)
-    console.print(f"champion: {record['from']} -> {record['to']} ({record['reason']})")
+    show_move(record)
+
+
+def show_move(record: dict) -> None:
+    """One line: where the champion went, or that it already was there."""
+    if record["moved"]:
+        console.print(f"champion: {record['from']} -> {record['to']} ({record['reason']})")
+    else:
+        console.print(f"champion: {record['to']} already; nothing moved")

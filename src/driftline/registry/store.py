@@ -83,24 +83,31 @@ class Registry:
         self.save()
 
     def move(self, alias: str, version: str, reason: str, forced: bool = False) -> dict:
-        """Point ALIAS at VERSION, append the move to the history and save; returns the history record."""
+        """Point ALIAS at VERSION, append the move to the history and save; returns the history record.
+
+        ALIAS already at VERSION moves nothing: the record says `moved: false`, and neither the registry nor
+        the history changes (a line "V -> V" would make V its own previous champion, and hide the one before).
+        """
         entry = self.get(version)
         record = {
             "time": now(), "alias": alias, "from": self.aliases.get(alias), "to": entry["version"],
             "reason": reason, "blessed": entry["blessed"], "forced": forced,
             "blessing": str(self.blessing_path(entry["version"]).relative_to(self.dir)),
         }
+        if record["from"] == record["to"]:
+            return record | {"moved": False}
         self.aliases[alias] = entry["version"]
         self.save()
         self.history_path.parent.mkdir(parents=True, exist_ok=True)
         with self.history_path.open("a") as log:
             log.write(json.dumps(record) + "\n")
-        return record
+        return record | {"moved": True}
 
     def previous_champion(self) -> str:
-        """The champion before the current one: where the move that installed the current one came from."""
+        """The champion before the current one: where the last move that installed the current one came from,
+        passing over moves from the current one to itself (histories written before such moves were refused)."""
         current = self.aliases.get(CHAMPION)
-        moves = [r for r in self.history() if r["alias"] == CHAMPION and r["to"] == current]
+        moves = [r for r in self.history() if r["alias"] == CHAMPION and r["to"] == current and r["from"] != current]
         if current is None or not moves or moves[-1]["from"] is None:
             raise RegistryError("there is no previous champion to roll back to")
         return moves[-1]["from"]
