@@ -22,6 +22,22 @@ class ColumnSpec(Strict):
     max_missing: float = Field(0.0, ge=0, le=1)
     categories: list[str] | None = None
 
+    @field_validator("categories")
+    @classmethod
+    def _canonical(cls, categories: list[str] | None) -> list[str] | None:
+        """Declared categories by the rule that cells are read with (core.data.category_text: text stripped), so
+        that '<200 DM ' copied from a raw file matches its cells; two declared values that become one are refused."""
+        if categories is None:
+            return None
+        seen: dict[str, str] = {}
+        for value in categories:
+            text = value.strip()
+            if text in seen:
+                raise ValueError(f"categories {seen[text]!r} and {value!r} are one value once stripped, as cells are "
+                                 "read: declare it once")
+            seen[text] = value
+        return list(seen)
+
     @model_validator(mode="after")
     def _consistent(self) -> ColumnSpec:
         if self.type == "category" and not self.categories:
@@ -53,6 +69,11 @@ class Schema(Strict):
     positive_label: str
     columns: dict[str, ColumnSpec] = Field(min_length=2)
     sensitive: dict[str, SensitiveSpec] = {}
+
+    @field_validator("positive_label")
+    @classmethod
+    def _stripped(cls, label: str) -> str:
+        return label.strip()  # as the target's cells and categories are read
 
     @model_validator(mode="after")
     def _consistent(self) -> Schema:
@@ -269,6 +290,26 @@ class FlowParams(Strict):
     retry_delay_seconds: float = Field(ge=0)
 
 
+CARD_PLACEHOLDER = "<fill in"  # how `driftline init` marks card text for the user to write
+
+
+class CardParams(Strict):
+    intended_use: str = Field(f"{CARD_PLACEHOLDER}: what the model is for and who may use it>", description=(
+        "The model card's intended use: the task, the users and the setting the model was built for."))
+    out_of_scope: str = Field(f"{CARD_PLACEHOLDER}: uses the model must not be put to>", description=(
+        "The model card's out-of-scope uses: decisions and populations the model must not be used for."))
+    data_origin: str = Field(f"{CARD_PLACEHOLDER}: where the data comes from, when and how it was collected>",
+                             description="Where the training data comes from: its source, period and collection.")
+    limitations: list[str] = Field([f"{CARD_PLACEHOLDER}: what is known to limit the model's scores>"], description=(
+        "Known limitations of the data and the model, one per item; the card adds the audit's own."))
+
+    def unfilled(self) -> list[str]:
+        """The keys whose text is still `driftline init`'s placeholder."""
+        values = self.model_dump()
+        return [f"card.{key}" for key, value in values.items()
+                if any(str(v).startswith(CARD_PLACEHOLDER) for v in (value if isinstance(value, list) else [value]))]
+
+
 class Params(Strict):
     data: DataParams
     schema_: Schema = Field(alias="schema")
@@ -282,6 +323,9 @@ class Params(Strict):
     package: PackageParams
     gate: GateParams
     registry: RegistryParams
+    card: CardParams = Field(CardParams(), description=(
+        "What the model card says about the data and the model's use; `driftline init` writes placeholders, "
+        "and the release warns while any is unfilled."))
     serve: ServeParams
     monitor: MonitorParams
     flows: FlowParams

@@ -81,6 +81,11 @@ def test_every_stage_ran_and_the_model_was_released(project):
     root, _, released = project
     assert released.returncode == 0, released.stdout + released.stderr
     assert "promoted to champion" in released.stderr
+    assert "card.intended_use" in released.stderr  # the release warns while init's placeholders stand
+    registry = json.loads((root / "registry/registry.json").read_text())
+    (entry,) = registry["versions"]
+    card = (root / entry["card"]).read_text().lower()
+    assert "<fill in" in card and "income" not in card and "census" not in card
     metrics = json.loads((root / "metrics" / "evaluate.json").read_text())
     assert metrics["roc_auc"] > 0.7, metrics
 

@@ -50,3 +50,33 @@ def test_bad_params_fail_naming_the_key(tmp_path, edit, named):
 def test_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="cannot read"):
         load_params(tmp_path / "nope.yaml")
+
+
+def test_declared_categories_are_read_as_cells_are(tmp_path):
+    """A category declared with the spaces of its raw file matches its stripped cells (core.data.category_text)."""
+    from driftline.core.contract import check, failures
+    from driftline.core.data import category_text
+    from tests.conftest import full_data
+
+    def spaced(raw):
+        raw["schema"]["columns"]["workclass"]["categories"] = [f" {c} " for c in
+                                                              raw["schema"]["columns"]["workclass"]["categories"]]
+        raw["schema"]["positive_label"] = raw["schema"]["positive_label"] + " "
+
+    base = load_params(REPO / "params.yaml")
+    params = load_params(write(tmp_path, spaced))
+    declared = params.schema.columns["workclass"].categories
+    assert declared == base.schema.columns["workclass"].categories == [category_text(f" {c} ") for c in declared]
+    assert params.schema.positive_label == base.schema.positive_label
+    rows = full_data().head(500).replace({"?": None})
+    assert failures(check(rows, params.schema, params.validation)) == []
+
+
+def test_two_declared_categories_that_strip_to_one_are_refused_naming_both(tmp_path):
+    def doubled(raw):
+        raw["schema"]["columns"]["workclass"]["categories"] += ["Private "]
+
+    with pytest.raises(ConfigError) as error:
+        load_params(write(tmp_path, doubled))
+    assert "'Private'" in str(error.value) and "'Private '" in str(error.value)
+    assert "schema.columns.workclass.categories" in str(error.value)

@@ -132,11 +132,17 @@ def project(tmp_path):
 
 
 def outside_schema(text: str) -> list[str]:
-    """The lines of a params.yaml that are neither in its schema section nor validate's duplicate share."""
+    """The lines of a params.yaml outside its schema and card sections (and their comment lines), and other than
+    validate's duplicate share."""
     lines = text.splitlines()
-    start = lines.index(next(line for line in lines if line.startswith("schema:")))
-    stop = next(i for i in range(start + 1, len(lines)) if lines[i] and not lines[i][0].isspace())
-    return [line for line in lines[:start] + lines[stop:] if "max_duplicate_share" not in line]
+    for section in ("schema:", "card:"):
+        start = lines.index(next(line for line in lines if line.startswith(section)))
+        while start > 0 and lines[start - 1].startswith("#"):
+            start -= 1
+        stop = next((i for i in range(start + 1, len(lines)) if lines[i] and not lines[i][0].isspace()
+                     and not lines[i].startswith(section) and not lines[i].startswith("#")), len(lines))
+        lines = lines[:start] + lines[stop:]
+    return [line for line in lines if "max_duplicate_share" not in line]
 
 
 def test_init_refuses_to_replace_a_schema_without_force(project):
@@ -146,7 +152,7 @@ def test_init_refuses_to_replace_a_schema_without_force(project):
     assert (project / "params.yaml").read_text() == before
 
 
-def test_init_rewrites_only_the_schema_and_the_duplicate_share(project):
+def test_init_rewrites_only_the_schema_the_card_and_the_duplicate_share(project):
     before = (project / "params.yaml").read_text()
     init(project / "data.csv", project / "params.yaml", "outcome", "yes", ["age"], force=True)
     after = (project / "params.yaml").read_text()
@@ -156,6 +162,9 @@ def test_init_rewrites_only_the_schema_and_the_duplicate_share(project):
     assert list(params.schema.columns) == ["zone", "age", "score", "flag", "zip", "paid", "outcome"]
     assert params.schema.positive_label == "yes" and list(params.schema.sensitive) == ["age"]
     assert params.train == load_params(REPO / "params.yaml").train
+    # the card's text about the data is the user's to write: Adult's is gone, placeholders say so
+    assert params.card.unfilled() == ["card.intended_use", "card.out_of_scope", "card.data_origin", "card.limitations"]
+    assert not {"income", "census"} & set(after.lower().replace(".", " ").split())
     init(project / "data.csv", project / "params.yaml", "outcome", "yes", force=True)
     assert load_params(project / "params.yaml").schema.sensitive == {}
 

@@ -28,7 +28,8 @@ def init(
 ) -> None:
     """Infer params.yaml's schema from SOURCE (types, ranges, categories, missing shares, sensitive bands).
 
-    Writes the `schema:` section and `validate.max_duplicate_share`, keeping every other line as it is.
+    Writes the `schema:` section, `validate.max_duplicate_share` and a `card:` section of placeholders for the
+    model card (the release warns until they are written), keeping every other line as it is.
     """
     from driftline.core.profile import init as write_schema
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from driftline.config import load_params
+from driftline.config import CardParams, load_params
 from driftline.core.data import read_text
 from driftline.errors import ConfigError, DataError
 
@@ -176,6 +176,12 @@ def section_span(lines: list[str], name: str) -> tuple[int, int] | None:
     return starts[0], stop
 
 
+def card_yaml(source: str) -> str:
+    """The `card:` section with placeholders: what the model card says of the data is the user's to write."""
+    body = yaml.safe_dump({"card": CardParams().model_dump()}, sort_keys=False, width=math.inf, allow_unicode=True)
+    return f"# the model card's text about {source}: replace each placeholder (the release warns until then)\n" + body
+
+
 def replace_section(text: str, name: str, section: str) -> str:
     """TEXT with top-level section NAME replaced by SECTION (appended if absent); the rest is untouched."""
     lines = text.splitlines(keepends=True)
@@ -218,7 +224,8 @@ def write_checked(path: Path, text: str) -> None:
 
 def init(source: str | Path, params_path: Path, target: str, positive: str, sensitive: list[str] = (),
          categories: list[str] = (), force: bool = False) -> dict:
-    """Profile SOURCE and write the schema and validate.max_duplicate_share into PARAMS_PATH; the profile.
+    """Profile SOURCE and write the schema, validate.max_duplicate_share and a `card:` of placeholders into
+    PARAMS_PATH; the profile.
 
     Refuses to replace a schema that already declares columns unless FORCE.
     """
@@ -234,5 +241,6 @@ def init(source: str | Path, params_path: Path, target: str, positive: str, sens
     na_values = (raw.get("data") or {}).get("na_values", ["?", ""])
     found = profile(read_text(source, na_values), target, positive, sensitive, categories)
     text = replace_section(text, "schema", schema_yaml(found["schema"], str(source)))
+    text = replace_section(text, "card", card_yaml(str(source)))
     write_checked(params_path, set_value(text, "validate", "max_duplicate_share", found["max_duplicate_share"]))
     return found

@@ -10,11 +10,6 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 PACKAGES = ("torch", "lightning", "scikit-learn", "pandas", "bentoml", "evidently", "great-expectations")
-INTENDED = ("Estimate the probability that a person's income exceeds the positive label's threshold, from "
-            "census-style attributes, for research, teaching and aggregate analysis of the data set it was "
-            "trained on.")
-OUT_OF_SCOPE = ("Decisions about individuals (credit, hiring, housing, insurance, benefits) and any population "
-                "other than the one the training data describes; the data set is a historical census extract.")
 
 
 def auc_intervals(y: np.ndarray, scores: dict[str, np.ndarray], rounds: int, seed: int = 0) -> dict[str, list]:
@@ -58,7 +53,7 @@ def card_json(entry: dict, facts: dict) -> dict:
         "model_parameters": {
             "model_architecture": facts["architecture"],
             "data": {"train": {"name": facts["data"]["name"], "version": entry["data_version"],
-                               "rows": facts["data"]["train_rows"]},
+                               "rows": facts["data"]["train_rows"], "origin": facts["data"]["origin"]},
                      "eval": {"name": "test split", "rows": facts["data"]["test_rows"]}},
             "input_format": "one JSON object per record, one key per feature (null for missing)",
             "output_format": "probability of the positive label and the decided label",
@@ -71,8 +66,8 @@ def card_json(entry: dict, facts: dict) -> dict:
             "confidence_intervals": intervals,
         },
         "considerations": {
-            "use_cases": [{"description": INTENDED}],
-            "out_of_scope_uses": [{"description": OUT_OF_SCOPE}],
+            "use_cases": [{"description": facts["intended_use"]}],
+            "out_of_scope_uses": [{"description": facts["out_of_scope"]}],
             "limitations": [{"description": text} for text in facts["limitations"]],
             "ethical_considerations": [{"name": "fairness", "mitigation_strategy": facts["fairness_policy"]}],
         },
@@ -104,6 +99,7 @@ def card_markdown(card: dict) -> str:
         f"- Fairness policy: {cons['ethical_considerations'][0]['mitigation_strategy']}", "",
         "## Training details", "",
         f"- Data: {data['train']['name']}, version `{data['train']['version']}`, {data['train']['rows']} training rows",
+        f"- Data origin: {data['train']['origin']}",
         f"- Training: {card['training']['epochs']['epochs']} epochs, weights of epoch "
         f"{card['training']['epochs']['best_epoch']} (best validation AUC)", "",
         "## Evaluation", "",

@@ -10,6 +10,7 @@ import hashlib
 import json
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -79,8 +80,9 @@ def card_facts(params: Params, root: Path, comparison: dict, intervals: dict, ve
     return {
         "overview": f"Binary classifier of '{params.schema.target}' = '{params.schema.positive_label}'.",
         "architecture": json.dumps(read(stage_file(root, "train", "model.json"))),
-        "data": {"name": str(params.data.dir), "test_rows": test_rows,
+        "data": {"name": str(params.data.dir), "test_rows": test_rows, "origin": params.card.data_origin,
                  "train_rows": read(stage_file(root, "featurize", "featurize.json"))["train_rows"]},
+        "intended_use": params.card.intended_use, "out_of_scope": params.card.out_of_scope,
         "comparison": comparison,
         "intervals": intervals,
         "threshold": f"{decision['threshold']:.6f}: the median of the cuts within "
@@ -88,7 +90,7 @@ def card_facts(params: Params, root: Path, comparison: dict, intervals: dict, ve
         "fairness": read(stage_file(root, "audit", "fairness.json")),
         "top_features": dict(list(importance.items())[:5]),
         "limitations": [
-            "Trained and tested on one historical census extract; scores elsewhere are unknown.",
+            *params.card.limitations,
             f"Groups with fewer than {params.audit.min_group_size} test rows of either label are reported "
             "but not gated: their rates are noise.",
         ],
@@ -120,6 +122,10 @@ def release(params: Params, root: Path = Path(".")) -> dict:
         return {"version": known["version"], "new": False, "promoted": False, "blessed": known["blessed"],
                 "blessing": read(registry.blessing_path(known["version"]))}
 
+    unfilled = params.card.unfilled()
+    if unfilled:
+        print(f"release: warning: {', '.join(unfilled)} still hold driftline init's placeholders; write them in "
+              "params.yaml so that the model card describes the data and its uses", file=sys.stderr)
     version = bentoml.models.get(info["model_tag"]).tag.version
     test = load_split(splits_dir(root), "test")
     scores = pd.read_parquet(stage_file(root, "evaluate", "scores.parquet"))
