@@ -54,3 +54,7 @@ class RegistryError(DriftlineError, RuntimeError):
 
 class ModelNotFound(DriftlineError, FileNotFoundError):
     """A model that is neither in the BentoML store nor exported where the registry keeps it."""
+
+
+class ClusterUnreachable(DriftlineError, ConnectionError):
+    """The Dask scheduler that batch scoring was pointed at does not answer."""

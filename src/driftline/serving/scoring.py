@@ -13,6 +13,7 @@ import pandas as pd
 from driftline.config import Schema
 from driftline.core.data import column_names, declared_numbers, read_csv, stripped, text_options
 from driftline.core.predictor import OUTPUTS, Predictor
+from driftline.errors import ClusterUnreachable
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -84,7 +85,7 @@ def _append(frame: pd.DataFrame, path: Path, first: bool, rows_before: int) -> i
 @contextmanager
 def dask_client(address: str) -> Iterator[Client]:
     """A client of the Dask scheduler at ADDRESS (such as tcp://scheduler:8786), or, where ADDRESS is
-    "local", of a LocalCluster of this machine's cores started for the block. ConnectionError, naming
+    "local", of a LocalCluster of this machine's cores started for the block. ClusterUnreachable, naming
     ADDRESS, where no scheduler answers there."""
     from distributed import Client, LocalCluster
 
@@ -95,6 +96,6 @@ def dask_client(address: str) -> Iterator[Client]:
     try:
         client = Client(address)  # waits distributed.comm.timeouts.connect (30 s by default)
     except (OSError, ValueError) as exc:  # ValueError: an unknown scheme
-        raise ConnectionError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
+        raise ClusterUnreachable(f"cannot reach the Dask scheduler at {address}: {exc}") from None
     with client:
         yield client
