@@ -16,11 +16,15 @@ class Strict(BaseModel):
 
 
 class ColumnSpec(Strict):
-    type: Literal["integer", "float", "category"]
-    min: float | None = None
-    max: float | None = None
-    max_missing: float = Field(0.0, ge=0, le=1)
-    categories: list[str] | None = None
+    type: Literal["integer", "float", "category"] = Field(
+        description="How the column is read and checked: a number (`integer` or `float`) or a `category`, read as "
+                    "text.")
+    min: float | None = Field(None, description="Smallest allowed value of a numeric column; null: no bound.")
+    max: float | None = Field(None, description="Largest allowed value of a numeric column; null: no bound.")
+    max_missing: float = Field(0.0, ge=0, le=1, description="Allowed share of missing cells (`data.na_values`); 0: "
+                                                             "one missing cell breaks the contract.")
+    categories: list[str] | None = Field(None, description="The allowed values of a category column, as text; "
+                                                           "required for categories, refused for numbers.")
 
     @field_validator("categories")
     @classmethod
@@ -54,7 +58,9 @@ class ColumnSpec(Strict):
 
 
 class SensitiveSpec(Strict):
-    bins: list[float] | None = Field(None, min_length=2)
+    bins: list[float] | None = Field(None, min_length=2, description=(
+        "Band edges that turn a numeric attribute into groups, strictly increasing; a value falls in [edge, next "
+        "edge). null: each value is a group."))
 
     @field_validator("bins")
     @classmethod
@@ -65,10 +71,14 @@ class SensitiveSpec(Strict):
 
 
 class Schema(Strict):
-    target: str
-    positive_label: str
-    columns: dict[str, ColumnSpec] = Field(min_length=2)
-    sensitive: dict[str, SensitiveSpec] = {}
+    target: str = Field(description="The column to predict: a category column with exactly two categories.")
+    positive_label: str = Field(description="The target's positive category, as spelt in the data.")
+    columns: dict[str, ColumnSpec] = Field(min_length=2, description=(
+        "Every column of the data, the target included, by name: the one schema that the contract, the "
+        "transform and the service's request model share. `driftline init` infers it from a CSV."))
+    sensitive: dict[str, SensitiveSpec] = Field({}, description=(
+        "The attributes audited for fairness (per-group rates and gaps in the audit, the gate and monitoring), "
+        "by column name."))
 
     @field_validator("positive_label")
     @classmethod
@@ -110,64 +120,83 @@ class Schema(Strict):
 
 
 class DataParams(Strict):
-    dir: Path
-    na_values: list[str] = ["?", ""]
+    dir: Path = Field(description="Every *.csv below it (with a header row) is training data, read in name order.")
+    na_values: list[str] = Field(["?", ""], description="Cells that mean \"missing\", besides JSON null at "
+                                                         "serving time.")
 
 
 class ValidateParams(Strict):
-    min_rows: int = Field(1, ge=1)
-    max_duplicate_share: float = Field(ge=0, le=1)
+    min_rows: int = Field(1, ge=1, description="The fewest rows the data may have.")
+    max_duplicate_share: float = Field(ge=0, le=1, description="Allowed share of rows that repeat another row "
+                                                                "exactly.")
 
 
 class IngestParams(Strict):
-    quarantine_dir: Path
-    push: bool
+    quarantine_dir: Path = Field(description="Where refused batches go, each with its validation report.")
+    push: bool = Field(description="`dvc push` each new data version to the default remote.")
 
 
 class FeaturizeParams(Strict):
-    seed: int
-    val_size: float = Field(gt=0, lt=0.5)
-    test_size: float = Field(gt=0, lt=0.5)
-    max_holdout_rows: int | None = Field(None, ge=1)  # validation and test each stop growing here
-    n_bins: int = Field(ge=0, le=256)  # 0: no piecewise-linear encoding
-    min_category_count: int = Field(ge=1)
+    seed: int = Field(description="Seed of the stratified split.")
+    val_size: float = Field(gt=0, lt=0.5, description="Share of the rows in the validation split.")
+    test_size: float = Field(gt=0, lt=0.5, description="Share of the rows in the test split.")
+    max_holdout_rows: int | None = Field(None, ge=1, description=(
+        "Validation and test each stop growing at this many rows, and training takes the rest; null: no cap."))
+    n_bins: int = Field(ge=0, le=256, description=(
+        "Piecewise-linear encoding bins per numeric column, over its train quantiles, beside its normal score; "
+        "0: none."))
+    min_category_count: int = Field(ge=1, description="Categories rarer than this in the training split fall "
+                                                        "into the unknown slot.")
 
 
 class EmbeddingParams(Strict):
     """rtdl_num_embeddings.PeriodicEmbeddings of each numeric column (the PLR of MLP-PLR)."""
 
-    d_embedding: int = Field(ge=1, le=512)
-    n_frequencies: int = Field(ge=1, le=512)
-    frequency_init_scale: float = Field(gt=0, le=1000)
-    lite: bool  # true: one output layer shared by every column (and member)
+    d_embedding: int = Field(ge=1, le=512, description="Values each number becomes.")
+    n_frequencies: int = Field(ge=1, le=512, description="Learned sine and cosine frequencies per number.")
+    frequency_init_scale: float = Field(gt=0, le=1000, description=(
+        "Sigma of the initial frequencies: the knob that matters most."))
+    lite: bool = Field(description=(
+        "true: one output layer shared by every column and member; false: one per column and member."))
 
 
 class TrainParams(Strict):
-    seed: int
-    model: Literal["mlp_plr", "mlp"]
-    members: int = Field(ge=1, le=64)
-    blocks: int = Field(ge=1, le=16)
-    width: int = Field(ge=1, le=4096)
-    dropout: float = Field(ge=0, lt=1)
-    embedding: EmbeddingParams
-    learning_rate: float = Field(gt=0, le=1)
-    weight_decay: float = Field(ge=0)
-    warmup_epochs: int = Field(ge=0)
-    gradient_clip: float = Field(gt=0)
-    batch_size: int = Field(ge=1)
-    max_epochs: int = Field(ge=1)
-    patience: int = Field(ge=1)
-    class_weight: Literal["balanced", "none"]
-    accelerator: Literal["auto", "cpu", "gpu"]
-    precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed"]
-    max_rows: int | None = Field(ge=1)  # training rows seen over the run; null: every row, every epoch
-    val_rows: int | None = Field(ge=1)  # validation rows that early stopping scores; null: all
-    max_minutes: float | None = Field(gt=0)  # wall-clock limit of the fit; null: none
+    seed: int = Field(description="Seed of the weights, the shuffles and dropout (reseeded from (seed, epoch) "
+                                  "every epoch).")
+    model: Literal["mlp_plr", "mlp"] = Field(description=(
+        "mlp_plr: MLPs with periodic embeddings of the numbers; mlp: plain MLPs (the numbers' bins kept)."))
+    members: int = Field(ge=1, le=64, description="MLPs averaged into one model, run as one batched network.")
+    blocks: int = Field(ge=1, le=16, description="Hidden layers of each MLP.")
+    width: int = Field(ge=1, le=4096, description="Units per hidden layer.")
+    dropout: float = Field(ge=0, lt=1, description="Dropout rate in each hidden block.")
+    embedding: EmbeddingParams = Field(description="The periodic embeddings of mlp_plr; every member has its own "
+                                                   "frequencies.")
+    learning_rate: float = Field(gt=0, le=1, description="Peak learning rate of AdamW.")
+    weight_decay: float = Field(ge=0, description="AdamW's weight decay; never on embeddings or biases.")
+    warmup_epochs: int = Field(ge=0, description="Epochs of linear warmup, then cosine decay to 0 at max_epochs.")
+    gradient_clip: float = Field(gt=0, description="Largest gradient norm.")
+    batch_size: int = Field(ge=1, description="Rows per optimiser step, over all DDP ranks together.")
+    max_epochs: int = Field(ge=1, description="Most epochs; the learning-rate schedule ends here.")
+    patience: int = Field(ge=1, description="Epochs without a better validation AUC before stopping.")
+    class_weight: Literal["balanced", "none"] = Field(description=(
+        "balanced: weigh the positive class up (the logit is shifted back, so probabilities stay calibrated)."))
+    accelerator: Literal["auto", "cpu", "gpu"] = Field(description="auto: a GPU when PyTorch sees one.")
+    precision: Literal["auto", "32-true", "bf16-mixed", "16-mixed"] = Field(description=(
+        "auto: bf16-mixed on GPU, 32-true on CPU."))
+    max_rows: int | None = Field(ge=1, description=(
+        "Training rows seen over the whole run; above it each epoch samples ceil(max_rows / max_epochs) rows "
+        "afresh. null: every row, every epoch."))
+    val_rows: int | None = Field(ge=1, description=(
+        "Validation rows (one seeded sample, drawn once) that early stopping scores; null: all."))
+    max_minutes: float | None = Field(gt=0, description=(
+        "Stop the fit after this long; a time budget makes the model depend on the machine. null: none."))
     # ddp_spawn and ddp_fork are left out: they train in child processes and return only the weights to
     # the one that writes the outputs, not the best score or the history.
-    strategy: Literal["auto", "ddp"]
-    devices: int = Field(ge=1)  # processes per node (CPU) or GPUs per node
-    num_nodes: int = Field(ge=1)
+    strategy: Literal["auto", "ddp"] = Field(description=(
+        "auto: one process (devices and num_nodes must be 1); ddp: Lightning DDP, devices processes on each of "
+        "num_nodes nodes."))
+    devices: int = Field(ge=1, description="Processes per node (CPU) or GPUs per node.")
+    num_nodes: int = Field(ge=1, description="Machines that train together (DDP).")
 
     @model_validator(mode="after")
     def _one_process_unless_ddp(self) -> TrainParams:
@@ -178,34 +207,42 @@ class TrainParams(Strict):
 
 
 class TuneParams(Strict):
-    dir: Path  # study.db (the Optuna study, SQLite), best.yaml, importance.png
-    seed: int
+    dir: Path = Field(description=(
+        "Where driftline tune keeps study.db (the Optuna study, SQLite; resumes after a stop), best.yaml and "
+        "importance.png."))
+    seed: int = Field(description="Seed of the TPE sampler.")
 
 
 class BaselineParams(Strict):
-    max_rows: int | None = Field(None, ge=1)  # fitted on a seeded sample of this many training rows
-    max_iter: int = Field(ge=1)
-    learning_rate: float = Field(gt=0, le=1)
-    seed: int
+    max_rows: int | None = Field(None, ge=1, description=(
+        "Fitted on a seeded sample of this many training rows; null: all of them."))
+    max_iter: int = Field(ge=1, description="Boosting iterations of HistGradientBoosting.")
+    learning_rate: float = Field(gt=0, le=1, description="HistGradientBoosting's learning rate.")
+    seed: int = Field(description="Seed of the sample and of the model.")
 
 
 class EvaluateParams(Strict):
-    threshold_objective: Literal["accuracy", "f1"]
-    threshold_tolerance: float = Field(ge=0, lt=0.5)
-    calibration_bins: int = Field(ge=2, le=100)
-    baseline: BaselineParams
+    threshold_objective: Literal["accuracy", "f1"] = Field(description=(
+        "What the decision threshold maximises on the validation split."))
+    threshold_tolerance: float = Field(ge=0, lt=0.5, description=(
+        "The threshold is the median of the cuts within this of the best objective, so it does not jump."))
+    calibration_bins: int = Field(ge=2, le=100, description="Bins of the calibration error and curve.")
+    baseline: BaselineParams = Field(description="The HistGradientBoosting baseline the model is compared with.")
 
 
 class AuditParams(Strict):
-    background_rows: int = Field(ge=1)
-    explain_rows: int = Field(ge=1)
-    min_group_size: int = Field(ge=1)
-    seed: int
+    background_rows: int = Field(ge=1, description="Training rows SHAP integrates over (stored with the model).")
+    explain_rows: int = Field(ge=1, description="Test rows explained with SHAP.")
+    min_group_size: int = Field(ge=1, description=(
+        "Fairness gaps cover the groups with at least this many test rows of each label; smaller groups are "
+        "reported, not gated."))
+    seed: int = Field(description="Seed of the row samples.")
 
 
 class PackageParams(Strict):
-    model_name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
-    max_records: int = Field(ge=1, le=1_000_000)  # records per request; the service answers 413 above it
+    model_name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", description=(
+        "The BentoML model and bento name; alerts name the resource driftline.model.<model_name>."))
+    max_records: int = Field(ge=1, le=1_000_000, description="Records per request; more are answered 413.")
 
 
 # Evidently's drift methods by column type; Evidently itself decides, per method, which way a score drifts.
@@ -218,30 +255,46 @@ CategoricalDriftMethod = Literal["jensenshannon", "chisquare", "psi", "kl_div", 
 class PolicyParams(Strict):
     """What raises an alert; null turns a rule off."""
 
-    dataset_drift: bool
-    max_auc_drop: float | None = Field(None, ge=0, le=1)
-    max_parity_gap: float | None = Field(None, ge=0, le=1)
-    min_attribution_ndcg: float | None = Field(None, ge=0, le=1)
+    dataset_drift: bool = Field(description="Alert on Evidently's dataset-drift decision (monitor.drift_share).")
+    max_auc_drop: float | None = Field(None, ge=0, le=1, description=(
+        "Alert when the realised ROC AUC, or the CBPE estimate where labels are too few, is more than this below "
+        "the model's test AUC."))
+    max_parity_gap: float | None = Field(None, ge=0, le=1, description=(
+        "Alert when any sensitive attribute's demographic-parity gap of the decisions is above this."))
+    min_attribution_ndcg: float | None = Field(None, ge=0, le=1, description=(
+        "Alert when the rank agreement (nDCG) of mean |SHAP| with the audit's falls below this (SageMaker "
+        "Clarify's default is 0.9)."))
 
 
 class MonitorParams(Strict):
-    reports_dir: Path
-    reference_rows: int = Field(ge=10)
-    num_method: NumericDriftMethod
-    cat_method: CategoricalDriftMethod
-    threshold: float = Field(gt=0)
-    drift_share: float = Field(gt=0, le=1)
-    explain_rows: int = Field(ge=10, le=10_000)
-    min_labelled_rows: int = Field(ge=1)
-    seed: int
-    policy: PolicyParams
-    webhook: str | None = Field(None, pattern=r"^https?://")
+    reports_dir: Path = Field(description="Where each run writes <date>/<time>-<batch>/report.html and "
+                                          "summary.json.")
+    reference_rows: int = Field(ge=10, description="Sample of the training split that batches are compared with.")
+    num_method: NumericDriftMethod = Field(description=(
+        "Evidently's drift method for numeric columns. Distances stay sane on large samples; p-value tests such "
+        "as ks flag almost everything there."))
+    cat_method: CategoricalDriftMethod = Field(description="Evidently's drift method for categorical columns.")
+    threshold: float = Field(gt=0, description=(
+        "A column drifts at a distance at or above it, or for a p-value test at a p-value below it."))
+    drift_share: float = Field(gt=0, le=1, description=(
+        "The batch drifts when at least this share of its columns (the features and the prediction) drift."))
+    explain_rows: int = Field(ge=10, le=10_000, description=(
+        "Rows of a batch or window explained (a sample) for the drift of attributions."))
+    min_labelled_rows: int = Field(ge=1, description=(
+        "Realised performance and label-based fairness need at least this many labelled rows."))
+    seed: int = Field(description="Seed of the samples.")
+    policy: PolicyParams = Field(description=(
+        "When a run raises an alert: a record in reports/alerts, the webhook, and a Prefect event that retrains."))
+    webhook: str | None = Field(None, pattern=r"^https?://", description=(
+        "URL that receives each alert as JSON (POST); null: none."))
 
 
 class ServeParams(Strict):
-    log_url: str = Field(min_length=1)  # SQLAlchemy URL; DRIFTLINE_LOG_URL wins; relative sqlite: in the project
-    log_enabled: bool
-    timeout_s: float = Field(gt=0, le=3600)
+    log_url: str = Field(min_length=1, description=(
+        "The inference log, a SQLAlchemy URL (a relative sqlite path is in the project); the DRIFTLINE_LOG_URL "
+        "environment variable wins."))
+    log_enabled: bool = Field(description="Log every scored record (driftline serve --log/--no-log overrides it).")
+    timeout_s: float = Field(gt=0, le=3600, description="A request not answered in this long gets 504.")
 
 
 class ChangeThreshold(Strict):
@@ -251,10 +304,11 @@ class ChangeThreshold(Strict):
     candidate / reference >= relative; otherwise when they are <= absolute and <= relative.
     """
 
-    metric: Literal["roc_auc", "pr_auc", "accuracy", "f1", "log_loss", "calibration_error"]
-    higher_is_better: bool
-    absolute: float | None = None
-    relative: float | None = Field(None, gt=0)
+    metric: Literal["roc_auc", "pr_auc", "accuracy", "f1", "log_loss", "calibration_error"] = Field(
+        description="The test metric compared.")
+    higher_is_better: bool = Field(description="The direction of the bounds.")
+    absolute: float | None = Field(None, description="Bound on candidate minus reference.")
+    relative: float | None = Field(None, gt=0, description="Bound on candidate over reference.")
 
     @model_validator(mode="after")
     def _some_bound(self) -> ChangeThreshold:
@@ -264,30 +318,37 @@ class ChangeThreshold(Strict):
 
 
 class InfraParams(Strict):
-    rows: int = Field(ge=1, le=10_000)  # test rows sent one request each
-    startup_timeout_s: float = Field(gt=0)
-    max_p99_ms: float = Field(gt=0)
+    rows: int = Field(ge=1, le=10_000, description="Test rows sent, one request each.")
+    startup_timeout_s: float = Field(gt=0, description="The bento must be ready within this long.")
+    max_p99_ms: float = Field(gt=0, description="Largest allowed p99 latency of those requests.")
 
 
 class GateParams(Strict):
-    min_roc_auc: float = Field(ge=0, le=1)
-    max_calibration_error: float = Field(ge=0, le=1)
-    max_parity_amplification: float = Field(ge=0, le=1)
-    max_equalized_odds_difference: float = Field(ge=0, le=1)
-    bootstrap_rounds: int = Field(ge=10, le=10_000)
-    baseline: list[ChangeThreshold]
-    champion: list[ChangeThreshold]
-    infra: InfraParams
+    min_roc_auc: float = Field(ge=0, le=1, description="Floor on the test ROC AUC.")
+    max_calibration_error: float = Field(ge=0, le=1, description="Ceiling on the test calibration error.")
+    max_parity_amplification: float = Field(ge=0, le=1, description=(
+        "Over the groups the audit gates on, the decisions' demographic-parity gap may exceed the labels' own "
+        "base-rate gap by at most this: the model may not amplify the data's disparity."))
+    max_equalized_odds_difference: float = Field(ge=0, le=1, description=(
+        "Ceiling on the equalized-odds gap over those groups."))
+    bootstrap_rounds: int = Field(ge=10, le=10_000, description=(
+        "Paired bootstrap rounds of the test split for the model card's confidence intervals."))
+    baseline: list[ChangeThreshold] = Field(description=(
+        "Bounds against the gradient-boosting baseline of the same run."))
+    champion: list[ChangeThreshold] = Field(description=(
+        "Bounds against the champion, re-scored on this run's test split (the first model has none to meet)."))
+    infra: InfraParams = Field(description="The load-and-query check of the built bento before promotion.")
 
 
 class RegistryParams(Strict):
-    dir: Path
-    push: bool
+    dir: Path = Field(description=(
+        "registry.json, history.jsonl, cards/ and blessings/ (in git); models/ (in DVC)."))
+    push: bool = Field(description="`dvc push` each exported model to the default remote.")
 
 
 class FlowParams(Strict):
-    retries: int = Field(ge=0, le=10)
-    retry_delay_seconds: float = Field(ge=0)
+    retries: int = Field(ge=0, le=10, description="Retries of a failed stage task in the Prefect flows.")
+    retry_delay_seconds: float = Field(ge=0, description="Wait before each retry.")
 
 
 CARD_PLACEHOLDER = "<fill in"  # how `driftline init` marks card text for the user to write
@@ -311,24 +372,24 @@ class CardParams(Strict):
 
 
 class Params(Strict):
-    data: DataParams
-    schema_: Schema = Field(alias="schema")
-    validate_: ValidateParams = Field(alias="validate")
-    ingest: IngestParams
-    featurize: FeaturizeParams
-    train: TrainParams
-    tune: TuneParams
-    evaluate: EvaluateParams
-    audit: AuditParams
-    package: PackageParams
-    gate: GateParams
-    registry: RegistryParams
+    data: DataParams = Field(description="Where the training data is and how its cells are read.")
+    schema_: Schema = Field(alias="schema", description="The columns, the target and the sensitive attributes.")
+    validate_: ValidateParams = Field(alias="validate", description="The contract's rules beyond the schema.")
+    ingest: IngestParams = Field(description="driftline ingest: what happens to a new batch.")
+    featurize: FeaturizeParams = Field(description="The split and the feature transform (featurize stage).")
+    train: TrainParams = Field(description="The model, its optimiser and its training budget (train stage).")
+    tune: TuneParams = Field(description="driftline tune: Optuna TPE over train's knobs, on the validation split.")
+    evaluate: EvaluateParams = Field(description="Test metrics, the decision threshold and the baseline.")
+    audit: AuditParams = Field(description="SHAP attributions and per-group fairness (audit stage).")
+    package: PackageParams = Field(description="The BentoML model and bento, and the service's request limit.")
+    gate: GateParams = Field(description="What a packaged model must pass to become champion (driftline release).")
+    registry: RegistryParams = Field(description="The model registry.")
     card: CardParams = Field(CardParams(), description=(
         "What the model card says about the data and the model's use; `driftline init` writes placeholders, "
         "and the release warns while any is unfilled."))
-    serve: ServeParams
-    monitor: MonitorParams
-    flows: FlowParams
+    serve: ServeParams = Field(description="driftline serve and its inference log.")
+    monitor: MonitorParams = Field(description="Drift, performance and the alert policy of driftline monitor.")
+    flows: FlowParams = Field(description="The Prefect flows' task retries.")
 
     @property
     def schema(self) -> Schema:  # noqa: D102 - 'schema' and 'validate' clash with pydantic names
