@@ -32,7 +32,8 @@ def cell(value) -> str:
 def render(result: dict) -> str:
     """One benchmark run as Markdown: where and when it ran, then each of its tables."""
     machine = result["machine"]
-    parts = [f"Last recorded run: commit {code(result['commit'][:10])}, {text(result['date'])}, "
+    sha, dirty, flag = result["commit"].partition("-")  # "<sha>-dirty": tracked files differed from the commit
+    parts = [f"Last recorded run: commit {code(sha[:10] + dirty + flag)}, {text(result['date'])}, "
              f"{machine['cores']} cores, {text(machine['cpu'])}, {text(machine['platform'])}.\n"]
     for entry in result["tables"]:
         parts.append(f"**{text(entry['title'])}**\n")

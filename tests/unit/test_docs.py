@@ -114,7 +114,7 @@ def test_benchmark_tables_come_from_the_results_files(tmp_path, monkeypatch):
                           "rows": [["log on", 458.123456789, 0.82, True], ["floor", 556, None, False]],
                           "note": "32 clients | one record each"}]}
     (tmp_path / "serve.json").write_text(json.dumps(result))
-    (tmp_path / "extra.json").write_text(json.dumps(result | {"benchmark": "extra"}))
+    (tmp_path / "extra.json").write_text(json.dumps(result | {"benchmark": "extra", "commit": "fedcba9876543-dirty"}))
     page = hook.fill("# Benchmarks\n\n## serve\n\n<!-- results: serve -->\n\n## model\n\n<!-- results: model -->\n",
                      tmp_path)
     serve = page[page.index("## serve"):page.index("## model")]
@@ -124,7 +124,7 @@ def test_benchmark_tables_come_from_the_results_files(tmp_path, monkeypatch):
     assert "_32 clients \\| one record each_" in serve
     model = page[page.index("## model"):page.index("## Other results")]
     assert "`model` has no recorded run" in model and "|" not in model
-    assert "### extra" in page[page.index("## Other results"):]
+    assert "### extra" in page[page.index("## Other results"):] and "commit `fedcba9876-dirty`" in page
 
 
 def test_a_broken_results_file_fails_the_build_naming_it(tmp_path, monkeypatch):
