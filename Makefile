@@ -8,7 +8,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_LOGGING_LEVEL ?= WARNING
 export DO_NOT_TRACK := 1
 
-.PHONY: install data run repro test lock bench bench-model bench-serve
+.PHONY: install data run repro test test-slow docs lock bench bench-model bench-serve
 
 install: $(STAMP)
 
@@ -29,9 +29,18 @@ run: data
 repro: data
 	$(BIN)/dvc repro
 
+# The fast tier (unit, data, integration, model; at most 10 minutes on 2 cores) and the slow tier (the whole
+# pipeline on all of Adult and its forced reruns, a second data set, DDP, Dask, the pages in Chromium).
 test: data
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"
+
+test-slow: data
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m slow
+
+# The docs site (mkdocs.yml, docs/): the CLI and params references are generated from the code.
+docs: install
+	$(BIN)/mkdocs build --strict
 
 # Re-resolve requirements.in into the exact pins of requirements.lock.
 lock:

@@ -12,6 +12,8 @@ from driftline.registry.infra import free_port
 from driftline.serving.scoring import score_file, score_file_on_dask
 from tests.conftest import cli
 
+pytestmark = pytest.mark.slow  # a Dask cluster of worker processes, each importing torch
+
 BLOCKSIZE = "40kB"  # a few partitions of the 2,000 held-out rows
 
 

@@ -13,7 +13,8 @@ from urllib.parse import unquote
 import pytest
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium binary (.ci/run installs Debian's chromium)")
+pytestmark = [pytest.mark.slow,  # Chromium renders each page
+              pytest.mark.skipif(CHROMIUM is None, reason="no Chromium binary (.ci/run installs Debian's chromium)")]
 
 # Any host name fails to resolve: a page that still needs the network shows it.
 OFFLINE = ["--headless=new", "--no-sandbox", "--disable-gpu", "--host-resolver-rules=MAP * ~NOTFOUND",
