@@ -1,11 +1,9 @@
 """The built docs site in a real browser with every outside host blocked: styled, and nothing fetched from outside."""
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 from functools import partial
@@ -35,13 +33,6 @@ OUTSIDE = re.compile(r"^(?:https?:)?//(?!127\.0\.0\.1[:/]|localhost[:/])", re.I)
 HEADER_INDIGO = (64, 81, 181)  # mkdocs-material's default primary colour (#4051b5), the header's fill
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("site")
-    built = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)], cwd=REPO,
-                           capture_output=True, text=True, timeout=300, env=os.environ | {"NO_MKDOCS_2_WARNING": "1"})
-    assert built.returncode == 0, built.stderr
-    return out
 
 
 class QuietHandler(SimpleHTTPRequestHandler):

@@ -74,25 +74,19 @@ def test_the_flow_releases_once_and_a_no_op_run_moves_nothing(project):
     assert len((root / "registry/history.jsonl").read_text().splitlines()) == 2
 
 
-def test_editing_the_encoding_reruns_what_uses_it(project, tmp_path):
+@pytest.mark.parametrize(("edited", "reruns"), [
+    ("src/driftline/core/encoding.py", {"featurize", "train", "evaluate", "audit", "package"}),
+    # the baseline lives in the evaluate stage alone: its edit builds no new bento
+    ("src/driftline/stages/evaluate.py", {"evaluate"}),
+])
+def test_editing_code_reruns_the_stages_that_import_it(project, tmp_path, edited, reruns):
     root = tmp_path / "copy"
     shutil.copytree(project[0], root)
-    encoding = root / "src/driftline/core/encoding.py"
-    encoding.write_text(encoding.read_text() + "\n# an edit\n")
+    code = root / edited
+    code.write_text(code.read_text() + "\n# an edit\n")
     with Repo(str(root)) as repo:
         changed = {name.split(":")[-1] for name in repo.status()}
-    assert changed == {"featurize", "train", "evaluate", "audit", "package"}
-
-
-def test_editing_the_baseline_code_reruns_evaluate_and_never_package(project, tmp_path):
-    """The baseline lives in the evaluate stage alone: no other stage imports it, so its edit builds no new bento."""
-    root = tmp_path / "copy"
-    shutil.copytree(project[0], root)
-    evaluate = root / "src/driftline/stages/evaluate.py"
-    evaluate.write_text(evaluate.read_text() + "\n# an edit of the baseline\n")
-    with Repo(str(root)) as repo:
-        changed = {name.split(":")[-1] for name in repo.status()}
-    assert changed == {"evaluate"}
+    assert changed == reruns
 
 
 def test_editing_sensitive_attributes_reruns_only_validate_and_audit(project, tmp_path):

@@ -1,10 +1,7 @@
 """The docs: `mkdocs build --strict` passes, its references cover every command and key, the README stays short."""
 
 import json
-import os
 import re
-import subprocess
-import sys
 import typing
 from pathlib import Path
 
@@ -18,14 +15,6 @@ from driftline.config import Params
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    """The site as `mkdocs build --strict` writes it (the hooks generate the references as it builds)."""
-    out = tmp_path_factory.mktemp("site")
-    built = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)], cwd=REPO,
-                           capture_output=True, text=True, timeout=300, env=os.environ | {"NO_MKDOCS_2_WARNING": "1"})
-    assert built.returncode == 0, built.stderr
-    return out
 
 
 def commands(command, name: str = "driftline") -> dict[str, object]:
