@@ -3,14 +3,15 @@
 Run from the project root (`make bench-model`, or `python benchmarks/model.py --seeds 5`). Splits the
 project's data with params.yaml's featurize settings into a temporary folder, then for each seed trains
 the default model and fits the baseline, chooses both thresholds on the validation split, and scores the
-test split. Prints a table and writes benchmarks/results/model.json with, per seed, test ROC AUC and
-accuracy of both models and the training time; the means and spreads; a paired bootstrap 95% interval of
-the mean AUC difference; and training rows per second beside this machine's dense matmul throughput,
-measured in the same run.
+test split. Prints tables and records them in benchmarks/results/model.json (benchmarks/record.py): per
+seed, test ROC AUC and accuracy of both models and the training time; the means and spreads; a paired
+bootstrap 95% interval of the mean AUC difference; and training rows per second beside this machine's
+dense matmul throughput, measured in the same run.
 """
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,12 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import typer
-from rich.console import Console
-from rich.table import Table
 from sklearn.metrics import roc_auc_score
 
 from driftline.config import Params, load_params, with_values
-from driftline.core.artifacts import write_json
 from driftline.core.data import labels
 from driftline.core.encoding import Transform
 from driftline.core.metrics import choose_threshold
@@ -33,7 +31,8 @@ from driftline.core.splits import load_split
 from driftline.stages import featurize, train
 from driftline.stages.evaluate import _as_categories, fit_baseline
 
-OUT = Path("benchmarks/results/model.json")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import record  # noqa: E402 - benchmarks/record.py, beside this file
 
 
 def matmul_gflops(size: int = 1024, seconds: float = 2.0) -> float:
@@ -96,40 +95,51 @@ def main(seeds: int = typer.Option(5, min=1), first_seed: int = typer.Option(0),
                          "threshold": mine["threshold"], "epochs": metrics["epochs"],
                          "best_epoch": metrics["best_epoch"], "train_s": seconds, "baseline_fit_s": baseline_seconds,
                          "train_rows_per_s": metrics["epochs"] * train_rows / seconds})
-    keys = ["roc_auc", "accuracy", "baseline_roc_auc", "baseline_accuracy", "train_s", "train_rows_per_s"]
-    summary = {k: {"mean": float(np.mean([r[k] for r in rows])), "std": float(np.std([r[k] for r in rows]))}
-               for k in keys}
     n_params = sum(t.numel() for t in model.state_dict().values())
-    rate = summary["train_rows_per_s"]["mean"]
-    result = {
-        "per_seed": rows, "summary": summary,
-        "auc_difference": {"mean": summary["roc_auc"]["mean"] - summary["baseline_roc_auc"]["mean"],
-                           "interval_95": paired_interval(y_test, model_scores, baseline_scores, rounds)},
-        "accuracy_difference": summary["accuracy"]["mean"] - summary["baseline_accuracy"]["mean"],
-        "machine": {"matmul_gflops": gflops, "threads": torch.get_num_threads()},
-        "model": {"parameters": n_params, "train_rows": train_rows, "test_rows": len(test),
-                  "config": params.train.model_dump(mode="json")},
-        # Rows per second per GFLOP/s of dense matmul, and the share of that peak training reaches
-        # (about 6 flops per parameter per row for a forward and backward pass).
-        "throughput": {"train_rows_per_s": rate, "rows_per_gflop": rate / gflops,
-                       "matmul_utilisation": 6 * n_params * rate / (gflops * 1e9)},
-    }
-    table = Table("seed", "AUC", "accuracy", "baseline AUC", "baseline accuracy", "epochs", "train s",
-                  title="driftline model vs HistGradientBoosting (test split)")
-    for r in rows:
-        table.add_row(str(r["seed"]), f"{r['roc_auc']:.4f}", f"{r['accuracy']:.4f}", f"{r['baseline_roc_auc']:.4f}",
-                      f"{r['baseline_accuracy']:.4f}", str(r["epochs"]), f"{r['train_s']:.1f}")
-    s = summary
-    table.add_row("mean ± sd", *[f"{s[k]['mean']:.4f} ± {s[k]['std']:.4f}" for k in keys[:4]], "",
-                  f"{s['train_s']['mean']:.1f}")
-    console = Console()
-    console.print(table)
-    low, high = result["auc_difference"]["interval_95"]
-    console.print(f"AUC difference (model - baseline): {result['auc_difference']['mean']:+.4f}, paired bootstrap "
-                  f"95% interval [{low:+.4f}, {high:+.4f}]; accuracy difference {result['accuracy_difference']:+.4f}")
-    console.print(f"training: {rate:.0f} rows/s; dense matmul {gflops:.1f} GFLOP/s; {rate / gflops:.1f} rows per "
-                  f"GFLOP; {result['throughput']['matmul_utilisation']:.1%} of matmul peak")
-    write_json(OUT, result)
+    interval = paired_interval(y_test, model_scores, baseline_scores, rounds)
+    record.publish("model", tables(rows, interval, gflops, n_params, train_rows, len(test), params))
+
+
+KEYS = ["roc_auc", "accuracy", "baseline_roc_auc", "baseline_accuracy", "train_s", "train_rows_per_s"]
+
+
+def flat(config: dict, prefix: str = "") -> list[list]:
+    """A nested configuration as (dotted key, value) rows."""
+    return [row for key, value in config.items()
+            for row in (flat(value, f"{prefix}{key}.") if isinstance(value, dict) else [[prefix + key, value]])]
+
+
+def tables(rows: list[dict], interval: list[float], gflops: float, n_params: int, train_rows: int,
+           test_rows: int, params: Params) -> list[dict]:
+    """The run as the results contract's tables: per seed, over seeds, the differences, throughput, config."""
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in KEYS}
+    std = {k: float(np.std([r[k] for r in rows])) for k in KEYS}
+    rate = mean["train_rows_per_s"]
+    auc_difference = mean["roc_auc"] - mean["baseline_roc_auc"]
+    columns = {"seed": "seed", "roc_auc": "AUC", "accuracy": "accuracy", "baseline_roc_auc": "baseline AUC",
+               "baseline_accuracy": "baseline accuracy", "threshold": "threshold", "epochs": "epochs",
+               "best_epoch": "best epoch", "train_s": "train s", "baseline_fit_s": "baseline fit s",
+               "train_rows_per_s": "train rows/s"}
+    return [
+        record.table("driftline model vs HistGradientBoosting, per seed (test split)", list(columns.values()),
+                     [[r[c] for c in columns] for r in rows],
+                     note="both models' thresholds chosen on the validation split"),
+        record.table(f"Over {len(rows)} seeds", ["measure", "mean", "sd"],
+                     [[columns[k], mean[k], std[k]] for k in KEYS]),
+        record.table("Model - baseline", ["measure", "mean", "95% low", "95% high"], [
+            ["ROC AUC difference", auc_difference, *interval],
+            ["accuracy difference", mean["accuracy"] - mean["baseline_accuracy"], None, None]],
+            note="AUC interval: paired bootstrap over test rows of the mean-over-seeds difference"),
+        # rows per second per GFLOP/s of dense matmul, and the share of that peak training reaches
+        # (about 6 flops per parameter per row for a forward and backward pass)
+        record.table("Training throughput", ["measure", "value"], [
+            ["train rows/s (mean over seeds)", rate], ["dense float32 matmul GFLOP/s", gflops],
+            ["torch threads", torch.get_num_threads()], ["rows per GFLOP", rate / gflops],
+            ["share of matmul peak", 6 * n_params * rate / (gflops * 1e9)], ["parameters", n_params],
+            ["train rows", train_rows], ["test rows", test_rows]]),
+        record.table("Model configuration (params.yaml train)", ["key", "value"],
+                     flat(params.train.model_dump(mode="json"))),
+    ]
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Pipeline benchmarks: no-op repro, batch scoring throughput, peak memory (training: benchmarks/model.py).
 
-Run from the project root after `make run` (`make bench`). Prints a table and writes
-benchmarks/results/pipeline.json.
+Run from the project root after `make run` (`make bench`). Prints a table and records it in
+benchmarks/results/pipeline.json (benchmarks/record.py).
 """
 
 from __future__ import annotations
@@ -12,15 +12,13 @@ import sys
 import time
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
-
 from driftline.config import load_params
-from driftline.core.artifacts import package_info, write_json
+from driftline.core.artifacts import package_info
 from driftline.core.data import read_dataset
 from driftline.registry.resolver import packaged_model
 
-OUT = Path("benchmarks/results/pipeline.json")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import record  # noqa: E402 - benchmarks/record.py, beside this file
 
 
 def timed(command: list[str]) -> float:
@@ -29,20 +27,24 @@ def timed(command: list[str]) -> float:
     return time.perf_counter() - started
 
 
+def tables(noop_repro_s: float, rows: int, score_s: float, peak_rss_mb: float) -> list[dict]:
+    return [record.table("driftline pipeline", ["measure", "value"], [
+        ["no-op dvc repro, s (best of 3)", noop_repro_s],
+        ["batch scoring, rows/s (the project's data set)", rows / score_s],
+        ["rows scored", rows],
+        ["peak RSS of this process, MB (scoring)", peak_rss_mb]])]
+
+
 def main() -> None:
     params = load_params()
-    results = {"noop_repro_s": min(timed([sys.executable, "-m", "dvc", "repro"]) for _ in range(3))}
+    noop = min(timed([sys.executable, "-m", "dvc", "repro"]) for _ in range(3))
     predictor = packaged_model(package_info(Path("."))).predictor()
     frame = read_dataset(params.data, params.schema)
     started = time.perf_counter()
     predictor.predict(frame)
-    results["score_rows_per_s"] = round(len(frame) / (time.perf_counter() - started))
-    results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    table = Table("benchmark", "value", title="driftline pipeline")
-    for key, value in results.items():
-        table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
-    Console().print(table)
-    write_json(OUT, results)
+    seconds = time.perf_counter() - started
+    peak = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    record.publish("pipeline", tables(noop, len(frame), seconds, peak))
 
 
 if __name__ == "__main__":

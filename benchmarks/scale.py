@@ -5,7 +5,7 @@ local remote) whose data is Adult sampled with replacement, with its numbers jit
 distinct. Then, as a user runs it: `dvc add` (version the snapshot), each dvc.yaml stage through
 `dvc repro --single-item`, `driftline release`, and on a new batch of a tenth of the rows `driftline
 predict`, `driftline monitor` and `driftline ingest`. Every step is its own process, so its peak RSS is
-its own (wait4). Prints a table and writes benchmarks/results/scale.json.
+its own (wait4). Prints tables and records them in benchmarks/results/scale.json (benchmarks/record.py).
 
     python benchmarks/scale.py               # 1x, 10x, 100x
     python benchmarks/scale.py --sizes 1 10
@@ -23,15 +23,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
-from rich.console import Console
-from rich.table import Table
 
 from driftline.config import load_params
-from driftline.core.artifacts import dvc_env, write_json
+from driftline.core.artifacts import dvc_env
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import record  # noqa: E402 - benchmarks/record.py, beside this file
 
 REPO = Path(__file__).resolve().parents[1]
-OUT = REPO / "benchmarks" / "results" / "scale.json"
 STAGES = ("validate", "featurize", "train", "evaluate", "audit", "package")
 
 
@@ -111,18 +110,26 @@ def main() -> None:
     args = parser.parse_args()
     source = pd.read_csv(REPO / "data" / "adult.csv", dtype=str, keep_default_na=False)
     results = {f"{factor}x": run_size(factor, source, args.work) for factor in args.sizes}
-    table = Table("step", *results, title="driftline at scale: seconds (peak RSS GiB)")
-    for step in next(iter(results.values()))["stages"]:
-        table.add_row(step, *(f"{r['stages'][step]['seconds']:.1f} ({r['stages'][step]['peak_rss_gib']:.2f})"
-                              for r in results.values()))
-    table.add_row("total", *(f"{r['total_s']:.1f} ({r['peak_rss_gib']:.2f})" for r in results.values()))
-    table.add_row("rows", *(str(r["rows"]) for r in results.values()))
+    record.publish("scale", tables(results))
+
+
+def tables(results: dict[str, dict]) -> list[dict]:
+    """Per step and size: seconds and peak RSS; then the totals and the cost per row against the first size."""
+    sizes = list(results)
+    steps = list(next(iter(results.values()))["stages"])
     base = next(iter(results.values()))
-    table.add_row("seconds per row vs first", *(f"{(r['total_s'] / r['rows']) / (base['total_s'] / base['rows']):.3f}"
-                                                 for r in results.values()))
-    Console().print(table)
-    write_json(OUT, {"cpu_count": os.cpu_count(), "params": yaml.safe_load((REPO / "params.yaml").read_text()),
-                     "sizes": results})
+    return [
+        record.table("driftline at scale: seconds per step", ["step", *sizes],
+                     [[step, *(results[s]["stages"][step]["seconds"] for s in sizes)] for step in steps]
+                     + [["total", *(results[s]["total_s"] for s in sizes)]]),
+        record.table("driftline at scale: peak RSS per step (GiB)", ["step", *sizes],
+                     [[step, *(results[s]["stages"][step]["peak_rss_gib"] for s in sizes)] for step in steps]
+                     + [["largest", *(results[s]["peak_rss_gib"] for s in sizes)]]),
+        record.table("driftline at scale: sizes", ["size", "rows", "batch rows", "seconds per row vs first"],
+                     [[s, r["rows"], r["batch_rows"], (r["total_s"] / r["rows"]) / (base["total_s"] / base["rows"])]
+                      for s, r in results.items()],
+                     note="each size is Adult sampled with replacement, numbers jittered; each step its own process"),
+    ]
 
 
 if __name__ == "__main__":

@@ -1,0 +1,124 @@
+"""Benchmark results: every recorded file keeps the contract the docs render, and the one helper writes it.
+
+Nothing here is timed: the benchmarks themselves are run by hand (docs/benchmarks.md).
+"""
+
+import importlib.util
+import json
+import re
+import subprocess
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "benchmarks" / "results"
+SHA = re.compile(r"^([0-9a-f]{40}(-dirty)?|unknown)$")
+
+
+def load_record():
+    spec = importlib.util.spec_from_file_location("benchmark_record", ROOT / "benchmarks" / "record.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+record = load_record()
+
+
+def problems(result) -> list[str]:
+    """What in RESULT breaks the results contract (benchmarks/record.py); empty when nothing does."""
+    if not isinstance(result, dict):
+        return ["not an object"]
+    found = []
+    if set(result) != {"benchmark", "commit", "date", "machine", "tables"}:
+        found.append(f"top-level keys {sorted(result)}")
+        return found
+    if not isinstance(result["benchmark"], str) or not result["benchmark"]:
+        found.append("benchmark is not a name")
+    if not isinstance(result["commit"], str) or not SHA.match(result["commit"]):
+        found.append(f"commit {result['commit']!r}")
+    try:
+        date = datetime.fromisoformat(result["date"])
+        if date.utcoffset() != timedelta(0):
+            found.append(f"date {result['date']} is not UTC")
+    except (TypeError, ValueError):
+        found.append(f"date {result['date']!r} is not ISO 8601")
+    machine = result["machine"]
+    if not isinstance(machine, dict) or set(machine) != {"cores", "cpu", "platform"}:
+        found.append(f"machine {machine!r}")
+    else:
+        if type(machine["cores"]) is not int or machine["cores"] < 1:
+            found.append(f"cores {machine['cores']!r}")
+        found += [f"{key} {machine[key]!r}" for key in ("cpu", "platform")
+                  if not isinstance(machine[key], str) or not machine[key]]
+    if not isinstance(result["tables"], list) or not result["tables"]:
+        return found + ["no tables"]
+    for n, entry in enumerate(result["tables"]):
+        where = f"table {n}"
+        if not isinstance(entry, dict) or not {"title", "columns", "rows"} <= set(entry) <= {
+                "title", "columns", "rows", "note"}:
+            found.append(f"{where}: keys {sorted(entry) if isinstance(entry, dict) else entry!r}")
+            continue
+        if not isinstance(entry["title"], str) or not entry["title"]:
+            found.append(f"{where}: title")
+        if "note" in entry and not (isinstance(entry["note"], str) and "\n" not in entry["note"]):
+            found.append(f"{where}: note is not one line of text")
+        columns, rows = entry["columns"], entry["rows"]
+        if not isinstance(columns, list) or not columns or not all(isinstance(c, str) for c in columns):
+            found.append(f"{where}: columns {columns!r}")
+            continue
+        if not isinstance(rows, list):
+            found.append(f"{where}: rows is not a list")
+            continue
+        for i, row in enumerate(rows):
+            if not isinstance(row, list) or len(row) != len(columns):
+                found.append(f"{where} row {i}: {row!r} for {len(columns)} columns")
+            elif not all(v is None or isinstance(v, (bool, int, float, str)) for v in row):
+                found.append(f"{where} row {i}: a cell is not a number, text, boolean or null: {row!r}")
+    return found
+
+
+@pytest.mark.parametrize("path", sorted(RESULTS.glob("*.json")), ids=lambda p: p.name)
+def test_each_recorded_result_keeps_the_contract(path):
+    result = json.loads(path.read_text())
+    assert problems(result) == []
+    assert result["benchmark"] == path.stem
+
+
+def test_the_helper_writes_a_well_formed_file(tmp_path):
+    tables = [record.table("a table", ["name", "value", "ratio"],
+                           [["x", 1, 0.5], ["y", None, float("nan")], ["z", True, 2.0]], note="one line"),
+              record.table("no note", ["only"], [])]
+    path = record.write("example", tables, tmp_path / "results")
+
+    assert path == tmp_path / "results" / "example.json"
+    assert [p.name for p in path.parent.iterdir()] == ["example.json"]  # no temporary file left beside it
+    result = json.loads(path.read_text())
+    assert problems(result) == []
+    assert result["benchmark"] == "example"
+    assert result["tables"][0]["rows"][1] == ["y", None, None]  # NaN is not JSON: recorded as null
+    assert "note" not in result["tables"][1]
+    assert result["commit"].removesuffix("-dirty") == subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+
+def test_a_row_must_have_a_cell_per_column():
+    with pytest.raises(ValueError, match="2 cells for 3 columns"):
+        record.table("t", ["a", "b", "c"], [[1, 2]])
+
+
+def test_the_commit_is_marked_dirty_while_tracked_files_differ(tmp_path):
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"]
+    assert record.commit(tmp_path) == "unknown"  # not a git repository yet
+    subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
+    (tmp_path / "tracked.txt").write_text("one\n")
+    subprocess.run([*git, "add", "tracked.txt"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "one"], cwd=tmp_path, check=True)
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
+
+    (tmp_path / "untracked.txt").write_text("not part of the commit\n")
+    assert record.commit(tmp_path) == sha
+    (tmp_path / "tracked.txt").write_text("two\n")
+    assert record.commit(tmp_path) == f"{sha}-dirty"
