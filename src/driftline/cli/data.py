@@ -8,7 +8,7 @@ from driftline.cli.common import ROOT, app, console, reported
 from driftline.config import load_params
 
 
-@app.command()
+@app.command(rich_help_panel="Data in")
 def ingest(source: str = typer.Argument(..., help="CSV with a header row: path or fsspec URL")) -> None:
     """Validate a batch and add it to the training data as a new DVC version, or quarantine it."""
     from driftline.core.sources import shown
@@ -22,7 +22,7 @@ def ingest(source: str = typer.Argument(..., help="CSV with a header row: path o
                   f"run `dvc repro` to retrain, then commit {result['pointer']}")
 
 
-@app.command()
+@app.command(rich_help_panel="Data in")
 def labels(source: str = typer.Argument(..., help="CSV with the record id column and the target column")) -> None:
     """Join late ground truth into the inference log by record id (idempotent); unknown ids are reported."""
     from driftline.serving import labels as late_labels

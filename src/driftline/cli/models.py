@@ -12,7 +12,7 @@ from driftline.cli.common import ROOT, app, console, reported, show_release
 from driftline.config import load_params
 
 
-@app.command()
+@app.command(rich_help_panel="Registry")
 def release() -> None:
     """Register the packaged model, gate it, check its bento serves, write its card; promote it if blessed."""
     from driftline.registry.release import release as release_model
@@ -23,7 +23,7 @@ def release() -> None:
         raise typer.Exit(2)
 
 
-@app.command()
+@app.command(rich_help_panel="Registry")
 def models(as_json: bool = typer.Option(False, "--json", help="print one JSON object per version")) -> None:
     """The registered versions: lineage, metrics, fairness gaps, gate verdict and aliases."""
     from driftline.registry.store import Registry
@@ -47,7 +47,7 @@ def models(as_json: bool = typer.Option(False, "--json", help="print one JSON ob
     Console(width=200).print(table)
 
 
-@app.command()
+@app.command(rich_help_panel="Registry")
 def promote(
     version: str = typer.Argument(..., help="a version from `driftline models`"),
     force: bool = typer.Option(False, "--force", help="promote even though the gate refused it"),
@@ -61,7 +61,7 @@ def promote(
     show_move(record)
 
 
-@app.command()
+@app.command(rich_help_panel="Registry")
 def rollback(reason: str = typer.Option("rollback", "--reason", help="kept in the history")) -> None:
     """The champion goes back to the previous champion."""
     from driftline.registry.release import rollback as rollback_champion

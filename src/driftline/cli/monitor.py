@@ -33,7 +33,7 @@ def duration(text: str) -> timedelta:
     return timedelta(seconds=float(match[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]])
 
 
-@app.command()
+@app.command(rich_help_panel="Monitoring")
 def monitor(
     current: str = typer.Argument(None, help="CSV batch (with the target column where labels are known); "
                                               "without it, a window of the inference log"),

@@ -12,7 +12,7 @@ from driftline.cli.common import ROOT, app, console, reported
 from driftline.config import load_params
 
 
-@app.command()
+@app.command(rich_help_panel="Models at work")
 def predict(
     source: str = typer.Argument(..., help="CSV of records (the target column may be absent)"),
     output: Path = typer.Option(..., "-o", "--output", help="where to write rows + probability + label"),
@@ -41,7 +41,7 @@ def predict(
     console.print(f"wrote {rows} scored rows to {output}")
 
 
-@app.command()
+@app.command(rich_help_panel="Models at work")
 def serve(
     port: int = typer.Option(3000, help="port on 127.0.0.1"),
     model: str = typer.Option("champion", help="a version or an alias"),
@@ -68,7 +68,7 @@ def serve(
     os.execve(sys.executable, command, env)  # BentoML takes this process over: a SIGTERM reaches it, not a parent
 
 
-@app.command()
+@app.command(rich_help_panel="Models at work")
 def explain(
     source: str = typer.Argument(..., help="CSV of records (the target column may be absent)"),
     output: Path = typer.Option(..., "-o", "--output", help="where to write rows + probability, logit, base value "
