@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from driftline.cli import app
@@ -164,9 +165,18 @@ def test_init_rewrites_only_the_schema_the_card_and_the_duplicate_share(project)
     assert params.train == load_params(REPO / "params.yaml").train
     # the card's text about the data is the user's to write: Adult's is gone, placeholders say so
     assert params.card.unfilled() == ["card.intended_use", "card.out_of_scope", "card.data_origin", "card.limitations"]
-    assert not {"income", "census"} & set(after.lower().replace(".", " ").split())
+    card = after[after.index("\ncard:"):]
+    card = card[:card.index("\n\n")] if "\n\n" in card else card
+    assert not {"income", "census"} & {w for line in card.lower().splitlines() if not line.strip().startswith("#")
+                                       for w in line.replace(".", " ").split()}
+    # Adult's card text is not lost: it stays below the placeholders, commented out
+    kept = [line for line in card.splitlines() if line.startswith("  # ")]
+    assert any("intended_use: " in line and "Estimate the probability that a person" in line for line in kept)
+    assert yaml.safe_load("\n".join(line[4:] for line in kept[1:])) == yaml.safe_load(
+        (REPO / "params.yaml").read_text())["card"]
     init(project / "data.csv", project / "params.yaml", "outcome", "yes", force=True)
     assert load_params(project / "params.yaml").schema.sensitive == {}
+    assert (project / "params.yaml").read_text().count("Estimate the probability that a person") == 1  # kept once
 
 
 def test_init_writes_nothing_that_does_not_load(project):

@@ -176,10 +176,19 @@ def section_span(lines: list[str], name: str) -> tuple[int, int] | None:
     return starts[0], stop
 
 
-def card_yaml(source: str) -> str:
-    """The `card:` section with placeholders: what the model card says of the data is the user's to write."""
-    body = yaml.safe_dump({"card": CardParams().model_dump()}, sort_keys=False, width=math.inf, allow_unicode=True)
-    return f"# the model card's text about {source}: replace each placeholder (the release warns until then)\n" + body
+def card_yaml(source: str, previous: dict | None, comments: list[str]) -> str:
+    """The `card:` section with placeholders: what the model card says of the data is the user's to write.
+
+    A PREVIOUS card with text of its own stays below, commented out, and so do the COMMENTS of the section it
+    replaces (earlier cards kept so): re-running init loses none of them.
+    """
+    placeholders = CardParams().model_dump()
+    lines = yaml.safe_dump({"card": placeholders}, sort_keys=False, width=math.inf, allow_unicode=True).splitlines()
+    lines[0] = f"card:  # the model card's text about {source}: replace each placeholder (the release warns until then)"
+    if previous and previous != placeholders:
+        kept = yaml.safe_dump(previous, sort_keys=False, width=math.inf, allow_unicode=True).splitlines()
+        lines += ["  # the card before `driftline init`, kept as it was:"] + [f"  # {line}" for line in kept]
+    return "\n".join(lines + comments) + "\n"
 
 
 def replace_section(text: str, name: str, section: str) -> str:
@@ -241,6 +250,9 @@ def init(source: str | Path, params_path: Path, target: str, positive: str, sens
     na_values = (raw.get("data") or {}).get("na_values", ["?", ""])
     found = profile(read_text(source, na_values), target, positive, sensitive, categories)
     text = replace_section(text, "schema", schema_yaml(found["schema"], str(source)))
-    text = replace_section(text, "card", card_yaml(str(source)))
+    lines = text.splitlines()
+    span = section_span(lines, "card") or (0, 0)
+    comments = [line for line in lines[span[0] + 1:span[1]] if line.lstrip().startswith("#")]
+    text = replace_section(text, "card", card_yaml(str(source), raw.get("card"), comments))
     write_checked(params_path, set_value(text, "validate", "max_duplicate_share", found["max_duplicate_share"]))
     return found
