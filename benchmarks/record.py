@@ -8,17 +8,14 @@ The contract (docs/hooks/benchmark_tables.py reads it; tests/unit/test_benchmark
 
 A cell is a JSON number, text, a boolean or null. "-dirty" means tracked files differed from HEAD when the
 run was recorded. `publish` prints the tables and writes the file in one step; the write is atomic (a
-temporary file beside it, then a rename), so a reader never sees half a file.
+temporary file beside it, then a rename: core.artifacts.write_json), so a reader never sees half a file.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
-import subprocess
-import tempfile
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,19 +23,16 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from driftline.core.artifacts import git_state, write_json
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 
 
 def commit(root: Path = REPO) -> str:
     """HEAD's sha, with "-dirty" when tracked files (staged or not) differ from it; "unknown" outside git."""
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, check=True, capture_output=True,
-                             text=True).stdout.strip()
-        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--"], cwd=root, capture_output=True).returncode
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return sha + ("-dirty" if dirty else "")
+    sha, dirty = git_state(root)
+    return "unknown" if sha is None else sha + ("-dirty" if dirty else "")
 
 
 def cpu_model() -> str:
@@ -86,20 +80,8 @@ def document(name: str, tables: list[dict], root: Path = REPO) -> dict:
 
 def write(name: str, tables: list[dict], directory: Path = RESULTS, root: Path = REPO) -> Path:
     """DIRECTORY/NAME.json for TABLES with the commit, date and machine, written atomically; its path."""
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.json"
-    text = json.dumps(document(name, tables, root), indent=1) + "\n"
-    descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_json(path, document(name, tables, root))
     return path
 
 

@@ -14,9 +14,29 @@ from driftline.errors import ConfigError, IngestError
 
 
 def write_json(path: Path, value) -> None:
-    """Write VALUE as indented JSON (numpy scalars as their Python values), creating the parent folder."""
+    """Write VALUE as indented JSON (numpy scalars as their Python values), creating the parent folder.
+
+    Atomically: a temporary file beside PATH, renamed over it, so that a reader (the reports index, a file
+    watcher, the docs build) never sees half a file.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(value, indent=1, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+    text = json.dumps(value, indent=1, default=lambda o: o.item() if hasattr(o, "item") else str(o))
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(text)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def git_state(root: Path) -> tuple[str | None, bool]:
+    """The commit at HEAD and whether tracked files differ from it (None outside a git repository)."""
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=False)
+    if head.returncode:
+        return None, False
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                            capture_output=True, text=True, check=False)
+    return head.stdout.strip(), bool(status.stdout.strip())
 
 
 def _paths(entries: list) -> list[str]:

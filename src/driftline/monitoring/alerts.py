@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import uuid
 from datetime import datetime, timezone
@@ -24,6 +23,7 @@ from prefect.events import emit_event
 from prefect.settings import PREFECT_API_URL
 
 from driftline.config import Params, PolicyParams
+from driftline.core.artifacts import write_json
 
 EVENT = "driftline.alert"
 ALERTS_DIR = Path("reports") / "alerts"
@@ -131,14 +131,6 @@ def _plain(value):
     return json.loads(json.dumps(value, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
 
 
-def _write_atomically(path: Path, value: dict) -> None:
-    """A reader (the reports index, a file watcher) never sees half a record."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(value, indent=1))
-    os.replace(temporary, path)
-
-
 def post_webhook(url: str, body: dict, timeout_s: float) -> dict:
     """POST BODY as JSON; {status, error}, never raising: an unreachable receiver must not stop monitoring."""
     try:
@@ -210,7 +202,7 @@ def raise_alert(summary: dict, findings: list[dict], params: Params, root: Path,
     })
     webhook = params.monitor.webhook
     record["webhook"] = post_webhook(webhook, record, timeout_s) if webhook else None
-    _write_atomically(path, record)
+    write_json(path, record)  # atomic: a reader never sees half a record
     if emitted:
         _emit(record)
     if _in_prefect_run():  # outside a run, Prefect would warn and start a throwaway server for the artifact

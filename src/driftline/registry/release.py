@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -19,7 +18,7 @@ import pandas as pd
 import yaml
 
 from driftline.config import Params
-from driftline.core.artifacts import dvc, package_info, splits_dir, stage_file, stage_outs, write_json
+from driftline.core.artifacts import dvc, git_state, package_info, splits_dir, stage_file, stage_outs, write_json
 from driftline.core.metrics import classification_metrics
 from driftline.core.splits import load_split
 from driftline.errors import IngestError, RegistryError
@@ -32,16 +31,6 @@ from driftline.registry.store import CHALLENGER, CHAMPION, Registry, now
 from driftline.reporting.index import build_index
 
 CARD_METRICS = ("roc_auc", "pr_auc", "accuracy", "f1", "log_loss", "calibration_error")
-
-
-def git_state(root: Path) -> tuple[str | None, bool]:
-    """The commit at HEAD and whether tracked files differ from it (None outside a git repository)."""
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=False)
-    if head.returncode:
-        return None, False
-    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                            capture_output=True, text=True, check=False)
-    return head.stdout.strip(), bool(status.stdout.strip())
 
 
 def data_version(root: Path, params: Params) -> str | None:
