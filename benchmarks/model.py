@@ -19,15 +19,16 @@ from pathlib import Path
 import numpy as np
 import torch
 import typer
+from scipy.special import expit
 from sklearn.metrics import roc_auc_score
 
 from driftline.config import Params, load_params, with_values
-from driftline.core.data import labels
 from driftline.core.encoding import Transform
 from driftline.core.metrics import choose_threshold
 from driftline.core.model import TabularNet
-from driftline.core.predictor import probabilities
+from driftline.core.predictor import raw_outputs
 from driftline.core.splits import load_split
+from driftline.core.task import Task
 from driftline.stages import featurize, train
 from driftline.stages.evaluate import _as_categories, fit_baseline
 
@@ -72,7 +73,7 @@ def main(seeds: int = typer.Option(5, min=1), first_seed: int = typer.Option(0),
         splits = Path(tmp, "splits")
         featurize.run(params, splits, Path(tmp, "featurize.json"))
         val, test = load_split(splits, "val"), load_split(splits, "test")
-        y_val, y_test = labels(val, params.schema), labels(test, params.schema)
+        y_val, y_test = (Task.of(params.schema).targets(f) for f in (val, test))
         train_rows = len(load_split(splits, "train"))
         transform = Transform.load(splits / "transform.json")
         for seed in range(first_seed, first_seed + seeds):
@@ -82,7 +83,7 @@ def main(seeds: int = typer.Option(5, min=1), first_seed: int = typer.Option(0),
             metrics = train.run(p, splits, out, out / "checkpoints", out / "metrics.json", out / "history.json")
             seconds = time.perf_counter() - started
             model = TabularNet.load(out)
-            ours = [probabilities(model, transform, f) for f in (val, test)]
+            ours = [expit(raw_outputs(model, transform(f))[:, 0]) for f in (val, test)]
             started = time.perf_counter()
             baseline = fit_baseline(load_split(splits, "train"), p.schema, p.evaluate)
             baseline_seconds = time.perf_counter() - started

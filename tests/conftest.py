@@ -26,10 +26,12 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 
 SMALL = {
     "train": {"members": 2, "width": 64, "blocks": 2, "max_epochs": 4, "patience": 2, "learning_rate": 0.003,
-              "batch_size": 128,  # low frequencies: a few thousand rows cannot fit the full-data scale
+              # low frequencies: a few thousand rows cannot fit the full-data scale
+              "batch_size": 128, "cv_below_rows": None,
               "embedding": {"d_embedding": 16, "n_frequencies": 16, "frequency_init_scale": 1.0, "lite": True}},
     "audit": {"background_rows": 20, "explain_rows": 40},
-    "gate": {"max_calibration_error": 0.1, "min_roc_auc": 0.8},  # four epochs on a few thousand rows
+    # four epochs on a few thousand rows
+    "gate": {"floors": [{"metric": "roc_auc", "min": 0.8}, {"metric": "calibration_error", "max": 0.1}]},
     "flows": {"retries": 0, "retry_delay_seconds": 0},
 }
 SLICE_ROWS = 6000

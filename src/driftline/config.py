@@ -70,9 +70,16 @@ class SensitiveSpec(Strict):
         return bins
 
 
+TaskKind = Literal["binary", "multiclass", "regression"]
+
+
 class Schema(Strict):
-    target: str = Field(description="The column to predict: a category column with exactly two categories.")
-    positive_label: str = Field(description="The target's positive category, as spelt in the data.")
+    task: TaskKind = Field(description=(
+        "What the model predicts: `binary` (a category target with two categories), `multiclass` (a category "
+        "target with three or more) or `regression` (a numeric target). `driftline init` infers it."))
+    target: str = Field(description="The column to predict, declared among the columns like any other.")
+    positive_label: str | None = Field(None, description=(
+        "The target's positive category, as spelt in the data: binary tasks only."))
     columns: dict[str, ColumnSpec] = Field(min_length=2, description=(
         "Every column of the data, the target included, by name: the one schema that the contract, the "
         "transform and the service's request model share. `driftline init` infers it from a CSV."))
@@ -82,24 +89,47 @@ class Schema(Strict):
 
     @field_validator("positive_label")
     @classmethod
-    def _stripped(cls, label: str) -> str:
-        return label.strip()  # as the target's cells and categories are read
+    def _stripped(cls, label: str | None) -> str | None:
+        return None if label is None else label.strip()  # as the target's cells and categories are read
 
     @model_validator(mode="after")
     def _consistent(self) -> Schema:
         target = self.columns.get(self.target)
         if target is None:
             raise ValueError(f"target '{self.target}' is not among the columns")
-        if target.type != "category" or self.positive_label not in (target.categories or []):
-            raise ValueError(f"positive_label '{self.positive_label}' is not a category of '{self.target}'")
-        if len(target.categories) != 2:
-            raise ValueError(f"target '{self.target}' must have exactly two categories, not {target.categories}")
+        self._check_task(target)
         for name, spec in self.sensitive.items():
             if name not in self.columns:
                 raise ValueError(f"sensitive attribute '{name}' is not among the columns")
+            if name == self.target:
+                raise ValueError(f"sensitive attribute '{name}' is the target")
             if spec.bins and not self.columns[name].numeric:
                 raise ValueError(f"sensitive attribute '{name}' has bins but is not numeric")
         return self
+
+    def _check_task(self, target: ColumnSpec) -> None:
+        if self.task == "regression":
+            if not target.numeric:
+                raise ValueError(f"a regression target must be numeric; '{self.target}' is a category (set task: "
+                                 "binary or multiclass)")
+            if self.positive_label is not None:
+                raise ValueError("positive_label is for binary tasks only")
+            return
+        if target.numeric:
+            raise ValueError(f"a {self.task} target must be a category column; '{self.target}' is "
+                             f"{target.type} (set task: regression, or declare it a category)")
+        if self.task == "binary":
+            if len(target.categories) != 2:
+                raise ValueError(f"a binary target has exactly two categories, not {target.categories} (set task: "
+                                 "multiclass)")
+            if self.positive_label not in target.categories:
+                raise ValueError(f"positive_label '{self.positive_label}' is not a category of '{self.target}'")
+        else:
+            if len(target.categories) < 3:
+                raise ValueError(f"a multiclass target has three or more categories, not {target.categories} "
+                                 "(set task: binary)")
+            if self.positive_label is not None:
+                raise ValueError("positive_label is for binary tasks only")
 
     @property
     def features(self) -> list[str]:
@@ -114,8 +144,13 @@ class Schema(Strict):
         return [c for c in self.features if not self.columns[c].numeric]
 
     @property
+    def classes(self) -> list[str]:
+        """The target's categories in declared order (a class's code is its position); empty for regression."""
+        return list(self.columns[self.target].categories or [])
+
+    @property
     def negative_label(self) -> str:
-        (other,) = (c for c in self.columns[self.target].categories if c != self.positive_label)
+        (other,) = (c for c in self.classes if c != self.positive_label)
         return other
 
 
@@ -177,7 +212,13 @@ class TrainParams(Strict):
     gradient_clip: float = Field(gt=0, description="Largest gradient norm.")
     batch_size: int = Field(ge=1, description="Rows per optimiser step, over all DDP ranks together.")
     max_epochs: int = Field(ge=1, description="Most epochs; the learning-rate schedule ends here.")
-    patience: int = Field(ge=1, description="Epochs without a better validation AUC before stopping.")
+    patience: int = Field(ge=1, description=(
+        "Epochs without a better validation metric (the task's: AUC, log loss or RMSE) before stopping."))
+    cv_below_rows: int | None = Field(None, ge=1, description=(
+        "Below this many training rows, early stopping scores cross-validation folds of the training split "
+        "rather than the few rows of the validation split: cv_folds models learn at once, each on all folds "
+        "but its own, and the model served is their ensemble. null: never."))
+    cv_folds: int = Field(5, ge=2, le=20, description="Folds of that cross-validation.")
     class_weight: Literal["balanced", "none"] = Field(description=(
         "balanced: weigh the positive class up (the logit is shifted back, so probabilities stay calibrated)."))
     accelerator: Literal["auto", "cpu", "gpu"] = Field(description="auto: a GPU when PyTorch sees one.")
@@ -227,6 +268,9 @@ class EvaluateParams(Strict):
     threshold_tolerance: float = Field(ge=0, lt=0.5, description=(
         "The threshold is the median of the cuts within this of the best objective, so it does not jump."))
     calibration_bins: int = Field(ge=2, le=100, description="Bins of the calibration error and curve.")
+    interval_level: float = Field(0.9, gt=0, lt=1, description=(
+        "Regression: the coverage the prediction interval is built for (split conformal, from the validation "
+        "residuals)."))
     baseline: BaselineParams = Field(description="The HistGradientBoosting baseline the model is compared with.")
 
 
@@ -234,8 +278,8 @@ class AuditParams(Strict):
     background_rows: int = Field(ge=1, description="Training rows SHAP integrates over (stored with the model).")
     explain_rows: int = Field(ge=1, description="Test rows explained with SHAP.")
     min_group_size: int = Field(ge=1, description=(
-        "Fairness gaps cover the groups with at least this many test rows of each label; smaller groups are "
-        "reported, not gated."))
+        "Fairness gaps cover the groups with at least this many test rows (binary: of each label); smaller groups "
+        "are reported, not gated."))
     seed: int = Field(description="Seed of the row samples.")
 
 
@@ -256,11 +300,14 @@ class PolicyParams(Strict):
     """What raises an alert; null turns a rule off."""
 
     dataset_drift: bool = Field(description="Alert on Evidently's dataset-drift decision (monitor.drift_share).")
-    max_auc_drop: float | None = Field(None, ge=0, le=1, description=(
-        "Alert when the realised ROC AUC, or the CBPE estimate where labels are too few, is more than this below "
-        "the model's test AUC."))
-    max_parity_gap: float | None = Field(None, ge=0, le=1, description=(
-        "Alert when any sensitive attribute's demographic-parity gap of the decisions is above this."))
+    max_metric_drop: float | None = Field(None, ge=0, description=(
+        "Alert when the task's primary metric, realised or (where labels are too few) estimated, is worse than "
+        "the model's test figure by more than this, in the metric's units: ROC AUC (binary, estimated by CBPE), "
+        "log loss (multiclass, CBPE), RMSE (regression, target units, estimated by DLE)."))
+    max_parity_gap: float | None = Field(None, ge=0, description=(
+        "Alert when any sensitive attribute's gap between groups in the model's answers is above this: the "
+        "demographic-parity difference of the decisions (binary), the largest gap of a class's selection rate "
+        "(multiclass), the gap of the mean prediction (regression, target units)."))
     min_attribution_ndcg: float | None = Field(None, ge=0, le=1, description=(
         "Alert when the rank agreement (nDCG) of mean |SHAP| with the audit's falls below this (SageMaker "
         "Clarify's default is 0.9)."))
@@ -277,7 +324,8 @@ class MonitorParams(Strict):
     threshold: float = Field(gt=0, description=(
         "A column drifts at a distance at or above it, or for a p-value test at a p-value below it."))
     drift_share: float = Field(gt=0, le=1, description=(
-        "The batch drifts when at least this share of its columns (the features and the prediction) drift."))
+        "The batch drifts when at least this share of its columns drift: the features and the answers (the "
+        "probability, the prediction, or a multiclass model's label and class probabilities)."))
     explain_rows: int = Field(ge=10, le=10_000, description=(
         "Rows of a batch or window explained (a sample) for the drift of attributions."))
     min_labelled_rows: int = Field(ge=1, description=(
@@ -297,23 +345,47 @@ class ServeParams(Strict):
     timeout_s: float = Field(gt=0, le=3600, description="A request not answered in this long gets 504.")
 
 
-class ChangeThreshold(Strict):
-    """A bound on the change of one metric from a reference model, as TFX's GenericChangeThreshold.
+GateMetric = Literal["roc_auc", "pr_auc", "accuracy", "f1", "log_loss", "calibration_error", "macro_f1", "brier",
+                     "rmse", "mae", "r2", "mape", "coverage"]  # every task's test metrics (core.metrics)
+FairnessGap = Literal["accuracy_gap", "macro_f1_gap", "recall_gap", "mae_gap", "rmse_gap", "mean_prediction_gap"]
 
-    With higher_is_better, the candidate passes when candidate - reference >= absolute and
-    candidate / reference >= relative; otherwise when they are <= absolute and <= relative.
+
+class ChangeThreshold(Strict):
+    """A bound on the change of one metric from a reference model, as TFX's GenericChangeThreshold, in the
+    metric's own direction (core.metrics.HIGHER_IS_BETTER).
+
+    Where higher is better, the candidate passes when candidate - reference >= absolute and
+    candidate / reference >= relative; where lower is better, when they are <= absolute and <= relative.
     """
 
-    metric: Literal["roc_auc", "pr_auc", "accuracy", "f1", "log_loss", "calibration_error"] = Field(
-        description="The test metric compared.")
-    higher_is_better: bool = Field(description="The direction of the bounds.")
+    metric: GateMetric = Field(description=(
+        "The test metric compared, one that the task reports: binary roc_auc, pr_auc, accuracy, f1, log_loss, "
+        "calibration_error; multiclass accuracy, macro_f1, log_loss, roc_auc, calibration_error, brier; "
+        "regression rmse, mae, r2, mape (every target positive), coverage (the model only)."))
     absolute: float | None = Field(None, description="Bound on candidate minus reference.")
     relative: float | None = Field(None, gt=0, description="Bound on candidate over reference.")
+    strict: bool = Field(False, description=(
+        "The candidate must beat the bounds, not only meet them (> or <, not >= or <=): with absolute 0, a "
+        "strict improvement."))
 
     @model_validator(mode="after")
     def _some_bound(self) -> ChangeThreshold:
         if self.absolute is None and self.relative is None:
             raise ValueError("a change threshold needs 'absolute', 'relative' or both")
+        return self
+
+
+class Floor(Strict):
+    """An absolute bound on one of the candidate's test metrics: a min where higher is better, else a max."""
+
+    metric: GateMetric = Field(description="The test metric bounded, one that the task reports.")
+    min: float | None = Field(None, description="The lowest value that passes (a metric where higher is better).")
+    max: float | None = Field(None, description="The highest value that passes (a metric where lower is better).")
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> Floor:
+        if (self.min is None) == (self.max is None):
+            raise ValueError("a floor needs one of 'min' and 'max'")
         return self
 
 
@@ -324,19 +396,29 @@ class InfraParams(Strict):
 
 
 class GateParams(Strict):
-    min_roc_auc: float = Field(ge=0, le=1, description="Floor on the test ROC AUC.")
-    max_calibration_error: float = Field(ge=0, le=1, description="Ceiling on the test calibration error.")
-    max_parity_amplification: float = Field(ge=0, le=1, description=(
-        "Over the groups the audit gates on, the decisions' demographic-parity gap may exceed the labels' own "
-        "base-rate gap by at most this: the model may not amplify the data's disparity."))
-    max_equalized_odds_difference: float = Field(ge=0, le=1, description=(
-        "Ceiling on the equalized-odds gap over those groups."))
+    floors: list[Floor] = Field([], description=(
+        "Absolute bounds on the candidate's test metrics, e.g. `{metric: roc_auc, min: 0.88}`; none unless set, "
+        "since what is good enough depends on the data."))
+    max_parity_amplification: float | None = Field(None, ge=0, le=1, description=(
+        "Binary: over the groups the audit gates on, the decisions' demographic-parity gap may exceed the labels' "
+        "own base-rate gap by at most this: the model may not amplify the data's disparity. null: not gated."))
+    max_equalized_odds_difference: float | None = Field(None, ge=0, le=1, description=(
+        "Binary: ceiling on the equalized-odds gap over those groups; null: not gated."))
+    max_gaps: dict[FairnessGap, float] = Field({}, description=(
+        "Multiclass and regression: ceilings on the audit's gaps (max - min over the gated groups) of every "
+        "sensitive attribute: multiclass accuracy_gap, macro_f1_gap, recall_gap; regression mae_gap, rmse_gap, "
+        "mean_prediction_gap (in the target's units). A gap not listed is not gated."))
     bootstrap_rounds: int = Field(ge=10, le=10_000, description=(
-        "Paired bootstrap rounds of the test split for the model card's confidence intervals."))
+        "Paired bootstrap rounds of the test split for the model card's confidence intervals of the task's "
+        "primary metric."))
     baseline: list[ChangeThreshold] = Field(description=(
         "Bounds against the gradient-boosting baseline of the same run."))
+    dummy: list[ChangeThreshold] = Field(description=(
+        "Bounds against the dummy of the same run (the class prior, or the mean): a model must have learnt "
+        "something."))
     champion: list[ChangeThreshold] = Field(description=(
-        "Bounds against the champion, re-scored on this run's test split (the first model has none to meet)."))
+        "Bounds against the champion, re-scored on this run's test split (the first model, or one for another "
+        "target, has none to meet)."))
     infra: InfraParams = Field(description="The load-and-query check of the built bento before promotion.")
 
 

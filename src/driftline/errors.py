@@ -41,7 +41,7 @@ class StageFailed(DriftlineError, RuntimeError):
 
 
 class AuditError(DriftlineError, RuntimeError):
-    """The audit cannot vouch for its explanations (SHAP attributions that do not add up to the logit)."""
+    """The audit cannot vouch for its explanations (SHAP attributions that do not add up to the output they explain)."""
 
 
 class MonitorError(DriftlineError, RuntimeError):

@@ -26,7 +26,7 @@ from driftline.monitoring.alerts import ARTIFACT_KEY, EVENT, evaluate, raise_ale
 from driftline.registry.infra import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-POLICY = PolicyParams(dataset_drift=True, max_auc_drop=0.03, max_parity_gap=0.3, min_attribution_ndcg=0.9)
+POLICY = PolicyParams(dataset_drift=True, max_metric_drop=0.03, max_parity_gap=0.3, min_attribution_ndcg=0.9)
 OFF = PolicyParams(dataset_drift=False)
 
 
@@ -67,8 +67,8 @@ def test_a_summary_at_every_threshold_raises_nothing():
 
 @pytest.mark.parametrize(("changes", "fired"), [
     ({"dataset_drift": True, "drifted_columns": ["age"]}, ["dataset_drift"]),
-    ({"performance": performance(None, 0.8999)}, ["auc_drop"]),
-    ({"performance": performance(0.85, 0.93)}, ["auc_drop"]),      # realised wins over a reassuring estimate
+    ({"performance": performance(None, 0.8999)}, ["metric_drop"]),
+    ({"performance": performance(0.85, 0.93)}, ["metric_drop"]),   # realised wins over a reassuring estimate
     ({"performance": performance(0.93, 0.50)}, []),                # ... and over an alarming one
     ({"fairness": fairness(0.3001)}, ["parity_gap"]),
     ({"attribution": {"ndcg": 0.8999}}, ["attribution_ndcg"]),
@@ -79,11 +79,35 @@ def test_each_rule_fires_just_past_its_threshold(changes, fired):
 
 def test_a_finding_says_what_fired_and_against_what():
     (auc,) = evaluate(quiet_summary(performance=performance(0.85, 0.93)), POLICY)
-    assert auc == auc | {"rule": "auc_drop", "value": 0.08, "threshold": 0.03, "source": "realised"}
-    assert "realised ROC AUC 0.8500" in auc["message"]
+    assert auc == auc | {"rule": "metric_drop", "value": 0.08, "threshold": 0.03, "source": "realised",
+                         "metric": "roc_auc"}
+    assert "realised roc_auc 0.8500" in auc["message"]
     both = fairness(0.5) | {"race": {"demographic_parity_difference": 0.4}}
     (parity,) = evaluate(quiet_summary(fairness=both), POLICY)
     assert (parity["value"], parity["attribute"]) == (0.5, "sex") and "race 0.400" in parity["message"]
+    assert parity["gap"] == "demographic_parity_difference"
+
+
+# Each task's primary metric (core.metrics.PRIMARY) at the policy's 0.03 from its test figure, in its direction,
+# and its parity gap (alerts.PARITY_GAP) at 0.3: lower is better for log loss and RMSE
+TASKS = {"multiclass": ("log_loss", 0.90, 0.93, 0.9301, "selection_rate_gap"),
+         "regression": ("rmse", 12.0, 12.03, 12.0301, "mean_prediction_gap")}
+
+
+@pytest.mark.parametrize("kind", TASKS)
+def test_each_task_is_judged_by_its_primary_metric_and_parity_gap(kind):
+    metric, test, at, past, gap = TASKS[kind]
+
+    def summary(value: float, parity: float) -> dict:
+        return quiet_summary(task=kind, performance=quiet_summary()["performance"] | {
+            "estimated": {metric: value, "roc_auc": 0.1}, "reference": {metric: test, "roc_auc": 0.9}},
+            fairness={"group": {gap: parity, "demographic_parity_difference": 0.9}})
+
+    assert evaluate(summary(at, 0.3), POLICY) == []  # the binary figures are not this task's
+    assert evaluate(summary(test - 1.0, 0.0), POLICY) == []  # better than at test
+    drop, parity = evaluate(summary(past, 0.3001), POLICY)
+    assert drop == drop | {"rule": "metric_drop", "metric": metric, "value": 0.0301, "source": "estimated"}
+    assert parity == parity | {"rule": "parity_gap", "gap": gap, "attribute": "group", "value": 0.3001}
 
 
 @pytest.mark.parametrize("changes", [
@@ -94,8 +118,8 @@ def test_a_finding_says_what_fired_and_against_what():
 def test_missing_inputs_are_skipped(changes):
     broken = quiet_summary(dataset_drift=True, performance=performance(0.5, 0.5), fairness=fairness(0.9),
                            attribution={"ndcg": 0.1})
-    assert "auc_drop" in rules(broken)
-    skipped = {"performance": "auc_drop", "fairness": "parity_gap", "attribution": "attribution_ndcg"}
+    assert "metric_drop" in rules(broken)
+    skipped = {"performance": "metric_drop", "fairness": "parity_gap", "attribution": "attribution_ndcg"}
     assert not {skipped[key] for key in changes} & set(rules(broken | changes))
 
 

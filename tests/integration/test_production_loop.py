@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from driftline.config import load_params
 from driftline.registry.infra import records
 from driftline.serving.log import read_window
 from tests.conftest import SLICE_ROWS, cli, full_data, serving
@@ -53,9 +54,9 @@ def loop(trained, tmp_path_factory):
             "status": status}
 
 
-def test_every_answered_record_is_in_the_log_after_sigterm(loop):
+def test_every_answered_record_is_in_the_log_after_sigterm(loop, trained):
     assert loop["status"]["enabled"] and loop["status"]["failed_writes"] == 0
-    logged = read_window(loop["url"], "income")
+    logged = read_window(loop["url"], load_params(trained / "params.yaml").schema)
     assert sorted(logged["record_id"]) == sorted(loop["answered"])
     assert logged["model_version"].nunique() == 1 and logged["request_id"].nunique() == len(loop["answered"]) // BATCH
     assert logged["income"].isna().all()

@@ -34,7 +34,10 @@ def test_evaluation_has_the_flat_keys_and_the_decision_apart(trained):
     assert metrics["roc_auc"] > 0.8
     decision = read(trained / "artifacts/evaluate/decision.json")
     assert decision["threshold"] == pytest.approx(metrics["threshold"], abs=1e-6)
-    assert set(decision) == {"threshold", "objective"}  # nothing of the baseline's
+    # the model's post-hoc choices alone, nothing of the baseline's
+    assert set(decision) == {"threshold", "objective", "temperature", "calibration"}
+    calibration = decision["calibration"]
+    assert decision["temperature"] == (calibration["fitted_temperature"] if calibration["applied"] else 1.0)
 
 
 def test_audit_sums_shap_to_every_raw_column(trained):

@@ -14,7 +14,8 @@ def scorer(calls: list):
         if any(v is None for v in columns["x"]):
             raise ValueError("x: missing")
         x = np.asarray(columns["x"], dtype=float)
-        return x / 10, np.where(x > 5, "big", "small")
+        # answers of every shape a task gives: one value per row, and one row of values per row
+        return {"share": x / 10, "size": np.where(x > 5, "big", "small"), "spread": np.column_stack([x, -x])}
     return score
 
 
@@ -26,15 +27,16 @@ def test_concurrent_requests_share_one_call_and_get_their_own_rows():
     calls = []
     results = asyncio.run(together(Batcher(scorer(calls)), [[1], [2, 9], [3]]))
     assert calls == [4]
-    assert [r[0].tolist() for r in results] == [[0.1], [0.2, 0.9], [0.3]]
-    assert results[1][1].tolist() == ["small", "big"]
+    assert [r["share"].tolist() for r in results] == [[0.1], [0.2, 0.9], [0.3]]
+    assert results[1]["size"].tolist() == ["small", "big"]
+    assert results[1]["spread"].tolist() == [[2, -2], [9, -9]]
 
 
 def test_a_bad_request_fails_alone():
     calls = []
     results = asyncio.run(together(Batcher(scorer(calls)), [[1], [None], [3]]))
     assert calls == [3, 1, 1, 1]  # the merged call, then each request on its own
-    assert results[0][0].tolist() == [0.1] and results[2][0].tolist() == [0.3]
+    assert results[0]["share"].tolist() == [0.1] and results[2]["share"].tolist() == [0.3]
     with pytest.raises(ValueError, match="x: missing"):
         raise results[1]
 
@@ -42,4 +44,4 @@ def test_a_bad_request_fails_alone():
 def test_a_lone_request_is_scored_at_once():
     calls = []
     (result,) = asyncio.run(together(Batcher(scorer(calls)), [[7]]))
-    assert calls == [1] and result[1].tolist() == ["big"]
+    assert calls == [1] and result["size"].tolist() == ["big"]

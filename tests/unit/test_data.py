@@ -3,14 +3,15 @@ import pandas as pd
 import pytest
 
 from driftline.config import Schema
-from driftline.core.data import coerce, coerce_column, labels, read_csv, sensitive_groups
+from driftline.core.data import coerce, coerce_column, read_csv, sensitive_groups
+from driftline.core.task import Task
 from driftline.errors import DataError
 
 NA = ["?", ""]
 # A category written as numbers and a numeric-coded target: what type guessing used to break.
 CODED = Schema.model_validate({
     "target": "paid",
-    "positive_label": "1",
+    "task": "binary", "positive_label": "1",
     "columns": {
         "zone": {"type": "category", "categories": ["01", "2", "3"]},
         "amount": {"type": "integer", "min": 0, "max": 100},
@@ -33,15 +34,15 @@ def test_declared_categories_and_the_target_keep_their_spelling(tmp_path):
     path.write_text("zone,amount,paid\n01,5,1\n2,7,0\n3,,1\n")
     frame = read_csv(path, CODED, NA)
     assert frame["zone"].tolist() == ["01", "2", "3"]
-    assert labels(frame, CODED).tolist() == [1, 0, 1]
+    assert Task.of(CODED).targets(frame).tolist() == [1, 0, 1]
 
 
 def test_labels_refuse_values_outside_the_two_classes():
     frame = pd.DataFrame({"paid": ["1", "1.0", "0"]})
     with pytest.raises(DataError, match=r"target 'paid' has 1 value\(s\) .* such as '1.0'"):
-        labels(frame, CODED)
+        Task.of(CODED).targets(frame)
     with pytest.raises(DataError, match="target 'paid'"):
-        labels(pd.DataFrame({"paid": ["1", None]}), CODED)
+        Task.of(CODED).targets(pd.DataFrame({"paid": ["1", None]}))
 
 
 def test_an_empty_file_raises_data_error(tmp_path, params):

@@ -14,8 +14,9 @@ from pydantic import ValidationError
 
 from driftline.config import Schema
 from driftline.core.contract import check, failures
-from driftline.core.data import category_text, coerce, coerce_column, labels, read_csv, require_both_labels
+from driftline.core.data import category_text, coerce, coerce_column, read_csv
 from driftline.core.encoding import Transform
+from driftline.core.task import Task
 from driftline.errors import DataError
 from driftline.stages.audit import _plots, fairness, plot_colours
 from driftline.stages.evaluate import early_stopping, fit_baseline
@@ -24,7 +25,7 @@ from driftline.stages.train.batches import MIN_BATCHES, batch_size
 NA = ["?", ""]
 SCHEMA = Schema.model_validate({
     "target": "churned",
-    "positive_label": "1",
+    "task": "binary", "positive_label": "1",
     "columns": {
         "plan": {"type": "category", "categories": ["1", "2", "3"]},  # numeric codes; first column a category
         "zip": {"type": "category", "categories": ["02139", "10001", "94105"]},
@@ -42,7 +43,7 @@ CSV = ("plan,zip,member,spend,visits,churned\n"
 # Only categories, and a flag declared in lower case: no numeric column for the plots to colour.
 CATEGORIES_ONLY = Schema.model_validate({
     "target": "y",
-    "positive_label": "yes",
+    "task": "binary", "positive_label": "yes",
     "columns": {
         "flag": {"type": "category", "categories": ["true", "false"]},
         "code": {"type": "category", "categories": ["0", "1"]},
@@ -72,7 +73,7 @@ def test_read_csv_keeps_declared_categories_as_their_text(rows):
     assert rows["churned"].tolist() == ["1", "0", "0", "1"]
     assert rows["spend"].dtype == np.float64 and np.isnan(rows["spend"][2])
     assert rows["visits"].tolist() == [3, 0, 7, 1]
-    assert labels(rows, SCHEMA).tolist() == [1, 0, 0, 1]
+    assert Task.of(SCHEMA).targets(rows).tolist() == [1, 0, 0, 1]
 
 
 def test_read_csv_strips_names_and_a_byte_order_mark_and_leaves_bad_numbers_as_text():
@@ -102,9 +103,9 @@ def test_coerce_gives_pandas_typed_categories_their_declared_text():
 
 
 def test_labels_of_a_numeric_looking_target():
-    assert labels(pd.DataFrame({"churned": [0, 1, 1.0, "1"]}), SCHEMA).tolist() == [0, 1, 1, 1]
+    assert Task.of(SCHEMA).targets(pd.DataFrame({"churned": [0, 1, 1.0, "1"]})).tolist() == [0, 1, 1, 1]
     with pytest.raises(DataError, match="target 'churned' has 1 value"):
-        labels(pd.DataFrame({"churned": [0, 2]}), SCHEMA)
+        Task.of(SCHEMA).targets(pd.DataFrame({"churned": [0, 2]}))
 
 
 def test_the_contract_checks_declared_text(rows, params):
@@ -174,14 +175,15 @@ def test_shap_plots_are_drawn_with_no_numeric_column(tmp_path):
     values = np.random.default_rng(0).normal(size=(20, 2))
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        _plots(values, rows, CATEGORIES_ONLY, tmp_path)
+        _plots(values[:, :, None], values, rows, CATEGORIES_ONLY, tmp_path)
     assert (tmp_path / "shap_beeswarm.png").stat().st_size > 1000
     assert (tmp_path / "shap_importance.png").stat().st_size > 1000
 
 
 def test_fairness_without_sensitive_attributes(rows):
     assert SCHEMA.sensitive == {}
-    assert fairness(rows, np.array([0.9, 0.1, 0.2, 0.8]), 0.5, SCHEMA, 1) == ({}, {})
+    answers = Task.of(SCHEMA).decode(np.array([[2.0], [-2.0], [-1.0], [1.5]]), {"threshold": 0.5})
+    assert fairness(rows, Task.of(SCHEMA), answers, {"threshold": 0.5}, 1) == ({}, {})
 
 
 def test_the_baseline_stops_early_on_small_data(params):
@@ -209,9 +211,9 @@ def test_small_training_splits_get_smaller_batches():
 
 
 def test_a_split_with_one_label_is_a_clear_error():
-    require_both_labels(np.array([0, 1, 0]), "validation", SCHEMA)
+    Task.of(SCHEMA).require(np.array([0, 1, 0]), "validation")
     with pytest.raises(DataError, match="the validation split holds only 'churned' = '0' \\(3 rows\\)"):
-        require_both_labels(np.array([0, 0, 0]), "validation", SCHEMA)
+        Task.of(SCHEMA).require(np.array([0, 0, 0]), "validation")
 
 
 def write_splits(directory: Path, params, n: int = 200, one_label_val: bool = False) -> Path:
@@ -221,7 +223,7 @@ def write_splits(directory: Path, params, n: int = 200, one_label_val: bool = Fa
     frame = pandas_typed(n)
     frame["churned"] = (frame["spend"] + np.random.default_rng(1).normal(0, 15, n) > 50).astype(int)
     typed = coerce(frame, SCHEMA)
-    parts = split(typed, pd.Series(labels(typed, SCHEMA)), 0.15, 0.15, 0)
+    parts = split(typed, pd.Series(Task.of(SCHEMA).targets(typed)), 0.15, 0.15, 0)
     if one_label_val:
         parts["val"] = parts["val"].assign(churned="0")
     directory.mkdir(parents=True, exist_ok=True)

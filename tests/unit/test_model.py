@@ -18,7 +18,18 @@ def test_forward_is_member_mean_plus_offset():
     torch.manual_seed(0)
     model = net(logit_offset=TabularNet.offset_for(4.0))
     x = torch.randn(7, 6)
-    expected = model.member_logits(x).mean(dim=1, keepdim=True) - math.log(4.0)
+    expected = model.member_outputs(x).mean(dim=1) - math.log(4.0)
+    torch.testing.assert_close(model(x), expected)
+    assert model(x).shape == (7, 1)
+
+
+def test_a_head_of_k_outputs_with_one_offset_per_class():
+    torch.manual_seed(0)
+    weights = [0.5, 1.0, 2.0]
+    model = net(outputs=3, logit_offset=TabularNet.offset_for(weights))
+    x = torch.randn(7, 6)
+    assert model.member_outputs(x).shape == (7, 3, 3)
+    expected = model.member_outputs(x).mean(dim=1) - torch.log(torch.tensor(weights))
     torch.testing.assert_close(model(x), expected)
 
 
@@ -39,8 +50,8 @@ def test_members_are_independent_networks_with_their_own_embeddings():
             state[name] = tensor
     lone.load_state_dict(state)
     x = torch.randn(5, 6)
-    torch.testing.assert_close(model.member_logits(x)[:, 1:2], lone.member_logits(x))
-    assert not torch.allclose(model.member_logits(x)[:, 0], model.member_logits(x)[:, 1])
+    torch.testing.assert_close(model.member_outputs(x)[:, 1:2], lone.member_outputs(x))
+    assert not torch.allclose(model.member_outputs(x)[:, 0], model.member_outputs(x)[:, 1])
 
 
 def test_numbers_are_embedded_and_the_rest_passed_through():
@@ -53,9 +64,9 @@ def test_numbers_are_embedded_and_the_rest_passed_through():
     torch.testing.assert_close(plain.member_inputs(x), x[:, None, :].expand(2, 3, 6))
 
 
-@pytest.mark.parametrize("embedding", [EMBEDDING, None])
-def test_save_and_load_give_identical_outputs(tmp_path, embedding):
-    model = net(embedding=embedding, dropout=0.1, logit_offset=-0.5)
+@pytest.mark.parametrize(("embedding", "outputs"), [(EMBEDDING, 1), (None, 1), (EMBEDDING, 4)])
+def test_save_and_load_give_identical_outputs(tmp_path, embedding, outputs):
+    model = net(embedding=embedding, dropout=0.1, logit_offset=-0.5, outputs=outputs)
     model.save(tmp_path)
     loaded = TabularNet.load(tmp_path)
     x = torch.randn(4, 6)

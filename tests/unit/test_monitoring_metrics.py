@@ -1,4 +1,5 @@
-"""Monitoring metrics: realised and CBPE-estimated performance, attribution nDCG, fairness by group."""
+"""Monitoring metrics of a binary model: realised and CBPE-estimated performance, attribution nDCG, fairness by
+group (tests/unit/test_monitoring_tasks.py covers every task)."""
 
 import json
 
@@ -8,21 +9,21 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
 from driftline.config import Schema, load_params
-from driftline.core.data import labels, sensitive_groups
+from driftline.core.data import sensitive_groups
 from driftline.core.metrics import classification_metrics
-from driftline.core.predictor import probabilities
 from driftline.core.splits import load_split
-from driftline.errors import MonitorError
+from driftline.core.task import Task
 from driftline.monitoring.attribution import attribution_drift, ndcg, shares
 from driftline.monitoring.fairness import fairness_drift
-from driftline.monitoring.performance import _read_metrics, calibrate, estimate, fit_calibration, performance, realised
+from driftline.monitoring.performance import CBPE, calibrate, cbpe_binary, fit_calibration, performance, realised
 
 IDENTITY = {"x": [0.0, 1.0], "y": [0.0, 1.0]}
 GROUPED = Schema.model_validate({
-    "target": "y", "positive_label": "1", "sensitive": {"colour": {}},
+    "task": "binary", "target": "y", "positive_label": "1", "sensitive": {"colour": {}},
     "columns": {"colour": {"type": "category", "categories": ["red", "blue"]}, "y": {"type": "category",
                                                                                    "categories": ["0", "1"]}},
 })
+BINARY = Task.of(GROUPED)
 
 
 def calibrated_sample(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -32,21 +33,22 @@ def calibrated_sample(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return p, (rng.uniform(size=n) < p).astype(np.int64)
 
 
+def answers(p: np.ndarray, threshold: float = 0.5) -> dict[str, np.ndarray]:
+    return {"probability": p, "label": np.where(p >= threshold, "1", "0")}
+
+
 def test_realised_metrics_are_sklearns_and_the_report_saves(tmp_path):
     p, y = calibrated_sample(2000, 0)
-    metrics, snapshot = realised(y, p, 0.4, bins=10)
+    metrics, snapshot = realised(BINARY, y, answers(p, 0.4), bins=10, threshold=0.4)
     assert metrics["roc_auc"] == pytest.approx(roc_auc_score(y, p), abs=1e-6)
     assert metrics["accuracy"] == pytest.approx(accuracy_score(y, p >= 0.4), abs=1e-6)
     assert metrics["f1"] == pytest.approx(f1_score(y, p >= 0.4), abs=1e-6)
-    assert metrics["calibration_error"] == classification_metrics(y, p, 0.4, 10)["calibration_error"]
+    assert metrics == classification_metrics(y, p, 0.4, 10)
+    evidently = {m["config"]["type"].split(":")[-1]: m["value"] for m in snapshot.dict()["metrics"]}
+    for ours, theirs in (("roc_auc", "RocAuc"), ("accuracy", "Accuracy"), ("f1", "F1Score")):
+        assert evidently[theirs] == pytest.approx(metrics[ours], abs=1e-6)
     snapshot.save_html(str(tmp_path / "performance.html"))
     assert (tmp_path / "performance.html").stat().st_size > 1000
-
-
-def test_a_report_without_a_metric_names_what_is_missing():
-    with pytest.raises(MonitorError, match="roc_auc"):
-        _read_metrics({"metrics": [{"config": {"type": "evidently:metric_v2:Accuracy"}, "value": 0.8},
-                                   {"config": {"type": "evidently:metric_v2:F1Score"}, "value": 0.7}]})
 
 
 def test_calibration_learns_the_observed_rate_and_clips_outside_the_fit():
@@ -57,7 +59,7 @@ def test_calibration_learns_the_observed_rate_and_clips_outside_the_fit():
 
 def test_cbpe_matches_what_is_realised_on_a_calibrated_sample():
     p, y = calibrated_sample(5000, 1)
-    expected = estimate(fit_calibration(*calibrated_sample(5000, 2)), p, 0.5)
+    expected = cbpe_binary(fit_calibration(*calibrated_sample(5000, 2)), p, 0.5)
     assert expected["roc_auc"] == pytest.approx(roc_auc_score(y, p), abs=0.02)
     assert expected["accuracy"] == pytest.approx(accuracy_score(y, p >= 0.5), abs=0.02)
     assert expected["f1"] == pytest.approx(f1_score(y, p >= 0.5), abs=0.02)
@@ -68,7 +70,7 @@ def test_expected_auc_is_the_trapezoid_of_the_expected_roc_with_ties_together():
     tpr = np.r_[0, np.cumsum(p)[[0, 2, 3]] / p.sum()]  # the tied pair is one step of the curve
     fpr = np.r_[0, np.cumsum(1 - p)[[0, 2, 3]] / (1 - p).sum()]
     trapezoid = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
-    expected = estimate(IDENTITY, p, 0.5)
+    expected = cbpe_binary(IDENTITY, p, 0.5)
     assert expected["roc_auc"] == pytest.approx(trapezoid, abs=1e-12)
     tp, fp = 2.1, 0.9  # sum p, sum 1 - p over the three decided positives
     assert expected["precision"] == pytest.approx(tp / (tp + fp))
@@ -78,18 +80,24 @@ def test_expected_auc_is_the_trapezoid_of_the_expected_roc_with_ties_together():
 def test_performance_estimates_unlabelled_rows_and_realises_labelled_ones():
     p, y = calibrated_sample(1000, 3)
     partial = np.where(np.arange(1000) < 300, y, np.nan)
-    reference = {"calibration": IDENTITY, "metrics": {"roc_auc": 0.8}}
-    summary, snapshot = performance(p, partial, reference, 0.5, min_labelled_rows=50, bins=10)
+    reference = {"roc_auc": 0.8}
+    cbpe = CBPE("binary", IDENTITY, 0.5)
+
+    def run(labels: np.ndarray, min_labelled_rows: int = 50):
+        return performance(BINARY, answers(p), None, labels, cbpe, reference, min_labelled_rows, 10, 0.5)
+
+    summary, snapshot = run(partial)
     assert (summary["rows"], summary["labelled_rows"], summary["label_coverage"]) == (1000, 300, 0.3)
+    assert summary["method"] == "CBPE"
     assert summary["realised"]["roc_auc"] == pytest.approx(roc_auc_score(y[:300], p[:300]))
-    assert summary["estimated"] == estimate(IDENTITY, p[300:], 0.5)
-    assert summary["estimated_on_labelled"] == estimate(IDENTITY, p[:300], 0.5)
+    assert summary["estimated"] == cbpe_binary(IDENTITY, p[300:], 0.5)
+    assert summary["estimated_on_labelled"] == cbpe_binary(IDENTITY, p[:300], 0.5)
     assert summary["reference"] == {"roc_auc": 0.8} and snapshot is not None
 
-    few, _ = performance(p, partial, reference, 0.5, min_labelled_rows=301, bins=10)
-    one_class, _ = performance(p, np.where(np.arange(1000) < 300, 1.0, np.nan), reference, 0.5, 50, 10)
-    unlabelled, snapshot = performance(p, np.full(1000, np.nan), reference, 0.5, 50, 10)
-    labelled, _ = performance(p, y.astype(float), reference, 0.5, 50, 10)
+    few, _ = run(partial, min_labelled_rows=301)
+    one_class, _ = run(np.where(np.arange(1000) < 300, 1.0, np.nan))
+    unlabelled, snapshot = run(np.full(1000, np.nan))
+    labelled, _ = run(y.astype(float))
     assert few["realised"] is None and few["estimated_on_labelled"] is None and few["estimated"] is not None
     assert one_class["realised"] is None
     assert unlabelled["realised"] is None and snapshot is None and unlabelled["label_coverage"] == 0.0
@@ -106,15 +114,18 @@ def project(trained):
     return predictor, load_params(trained / "params.yaml"), splits
 
 
+def scored(predictor, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    return predictor.predict_columns({name: frame[name].to_numpy() for name in predictor.schema.features})
+
+
 def test_cbpe_tracks_realised_performance_on_the_unseen_test_split(project):
     predictor, params, splits = project
-    schema = params.schema
-    p_val = probabilities(predictor.model, predictor.transform, splits["val"])
-    p_test = probabilities(predictor.model, predictor.transform, splits["test"])
-    y_test = labels(splits["test"], schema)
-    calibration = fit_calibration(p_val, labels(splits["val"], schema))
-    actual, _ = realised(y_test, p_test, predictor.threshold, params.evaluate.calibration_bins)
-    expected = estimate(calibration, p_test, predictor.threshold)
+    task = predictor.task
+    p_test = scored(predictor, splits["test"])
+    y_test = task.targets(splits["test"])
+    calibration = fit_calibration(scored(predictor, splits["val"])["probability"], task.targets(splits["val"]))
+    actual, _ = realised(task, y_test, p_test, params.evaluate.calibration_bins, predictor.threshold)
+    expected = cbpe_binary(calibration, p_test["probability"], predictor.threshold)
     assert expected["roc_auc"] == pytest.approx(actual["roc_auc"], abs=0.03)
     assert expected["accuracy"] == pytest.approx(actual["accuracy"], abs=0.03)
 
@@ -149,8 +160,8 @@ def test_fairness_of_the_audited_split_agrees_with_the_audit(project, trained):
     predictor, params, splits = project
     test, schema = splits["test"], params.schema
     reference = json.loads((trained / "artifacts/audit/fairness.json").read_text())
-    p = probabilities(predictor.model, predictor.transform, test)
-    y = labels(test, schema).astype(float)
+    p = scored(predictor, test)["probability"]
+    y = predictor.task.targets(test).astype(float)
     drift = fairness_drift(test, p, y, predictor.threshold, schema, reference, params.monitor.min_labelled_rows)
     assert set(drift) == set(schema.sensitive)
     for name, attribute in drift.items():

@@ -1,4 +1,5 @@
-"""`driftline init`: type rules, ranges, bands, and a params.yaml rewritten only where the schema lives."""
+"""`driftline init`: type rules, the task, ranges, bands, and a params.yaml rewritten only where the schema, the gate
+and the card live."""
 
 import shutil
 from pathlib import Path
@@ -12,7 +13,10 @@ from driftline.cli import app
 from driftline.config import load_params
 from driftline.core.data import read_text, sensitive_groups
 from driftline.core.profile import headroom, infer_type, init, numeric_range, profile, quantile_bins
+from driftline.core.task import Task
 from driftline.errors import ConfigError, DataError
+from driftline.registry.gate import require_task
+from tests import tables
 
 REPO = Path(__file__).resolve().parents[2]
 CSV = """\
@@ -111,18 +115,62 @@ def test_a_numeric_code_column_can_be_named_a_category(frame):
     assert found["schema"]["columns"]["age"]["categories"] == ["23", "35", "47", "52", "61"]
 
 
-def test_the_target_is_text_with_two_values(frame):
+def test_a_binary_target_is_text_with_two_values(frame):
     numeric = frame.assign(outcome=frame["outcome"].map({"yes": "1", "no": "0"}))
     found = profile(numeric, "outcome", "1")
     assert found["schema"]["columns"]["outcome"] == {"type": "category", "categories": ["0", "1"]}
+    assert found["schema"]["task"] == "binary" and found["schema"]["positive_label"] == "1"
     with pytest.raises(DataError, match="'1.0' is not a value of 'outcome'"):
         profile(numeric, "outcome", "1.0")
-    with pytest.raises(DataError, match="exactly two values"):
-        profile(frame, "zone", "north")
+    with pytest.raises(DataError, match=r"two values \(no, yes\): a binary task; name the positive one with --pos"):
+        profile(frame, "outcome")
+    with pytest.raises(DataError, match="--positive is for binary tasks only"):
+        profile(frame, "zone", "north")  # three values: multiclass
     with pytest.raises(DataError, match="'income' is not a column"):
         profile(frame, "income", "yes")
     with pytest.raises(DataError, match="'sex' is not a column"):
         profile(frame, "outcome", "yes", sensitive=["sex"])
+
+
+def as_read(frame: pd.DataFrame, tmp_path: Path) -> pd.DataFrame:
+    """FRAME as init reads it: written to a CSV, read back as text."""
+    frame.to_csv(tmp_path / "table.csv", index=False)
+    return read_text(tmp_path / "table.csv", ["?", ""])
+
+
+@pytest.mark.parametrize(
+    ("table", "positive", "task", "target"),
+    [
+        (tables.diabetes, None, "regression", {"type": "float", "min": 0.0, "max": 380.0}),
+        (tables.wine, None, "multiclass", {"type": "category", "categories": ["barbera", "barolo", "grignolino"]}),
+        (tables.breast_cancer, "benign", "binary", {"type": "category", "categories": ["benign", "malignant"]}),
+    ],
+)
+def test_the_task_is_inferred_from_the_target(table, positive, task, target, tmp_path):
+    found = profile(as_read(table(), tmp_path), "target", positive)
+    assert found["schema"]["task"] == task and found["schema"]["columns"]["target"] == target
+    assert found["schema"]["positive_label"] == positive  # None unless binary: the key is always written
+
+
+def test_a_few_distinct_numbers_are_refused_until_task_says_what_they_are(tmp_path):
+    quality = tables.wine().assign(target=[3, 4, 5, 6, 7, 8, 9, 10, 11, 12] * 17 + [5] * 8)
+    frame = as_read(quality, tmp_path)
+    with pytest.raises(DataError, match=r"10 distinct numbers \(3, 4, 5, 6, 7, 8, 9, 10, 11, 12\): classes, or "
+                                        r"amounts\? Pass --task multiclass or --task regression"):
+        profile(frame, "target")
+    classes = profile(frame, "target", task="multiclass")["schema"]
+    assert classes["columns"]["target"]["categories"] == ["3", "4", "5", "6", "7", "8", "9", "10", "11", "12"]
+    amounts = profile(frame, "target", task="regression")["schema"]
+    assert amounts["task"] == "regression" and amounts["columns"]["target"] == {"type": "integer", "min": 2, "max": 13}
+    assert profile(frame, "target", categories=["target"])["schema"]["task"] == "multiclass"  # named a category
+    with pytest.raises(DataError, match="--task binary needs a target of two values; 'target' has 10"):
+        profile(frame, "target", "3", task="binary")
+    with pytest.raises(DataError, match="--task regression needs a numeric target"):
+        profile(as_read(tables.wine(), tmp_path), "target", task="regression")
+    with pytest.raises(DataError, match="--positive is for binary tasks only; 'target' is a regression target"):
+        profile(frame, "target", "3", task="regression")
+    with pytest.raises(DataError, match="takes one value only"):
+        profile(frame.assign(target="7"), "target")
 
 
 @pytest.fixture
@@ -133,10 +181,10 @@ def project(tmp_path):
 
 
 def outside_schema(text: str) -> list[str]:
-    """The lines of a params.yaml outside its schema and card sections (and their comment lines), and other than
-    validate's duplicate share."""
+    """The lines of a params.yaml outside its schema, gate and card sections (and their comment lines), and other
+    than validate's duplicate share."""
     lines = text.splitlines()
-    for section in ("schema:", "card:"):
+    for section in ("schema:", "gate:", "card:"):
         start = lines.index(next(line for line in lines if line.startswith(section)))
         while start > 0 and lines[start - 1].startswith("#"):
             start -= 1
@@ -153,7 +201,7 @@ def test_init_refuses_to_replace_a_schema_without_force(project):
     assert (project / "params.yaml").read_text() == before
 
 
-def test_init_rewrites_only_the_schema_the_card_and_the_duplicate_share(project):
+def test_init_rewrites_only_the_schema_the_gate_the_card_and_the_duplicate_share(project):
     before = (project / "params.yaml").read_text()
     init(project / "data.csv", project / "params.yaml", "outcome", "yes", ["age"], force=True)
     after = (project / "params.yaml").read_text()
@@ -162,6 +210,7 @@ def test_init_rewrites_only_the_schema_the_card_and_the_duplicate_share(project)
     params = load_params(project / "params.yaml")
     assert list(params.schema.columns) == ["zone", "age", "score", "flag", "zip", "paid", "outcome"]
     assert params.schema.positive_label == "yes" and list(params.schema.sensitive) == ["age"]
+    assert params.schema.task == "binary"
     assert params.train == load_params(REPO / "params.yaml").train
     # the card's text about the data is the user's to write: Adult's is gone, placeholders say so
     assert params.card.unfilled() == ["card.intended_use", "card.out_of_scope", "card.data_origin", "card.limitations"]
@@ -194,3 +243,41 @@ def test_cli_refusal_names_force(project):
                                       "--params", str(project / "params.yaml")])
     assert result.exit_code == 1
     assert "pass --force" in result.output
+
+
+@pytest.mark.parametrize(("table", "task", "primary"), [(tables.diabetes, "regression", "rmse"),
+                                                        (tables.wine, "multiclass", "log_loss")])
+def test_init_writes_the_task_and_its_gate(project, table, task, primary):
+    table().to_csv(project / "table.csv", index=False)
+    adult = load_params(project / "params.yaml")
+    found = init(project / "table.csv", project / "params.yaml", "target", force=True)
+    params = load_params(project / "params.yaml")
+    assert params.schema.task == task and params.schema.positive_label is None
+    assert "  positive_label: null" in (project / "params.yaml").read_text()  # the key dvc.yaml depends on
+    gate = params.gate
+    assert found["gate"] == gate.model_dump(exclude={"bootstrap_rounds", "infra"}, exclude_defaults=True) | {
+        "floors": [], "max_gaps": {}}
+    assert gate.floors == [] and gate.max_gaps == {} and gate.max_parity_amplification is None
+    assert [(b.metric, b.relative) for b in (*gate.baseline, *gate.champion)] == [(primary, 1.05), (primary, 1.02)]
+    assert [(b.metric, b.absolute, b.strict) for b in gate.dummy] == [(primary, 0, True)]
+    assert (gate.bootstrap_rounds, gate.infra) == (adult.gate.bootstrap_rounds, adult.gate.infra)  # kept
+    require_task(gate, Task.of(params.schema))
+
+
+def test_init_gates_a_binary_task_as_adult_without_its_floors(project):
+    init(project / "data.csv", project / "params.yaml", "outcome", "yes", force=True)
+    gate, adult = load_params(project / "params.yaml").gate, load_params(REPO / "params.yaml").gate
+    assert gate.floors == [] and adult.floors  # Adult's floors are Adult's
+    assert gate.model_dump(exclude={"floors", "dummy"}) == adult.model_dump(exclude={"floors", "dummy"})
+    assert gate.dummy == adult.dummy
+
+
+def test_cli_names_the_task_and_its_gate(project):
+    tables.diabetes().to_csv(project / "table.csv", index=False)
+    result = CliRunner().invoke(app, ["init", str(project / "table.csv"), "--target", "target", "--force",
+                                      "--params", str(project / "params.yaml")])
+    assert result.exit_code == 0, result.output
+    assert 'task: regression; its gate: {"floors": [], "baseline": [{"metric": "rmse"' in result.output
+    refused = CliRunner().invoke(app, ["init", str(project / "table.csv"), "--target", "target", "--task", "binary",
+                                       "--force", "--params", str(project / "params.yaml")])
+    assert refused.exit_code == 1 and "--task binary needs a target of two values" in refused.output

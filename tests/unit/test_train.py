@@ -19,16 +19,17 @@ from lightning.pytorch.callbacks import Callback
 from safetensors.torch import load_file
 
 from driftline.config import load_params
-from driftline.core.data import coerce, labels
+from driftline.core.data import coerce
 from driftline.core.encoding import Transform
 from driftline.core.splits import split
+from driftline.core.task import Task
 from driftline.errors import ConfigError
 from driftline.stages import train
 from driftline.stages.train.batches import TensorBatches, val_sample
 from driftline.stages.train.callbacks import History
 from driftline.stages.train.checkpoints import fingerprint, resumable
-from driftline.stages.train.data import SplitData
-from driftline.stages.train.module import Classifier
+from driftline.stages.train.data import SplitData, cv_folds
+from driftline.stages.train.module import Learner
 
 REPO = Path(__file__).resolve().parents[2]
 ROWS = 3000  # train 2,100 / val 450 / test 450
@@ -40,7 +41,7 @@ def splits_dir(params, tmp_path_factory) -> Path:
     raw = pd.read_csv(REPO / "data" / "adult.csv", skipinitialspace=True, na_values=["?"], keep_default_na=False,
                       nrows=ROWS)
     frame = coerce(raw, params.schema)
-    y = pd.Series(labels(frame, params.schema), index=frame.index)
+    y = pd.Series(Task.of(params.schema).targets(frame), index=frame.index)
     cfg = params.featurize
     parts = split(frame, y, cfg.val_size, cfg.test_size, cfg.seed)
     out = tmp_path_factory.mktemp("splits")
@@ -52,7 +53,8 @@ def splits_dir(params, tmp_path_factory) -> Path:
 
 def small(params, **train):
     """params with a tiny CPU training budget; `train` overrides TrainParams fields."""
-    settings = {"members": 2, "blocks": 1, "width": 16, "max_epochs": 2, "accelerator": "cpu", "precision": "32-true"}
+    settings = {"members": 2, "blocks": 1, "width": 16, "max_epochs": 2, "accelerator": "cpu", "precision": "32-true",
+                "cv_below_rows": None}
     return params.model_copy(update={"train": params.train.model_copy(update=settings | train)})
 
 
@@ -78,11 +80,11 @@ def test_split_data_encodes_both_splits(params, splits_dir):
     data = SplitData(splits_dir, small(params))
     transform = Transform.load(splits_dir / "transform.json")
     train_frame = pd.read_parquet(splits_dir / "train.parquet")
-    y = labels(train_frame, params.schema)
+    y = Task.of(params.schema).targets(train_frame)
     assert data.in_features == transform.width
     assert data.batches["train"].x.shape == (len(train_frame), transform.width)
     np.testing.assert_array_equal(data.batches["train"].y.numpy(), y)
-    assert data.positive_weight == pytest.approx((len(y) - y.sum()) / y.sum())
+    assert data.class_weights == pytest.approx((len(y) - y.sum()) / y.sum())
     assert data.batches["train"].shuffle and not data.batches["val"].shuffle
 
 
@@ -90,7 +92,7 @@ def test_fast_dev_run_takes_a_training_and_a_validation_step(params, splits_dir,
     L.seed_everything(0, verbose=False)
     p = small(params)
     data = SplitData(splits_dir, p)
-    module = Classifier(data.in_features, data.transform.scores, p.train, data.positive_weight)
+    module = Learner(data.in_features, data.transform.scores, p.train, data.task, data.class_weights)
     before = {k: v.clone() for k, v in module.state_dict().items()}
     steps = Steps()
     quiet_trainer(tmp_path, fast_dev_run=True, callbacks=[steps]).fit(module, datamodule=data)
@@ -99,7 +101,7 @@ def test_fast_dev_run_takes_a_training_and_a_validation_step(params, splits_dir,
     changed = [k for k, v in module.state_dict().items() if not torch.equal(v, before[k])]
     assert any(k.startswith("net.backbone.") for k in changed)  # the optimiser stepped
     # The shift that undoes the class weighting is a buffer, not something the optimiser moves.
-    assert float(module.net.logit_offset) == pytest.approx(-math.log(data.positive_weight))
+    assert float(module.net.logit_offset) == pytest.approx(-math.log(data.class_weights))
     assert "net.logit_offset" not in changed
     metrics = module.trainer.callback_metrics
     assert math.isfinite(float(metrics["train_loss"]))
@@ -110,15 +112,15 @@ def test_training_loss_falls(params, splits_dir, tmp_path):
     L.seed_everything(0, verbose=False)
     p = small(params, learning_rate=0.003, batch_size=128, dropout=0.0)
     data = SplitData(splits_dir, p)
-    module = Classifier(data.in_features, data.transform.scores, p.train, data.positive_weight)
-    history = History()
+    module = Learner(data.in_features, data.transform.scores, p.train, data.task, data.class_weights)
+    history = History("val_auc")
     quiet_trainer(tmp_path, max_epochs=6, callbacks=[history], num_sanity_val_steps=0,
                   deterministic=True).fit(module, datamodule=data)
 
     losses = [row["train_loss"] for row in history.rows]
     assert len(losses) == 6 and all(math.isfinite(v) for v in losses)
     assert losses[-1] < 0.8 * losses[0], losses
-    assert history.rows[-1]["val_auc"] > 0.8, history.rows
+    assert history.rows[-1]["val_metric"] > 0.8, history.rows
 
 
 def fit(params, splits_dir: Path, out: Path) -> tuple[dict, dict, list]:
@@ -222,7 +224,7 @@ def test_max_rows_samples_each_epoch_and_sets_the_steps(params, splits_dir, tmp_
     data = SplitData(splits_dir, p)
     assert f"each epoch samples 1,000 of {rows:,} training rows" in capsys.readouterr().err
     assert data.batches["train"].rows == 1000 and len(data.batches["train"]) == 16
-    module = Classifier(data.in_features, data.transform.scores, p.train, data.positive_weight)
+    module = Learner(data.in_features, data.transform.scores, p.train, data.task, data.class_weights)
     steps = Steps()
     quiet_trainer(tmp_path, max_epochs=2, callbacks=[steps], num_sanity_val_steps=0).fit(module, datamodule=data)
     assert steps.train == 2 * 16
@@ -270,3 +272,55 @@ def test_bad_budget_or_processes_fail_naming_the_key(tmp_path, values, named):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError, match=named):
         load_params(tmp_path / "params.yaml")
+
+
+def test_cross_validation_folds_are_stratified_and_seeded():
+    strata = np.repeat([0, 1, 2], [500, 300, 200])
+    fold = cv_folds(strata, 5, seed=3)
+    for number in range(5):
+        assert np.bincount(strata[fold == number]).tolist() == [100, 60, 40]
+    np.testing.assert_array_equal(fold, cv_folds(strata, 5, seed=3))
+    assert not np.array_equal(fold, cv_folds(strata, 5, seed=4))
+
+
+def test_below_cv_below_rows_early_stopping_scores_the_training_folds(params, splits_dir):
+    rows = len(pd.read_parquet(splits_dir / "train.parquet"))
+    data = SplitData(splits_dir, small(params, cv_below_rows=rows + 1, cv_folds=3))
+    train, val = data.batches["train"], data.batches["val"]
+    assert data.folds == 3 and torch.equal(val.x, train.x) and torch.equal(val.fold, train.fold)
+    sizes = torch.bincount(train.fold)
+    assert sizes.sum() == rows and sizes.max() - sizes.min() <= 2
+    assert SplitData(splits_dir, small(params, cv_below_rows=rows)).folds == 1  # at the bound: the val split
+
+
+def test_each_folds_members_learn_only_outside_their_fold_and_score_it(params, splits_dir, tmp_path):
+    """One optimiser step on rows of fold 0 alone moves every member but fold 0's own; validation scores a row
+    by its fold's members only, and the network served averages all of them."""
+    p = small(params, cv_below_rows=10**6, cv_folds=3, weight_decay=0.0, dropout=0.0)
+    data = SplitData(splits_dir, p)
+    module = Learner(data.in_features, data.transform.scores, p.train, data.task, 1.0, data.folds)
+    assert module.net.members == 6
+    train = data.batches["train"]
+    x, y, fold = train.x[train.fold == 0][:64], train.y[train.fold == 0][:64], train.fold[train.fold == 0][:64]
+    optimizer = torch.optim.SGD(module.parameters(), lr=0.1)
+    before = {k: v.clone() for k, v in module.net.backbone.state_dict().items()}
+    module.loss(module.net.member_outputs(x), y, fold).backward()
+    optimizer.step()
+    for name, weights in module.net.backbone.state_dict().items():
+        if weights.shape[0] == 6:  # (members, ...) tensors of the batched MLPs
+            assert torch.equal(weights[:2], before[name][:2]), name  # fold 0's group saw none of its own rows
+            assert not torch.equal(weights[2:], before[name][2:]), name
+    module.eval()
+    with torch.no_grad():
+        outputs = module.net.member_outputs(train.x[:50])
+        expected = outputs.reshape(50, 3, 2, 1).mean(dim=2)[torch.arange(50), train.fold[:50]]
+        torch.testing.assert_close(module.oof_outputs(train.x[:50], train.fold[:50]), expected)
+        torch.testing.assert_close(module.net(train.x[:50]), outputs.mean(dim=1))
+
+
+def test_a_cross_validated_run_early_stops_on_the_folds_and_saves_their_ensemble(params, splits_dir, tmp_path):
+    p = small(params, cv_below_rows=10**6, cv_folds=3, max_epochs=3)
+    metrics = train.run(p, splits_dir, tmp_path / "model", tmp_path / "checkpoints", tmp_path / "metrics.json",
+                        tmp_path / "history.json")
+    assert 0.75 < metrics["best_val_auc"] <= 1 and metrics["epochs"] == 3
+    assert json.loads((tmp_path / "model" / "model.json").read_text())["members"] == 6

@@ -25,26 +25,40 @@ def release() -> None:
 
 @app.command(rich_help_panel="Registry")
 def models(as_json: bool = typer.Option(False, "--json", help="print one JSON object per version")) -> None:
-    """The registered versions: lineage, metrics, fairness gaps, gate verdict and aliases."""
+    """The registered versions: lineage, the task's primary metric, fairness gaps, gate verdict and aliases."""
+    from driftline.core.fairness import gaps
+    from driftline.core.metrics import PRIMARY
+    from driftline.core.task import Task
     from driftline.registry.store import Registry
 
     with reported("models", spinner=False):
-        registry = Registry(ROOT / load_params().registry.dir)
+        params = load_params()
+        registry = Registry(ROOT / params.registry.dir)
     rows = [e | {"aliases": registry.aliases_of(e["version"])} for e in reversed(registry.versions)]
     if as_json:
         typer.echo(json.dumps(rows, indent=1))
         return
-    table = Table("version", "created", "data", "AUC", "baseline AUC", "max parity gap", "max odds gap", "gate",
-                  "aliases", "card", title="driftline models")
+    kind = params.schema.task
+    primary = PRIMARY[kind]
+    # a binary model's table keeps its two columns; the others show every gap the audit measures
+    shown = ({"max parity gap": "demographic_parity_difference", "max odds gap": "equalized_odds_difference"}
+             if kind == "binary" else {f"max {gap}": gap for gap in gaps(Task.of(params.schema))})
+    title = {"roc_auc": "AUC"}.get(primary, primary)
+    table = Table("version", "created", "data", title, f"baseline {title}", *shown, "gate", "aliases", "card",
+                  title="driftline models")
     for e in rows:
-        gaps = e["fairness"]
-        parity = max((v for k, v in gaps.items() if k.endswith("demographic_parity_difference")), default=0)
-        odds = max((v for k, v in gaps.items() if k.endswith("equalized_odds_difference")), default=0)
+        largest = [max((v for k, v in e["fairness"].items() if k.endswith(f"_{gap}") and v is not None), default=None)
+                   for gap in shown.values()]
         verdict = "blessed" if e["blessed"] else "refused: " + ", ".join(e["failed_checks"])
-        table.add_row(e["version"], e["created"], (e["data_version"] or "")[:8], f"{e['metrics']['roc_auc']:.4f}",
-                      f"{e['baseline_roc_auc']:.4f}", f"{parity:.3f}", f"{odds:.3f}", verdict,
+        table.add_row(e["version"], e["created"], (e["data_version"] or "")[:8], figure(e["metrics"].get(primary)),
+                      figure(e.get(f"baseline_{primary}")), *(figure(v, 3) for v in largest), verdict,
                       ", ".join(e["aliases"]), e["card"])
     Console(width=200).print(table)
+
+
+def figure(value: float | None, digits: int = 4) -> str:
+    """VALUE to DIGITS decimals; "-" where a version has none (one registered for another task)."""
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 @app.command(rich_help_panel="Registry")

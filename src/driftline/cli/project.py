@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -11,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from driftline.cli.common import ROOT, app, console, reported, show_release
-from driftline.config import load_params
+from driftline.config import TaskKind, load_params
 
 EXAMPLE_BATCH = "examples/batch.csv"
 
@@ -19,35 +20,45 @@ EXAMPLE_BATCH = "examples/batch.csv"
 @app.command()
 def init(
     source: Path = typer.Argument(..., help="CSV with a header row, as the data under data/ will be"),
-    target: str = typer.Option(..., "--target", help="the column to predict (exactly two values)"),
-    positive: str = typer.Option(..., "--positive", help="the target's positive label, as spelt in the data"),
+    target: str = typer.Option(..., "--target", help="the column to predict"),
+    positive: str = typer.Option(None, "--positive", help="binary tasks: the target's positive label, as spelt in "
+                                                          "the data"),
+    task: TaskKind = typer.Option(None, "--task", help="binary, multiclass or regression, when the target's values "
+                                                       "do not say (numbers with a few distinct values)"),
     sensitive: list[str] = typer.Option([], "--sensitive", help="a column to audit for fairness (repeatable)"),
     category: list[str] = typer.Option([], "--category", help="a numeric column that holds codes (repeatable)"),
     force: bool = typer.Option(False, "--force", help="replace a schema that already declares columns"),
     params_file: Path = typer.Option(Path("params.yaml"), "--params", help="the params.yaml to write"),
 ) -> None:
-    """Infer params.yaml's schema from SOURCE (types, ranges, categories, missing shares, sensitive bands).
+    """Infer params.yaml's schema from SOURCE (the task, types, ranges, categories, missing shares, sensitive
+    bands).
 
-    Writes the `schema:` section, `validate.max_duplicate_share` and a `card:` section of placeholders for the
-    model card (the release warns until they are written), keeping every other line as it is.
+    Writes the `schema:` section, the task's `gate:` checks, `validate.max_duplicate_share` and a `card:` section
+    of placeholders for the model card (the release warns until they are written), keeping every other line as
+    it is.
     """
     from driftline.core.profile import init as write_schema
 
     with reported(f"init {source}"):
-        found = write_schema(source, params_file, target, positive, sensitive, category, force)
+        found = write_schema(source, params_file, target, positive, sensitive, category, force, task)
+    schema = found["schema"]
     table = Table("column", "type", "values", "missing", "max_missing", "sensitive", title=f"driftline init {source}")
-    for name, spec in found["schema"]["columns"].items():
+    for name, spec in schema["columns"].items():
         if spec["type"] == "category":
             listed = f"{len(spec['categories'])}: " + ", ".join(spec["categories"])
             values = listed if len(listed) <= 40 else listed[:39] + "…"  # the full list is in params.yaml
         else:
             values = f"{spec['min']} .. {spec['max']}"
-        band = found["schema"]["sensitive"].get(name)
-        shown = "target" if name == target else "" if band is None else str(band.get("bins", "groups"))
+        band = schema["sensitive"].get(name)
+        if name == target:
+            shown = f"target ({schema['task']})"
+        else:
+            shown = "" if band is None else str(band.get("bins", "groups"))
         table.add_row(name, spec["type"], values, f"{found['missing'][name]:.3f}", str(spec.get("max_missing", 0)),
                       shown)
     Console().print(table)
-    console.print(f"wrote the schema of {len(found['schema']['columns'])} columns and validate.max_duplicate_share "
+    console.print(f"task: {schema['task']}; its gate: {json.dumps(found['gate'])}")
+    console.print(f"wrote the schema of {len(schema['columns'])} columns, the gate and validate.max_duplicate_share "
                   f"{found['max_duplicate_share']} (observed {found['duplicate_share']:.3f}) to "
                   f"{params_file}; review it, then `dvc add data` and `dvc repro`")
 
@@ -101,6 +112,6 @@ def tune(
                       console=console) as progress:
             bar = progress.add_task("trials", total=trials)
             result = search(params, ROOT, trials, timeout, lambda done: progress.update(bar, completed=done))
-    console.print(f"best: trial {result['best_trial']} of {result['finished']}, validation ROC AUC "
-                  f"{result['best_val_auc']:.5f}; wrote {params.tune.dir / 'best.yaml'}")
+    console.print(f"best: trial {result['best_trial']} of {result['finished']}, {result['metric']} "
+                  f"{result['best_value']:.5f}; wrote {params.tune.dir / 'best.yaml'}")
     typer.echo(result["command"])

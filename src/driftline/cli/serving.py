@@ -15,7 +15,10 @@ from driftline.config import load_params
 @app.command(rich_help_panel="Models at work")
 def predict(
     source: str = typer.Argument(..., help="CSV of records (the target column may be absent)"),
-    output: Path = typer.Option(..., "-o", "--output", help="where to write rows + probability + label"),
+    output: Path = typer.Option(..., "-o", "--output", help="where to write the rows and the model's answers: "
+                                                            "probability, label (binary); label, probability, "
+                                                            "probability_<class> (multiclass); prediction, lower, "
+                                                            "upper (regression)"),
     model: str = typer.Option("champion", help="a version or an alias"),
     dask_address: str = typer.Option(None, "--dask", metavar="ADDRESS",
                                      help="score partitions on the Dask scheduler at ADDRESS (tcp://host:8786), "
@@ -26,7 +29,7 @@ def predict(
     """Score a CSV with the champion (read with the missing-value rule stored with the model).
 
     With --dask, the cluster's workers read SOURCE and write OUTPUT (give paths they can reach); the output
-    has the same rows, order, columns and labels, and the probabilities to float32 precision.
+    has the same rows, order, columns and labels, and the numbers to float32 precision.
     """
     from driftline.registry.resolver import resolve_model
     from driftline.serving.scoring import dask_client, score_file, score_file_on_dask
@@ -71,11 +74,13 @@ def serve(
 @app.command(rich_help_panel="Models at work")
 def explain(
     source: str = typer.Argument(..., help="CSV of records (the target column may be absent)"),
-    output: Path = typer.Option(..., "-o", "--output", help="where to write rows + probability, logit, base value "
-                                                            "and one shap_<column> attribution per column"),
+    output: Path = typer.Option(..., "-o", "--output", help="where to write the rows, the answer, the raw output "
+                                                            "explained, its base value and one shap_<column> "
+                                                            "attribution per column"),
     model: str = typer.Option("champion", help="a version or an alias"),
 ) -> None:
-    """SHAP attributions of each record's logit per raw column, as the service's POST /explain gives them."""
+    """SHAP attributions per raw column of each record's raw output (the logit; a multiclass model's predicted
+    class's logit; a regression's standardised prediction), as the service's POST /explain gives them."""
     import pandas as pd
 
     from driftline.core.data import columns_of, read_csv

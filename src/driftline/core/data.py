@@ -198,34 +198,6 @@ def _numbers(name: str, values: Sequence, na_values: Sequence[str]) -> np.ndarra
     return numbers.to_numpy(np.float64)
 
 
-def labels(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
-    """1 for the positive label, 0 for the negative one; any other or missing target value is an error.
-
-    Target values are compared as category_text writes them, so a 0/1 target typed as numbers works.
-    """
-    target = coerce_column(schema.target, columns_of(frame, [schema.target])[schema.target],
-                           schema.columns[schema.target])
-    known = pd.Series(target).isin([schema.positive_label, schema.negative_label]).to_numpy()
-    if not known.all():
-        raise DataError(
-            f"target '{schema.target}' has {int((~known).sum())} value(s) that are neither "
-            f"'{schema.positive_label}' nor '{schema.negative_label}', such as {target[~known][0]!r}"
-        )
-    return (target == schema.positive_label).astype(np.int64)
-
-
-def require_both_labels(y: np.ndarray, split: str, schema: Schema) -> None:
-    """Raise DataError unless Y (0/1 labels of SPLIT) holds both labels: AUC, early stopping and the
-    decision threshold all rank one label against the other."""
-    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=2)
-    if counts.min() == 0:
-        only = schema.positive_label if counts[1] else schema.negative_label
-        raise DataError(
-            f"the {split} split holds only '{schema.target}' = '{only}' ({len(y)} rows); it needs rows of both "
-            f"labels: add data (or, for validation and test, raise featurize.val_size or test_size)"
-        )
-
-
 def sensitive_groups(values: pd.Series, bins: list[float] | None) -> pd.Series:
     """Group labels for one sensitive attribute; numeric attributes are cut into the declared bands.
 

@@ -18,11 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy.special import ndtri
+from scipy.stats import skew
 
 from driftline.config import FeaturizeParams, Schema
 from driftline.core.data import VECTORISED_ROWS, boolean_spelling, category_texts, coerce_column, columns_of
 
 QUANTILES = 1000
+MAX_SKEW = 1.0  # a positive target more skewed than this is standardised through its log
 BOUND = 1e-7  # ranks are clipped to [BOUND, 1 - BOUND] before the normal quantile function, as sklearn does
 
 
@@ -118,15 +120,42 @@ class CategoricalEncoding:
 
 
 @dataclass
+class TargetScale:
+    """A regression target standardised on train, through its log first where it is positive and skewed."""
+
+    log: bool
+    mean: float
+    std: float
+
+    @classmethod
+    def fit(cls, y: np.ndarray) -> TargetScale:
+        """LOG when every value is positive and the log takes the skew (above MAX_SKEW) closer to 0."""
+        log = bool(y.min() > 0 and skew(y) > MAX_SKEW and abs(skew(np.log(y))) < abs(skew(y)))
+        z = np.log(y) if log else y
+        return cls(log=log, mean=float(z.mean()), std=float(z.std()) or 1.0)
+
+    def encode(self, y: np.ndarray) -> np.ndarray:
+        return ((np.log(y) if self.log else y) - self.mean) / self.std
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        y = np.asarray(z, dtype=np.float64) * self.std + self.mean
+        return np.exp(y) if self.log else y
+
+
+@dataclass
 class Transform:
-    """Raw columns in, a float32 matrix out; `slices` maps each raw column to its block of features."""
+    """Raw columns in, a float32 matrix out; `slices` maps each raw column to its block of features. A
+    regression target's scale (`target`) is fitted with it, on the same training rows."""
 
     numeric: dict[str, NumericEncoding] = field(default_factory=dict)
     categorical: dict[str, CategoricalEncoding] = field(default_factory=dict)
     columns: list[str] = field(default_factory=list)
+    target: TargetScale | None = None
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, schema: Schema, params: FeaturizeParams) -> Transform:
+    def fit(cls, frame: pd.DataFrame, schema: Schema, params: FeaturizeParams,
+            y: np.ndarray | None = None) -> Transform:
+        """The encodings of FRAME's features, and, for a regression (targets Y), the target's scale."""
         numeric, categorical = {}, {}
         for name, values in columns_of(frame, schema.features).items():
             if schema.columns[name].numeric:
@@ -135,7 +164,8 @@ class Transform:
                 # Declared types win: a 0/1 column that pandas typed as numbers is still a category here.
                 counts = pd.Series(coerce_column(name, values, schema.columns[name])).value_counts()
                 categorical[name] = CategoricalEncoding(sorted(counts[counts >= params.min_category_count].index))
-        return cls(numeric, categorical, list(schema.features))
+        target = TargetScale.fit(y) if schema.task == "regression" else None
+        return cls(numeric, categorical, list(schema.features), target)
 
     @cached_property  # the encodings are fixed once fitted or loaded; encode reads this per call
     def slices(self) -> dict[str, tuple[int, int]]:
@@ -173,7 +203,10 @@ class Transform:
         return out
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=1))
+        state = asdict(self)
+        if self.target is None:  # classification: transform.json as before targets had a scale
+            del state["target"]
+        path.write_text(json.dumps(state, indent=1))
 
     @classmethod
     def load(cls, path: Path) -> Transform:
@@ -182,4 +215,5 @@ class Transform:
             numeric={k: NumericEncoding(**v) for k, v in raw["numeric"].items()},
             categorical={k: CategoricalEncoding(**v) for k, v in raw["categorical"].items()},
             columns=raw["columns"],
+            target=TargetScale(**raw["target"]) if raw.get("target") else None,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -15,29 +16,33 @@ from driftline.config import Schema
 from driftline.core.data import coerce_column, columns_of
 from driftline.core.encoding import Transform
 from driftline.core.model import TabularNet
+from driftline.core.task import Task
 from driftline.errors import DataError
 
 BATCH_ROWS = 8192  # the network's activations for this many rows take ~100 MB; 64k rows took 4 GB at peak
-OUTPUTS = ("probability", "label")
-
-
-def probabilities(model: TabularNet, transform: Transform, frame: pd.DataFrame) -> np.ndarray:
-    """Positive-class probability for each row of a typed frame."""
-    return scores(model, transform(frame))
 
 
 @torch.inference_mode()
-def scores(model: TabularNet, x: np.ndarray) -> np.ndarray:
-    """Positive-class probability for each row of an encoded matrix, BATCH_ROWS at a time."""
-    out = [torch.sigmoid(model(torch.from_numpy(x[start : start + BATCH_ROWS]))).squeeze(1).double().numpy()
+def raw_outputs(model: TabularNet, x: np.ndarray) -> np.ndarray:
+    """The network's raw outputs (rows, outputs) for an encoded matrix, BATCH_ROWS at a time."""
+    out = [model(torch.from_numpy(x[start : start + BATCH_ROWS])).double().numpy()
            for start in range(0, len(x), BATCH_ROWS)]
-    return np.concatenate(out) if out else np.zeros(0)
+    return np.concatenate(out) if out else np.zeros((0, model.outputs))
+
+
+def stored_schema(path: str | Path) -> Schema:
+    """A packaged model's schema.json; models packaged before schemas declared a task were all binary."""
+    raw = json.loads(Path(path).read_text())
+    raw.setdefault("task", "binary")
+    return Schema.model_validate(raw)
 
 
 @dataclass
 class Predictor:
-    """A model, its transform, the schema it was trained on, its decision threshold and its serving rules.
+    """A model, its transform, the schema it was trained on, its decision and its serving rules.
 
+    The decision (evaluate's decision.json) holds what was fitted on validation after training: the
+    threshold (binary), the temperature (classification), the prediction interval (regression).
     `na_values` is the missing-value rule of the training data (cells such as "?" mean missing), applied
     on every scoring path; `max_records` bounds one service request.
     """
@@ -45,32 +50,42 @@ class Predictor:
     model: TabularNet
     transform: Transform
     schema: Schema
-    threshold: float
+    decision: dict
     na_values: list[str]
     max_records: int
 
     @classmethod
     def load(cls, directory: str | Path) -> Predictor:
         directory = Path(directory)
-        decision = json.loads((directory / "decision.json").read_text())
         serving = json.loads((directory / "serving.json").read_text())
         return cls(
             model=TabularNet.load(directory),
             transform=Transform.load(directory / "transform.json"),
-            schema=Schema.model_validate_json((directory / "schema.json").read_text()),
-            threshold=decision["threshold"],
+            schema=stored_schema(directory / "schema.json"),
+            decision=json.loads((directory / "decision.json").read_text()),
             na_values=serving["na_values"],
             max_records=serving["max_records"],
         )
 
-    def predict_columns(self, columns: Mapping[str, Sequence]) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities and decided labels for raw columns (name: values), without a DataFrame: the
-        service's JSON records and batch scoring's frames take this one path."""
+    @cached_property
+    def task(self) -> Task:
+        return Task.of(self.schema)
+
+    @property
+    def threshold(self) -> float:
+        """The binary decision threshold."""
+        return self.decision["threshold"]
+
+    def encode(self, columns: Mapping[str, Sequence]) -> np.ndarray:
+        """Raw columns (name: values) as the network's input matrix, by the data's reading rules."""
         typed = {name: coerce_column(name, columns[name], self.schema.columns[name], self.na_values)
                  for name in self.schema.features}
-        probability = scores(self.model, self.transform.encode(typed))
-        label = np.where(probability >= self.threshold, self.schema.positive_label, self.schema.negative_label)
-        return probability, label
+        return self.transform.encode(typed)
+
+    def predict_columns(self, columns: Mapping[str, Sequence]) -> dict[str, np.ndarray]:
+        """The task's answers (core.task: decode) for raw columns (name: values), without a DataFrame: the
+        service's JSON records and batch scoring's frames take this one path."""
+        return self.task.decode(raw_outputs(self.model, self.encode(columns)), self.decision, self.transform.target)
 
     def typed_frame(self, columns: Mapping[str, Sequence]) -> pd.DataFrame:
         """Raw columns (name: values) as a typed frame of the features, by the same rules as predict_columns."""
@@ -78,13 +93,15 @@ class Predictor:
                              for name in self.schema.features})
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """`probability` of the positive label and the decided `label` for each row of a raw frame."""
-        probability, label = self.predict_columns(columns_of(frame, self.schema.features))
-        return pd.DataFrame({"probability": probability, "label": label}, index=frame.index)
+        """The task's output columns for each row of a raw frame: `probability` and `label` (binary); `label`, its
+        `probability` and one `probability_<class>` per class (multiclass); `prediction`, `lower` and `upper`
+        (regression)."""
+        answers = self.predict_columns(columns_of(frame, self.schema.features))
+        return pd.DataFrame(self.task.frame(answers), index=frame.index)
 
     def score(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The input rows with `probability` and `label` appended; refuses to overwrite input columns."""
-        clash = [c for c in OUTPUTS if c in frame.columns]
+        """The input rows with the task's output columns appended; refuses to overwrite input columns."""
+        clash = [c for c in self.task.output_columns if c in frame.columns]
         if clash:
             raise DataError(f"the input already has column(s) {clash}; rename them so the scores do not replace them")
         return frame.join(self.predict(frame))

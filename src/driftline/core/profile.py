@@ -1,10 +1,15 @@
-"""`driftline init`: profile a CSV into params.yaml's `schema:` section and the contract's tolerances.
+"""`driftline init`: profile a CSV into params.yaml's `schema:` section, the contract's tolerances and the gate.
 
-Type rules, in order: the target and any column named with `--category` are categories; a column with
-any value that is not a finite number (text, True/False) is a category; a column of integers spelt
-with a leading zero ("02139") is a category, since its spelling is part of the value; a column of
-integers with at most two distinct values (0/1 flags) is a category; other integers are `integer`,
-and any other numbers `float`.
+Type rules, in order: any column named with `--category` is a category; a column with any value that
+is not a finite number (text, True/False) is a category; a column of integers spelt with a leading zero
+("02139") is a category, since its spelling is part of the value; a column of integers with at most two
+distinct values (0/1 flags) is a category; other integers are `integer`, and any other numbers `float`.
+
+Task rules (`--task` overrides them): a target with two values is binary; one with three or more that
+are not all numbers (or named with `--category`) is multiclass; numbers with more than MAX_CLASSES
+distinct values are a regression target. Numbers with three to MAX_CLASSES values could be classes or
+counts, so init asks for `--task` rather than guess. A class target is a category, a regression target
+a number like any other.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from driftline.config import CardParams, load_params
+from driftline.config import CardParams, TaskKind, load_params
 from driftline.core.data import read_text
+from driftline.core.metrics import PRIMARY
 from driftline.errors import ConfigError, DataError
 
 INTEGER = r"[+-]?\d+"
@@ -30,18 +36,77 @@ LEADING_ZERO = r"[+-]?0\d+"
 TOP_LEVEL_KEY = re.compile(r"([A-Za-z_][\w-]*):")
 RANGE_MARGIN = 0.1  # share of the observed range added beyond each end
 QUANTILES = [0.2, 0.4, 0.6, 0.8]  # inner edges of a numeric sensitive attribute's bands (quintiles)
+MAX_CLASSES = 20  # numbers with at most this many distinct values may be classes: init asks which
+# The gate init writes: no floors, since what is good enough depends on the data; the task's primary metric
+# (core.metrics.PRIMARY) a little worse than the gradient-boosting baseline's at most, less so than the
+# champion's, and strictly better than the dummy's. AUC, on a fixed 0..1 scale, gets absolute tolerances;
+# log loss and RMSE, on the data's own scale, ratios.
+TOLERANCES = {"roc_auc": ({"absolute": -0.02}, {"absolute": -0.005}),
+              "log_loss": ({"relative": 1.05}, {"relative": 1.02}),
+              "rmse": ({"relative": 1.05}, {"relative": 1.02})}
+BINARY_GATE = {"max_parity_amplification": 0.1, "max_equalized_odds_difference": 0.4}  # binary fairness, as Adult's
+GATE_COMMENTS = {
+    "floors": "absolute bounds, none until you set them: e.g. {metric: roc_auc, min: 0.8}, a max where lower is "
+              "better",
+    "baseline": "the primary metric against the gradient-boosting baseline, with a tolerance",
+    "dummy": "strictly better than the dummy (the class prior, or the mean)",
+    "champion": "against the champion, re-scored on the new test split",
+    "max_gaps": "fairness, off unless set: ceilings on the audit's gaps by name (the params reference: "
+                "gate.max_gaps)",
+}
+
+
+def all_numbers(values: pd.Series) -> bool:
+    """Whether every non-missing text value is a finite number, and none an integer spelt with a leading zero
+    (a code such as "02139")."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    return bool(numbers.notna().all() and np.isfinite(numbers).all() and not values.str.fullmatch(LEADING_ZERO).any())
 
 
 def infer_type(values: pd.Series) -> str:
     """`integer`, `float` or `category` for a column's non-missing text values (the rules above)."""
-    numbers = pd.to_numeric(values, errors="coerce")
-    if numbers.isna().any() or not np.isfinite(numbers).all():
+    if not all_numbers(values):
         return "category"
     if not values.str.fullmatch(INTEGER).all():
         return "float"
-    if values.str.fullmatch(LEADING_ZERO).any() or numbers.nunique() <= 2:
-        return "category"
-    return "integer"
+    return "category" if pd.to_numeric(values).nunique() <= 2 else "integer"
+
+
+def infer_task(values: pd.Series, name: str, classes: bool, task: str | None = None) -> str:
+    """The task for target NAME's non-missing text VALUES (the module's rules), or TASK where given, checked.
+
+    CLASSES: the target was named with `--category`, so its values are classes.
+    """
+    distinct = values.nunique()
+    numbers = all_numbers(values) and not classes
+    shown = ", ".join(category_order(values.unique())[:10]) + (", ..." if distinct > 10 else "")
+    if distinct < 2:
+        raise DataError(f"target '{name}' takes one value only ({shown}): there is nothing to predict")
+    if task == "binary" and distinct != 2:
+        raise DataError(f"--task binary needs a target of two values; '{name}' has {distinct}: {shown}")
+    if task == "multiclass" and distinct < 3:
+        raise DataError(f"--task multiclass needs a target of three values or more; '{name}' has two: {shown} "
+                        "(a binary task)")
+    if task == "regression" and not numbers:
+        raise DataError(f"--task regression needs a numeric target; '{name}' has values such as {shown}")
+    if task is not None:
+        return task
+    if distinct == 2:
+        return "binary"
+    if not numbers:
+        return "multiclass"
+    if distinct > MAX_CLASSES:
+        return "regression"
+    raise DataError(f"target '{name}' holds {distinct} distinct numbers ({shown}): classes, or amounts? Pass "
+                    "--task multiclass or --task regression")
+
+
+def category_order(values) -> list[str]:
+    """Category values sorted: by number where all are numbers (codes, classes such as 3..12), else as text."""
+    values = [str(v) for v in values]
+    if all_numbers(pd.Series(values, dtype=object)):
+        return sorted(values, key=lambda v: (float(v), v))
+    return sorted(values)
 
 
 def numeric_range(numbers: pd.Series, integer: bool) -> tuple[float, float]:
@@ -90,29 +155,60 @@ def column_spec(values: pd.Series, kind: str) -> dict:
     if missing:
         spec["max_missing"] = headroom(missing)
     if kind == "category":
-        spec["categories"] = sorted(present.unique().tolist())
+        spec["categories"] = category_order(present.unique())
     return spec
 
 
-def check_target(frame: pd.DataFrame, target: str, positive: str) -> None:
-    """The target must be a column with exactly two values, one of them POSITIVE, and no missing cells."""
+def target_spec(frame: pd.DataFrame, target: str, positive: str | None, categories: list[str],
+                task: str | None) -> tuple[str, dict]:
+    """The task (infer_task) and the target's column spec: categories for classes, a range for a number.
+
+    The target needs a value in every row; POSITIVE names the positive label of a binary task, and only then.
+    """
     if target not in frame:
         raise DataError(f"target '{target}' is not a column of the data; columns: {', '.join(frame.columns)}")
     values = frame[target]
     if values.isna().any():
         raise DataError(f"target '{target}' has {int(values.isna().sum())} missing value(s)")
-    labels = sorted(values.unique().tolist())
-    if positive not in labels:
-        raise DataError(f"positive label '{positive}' is not a value of '{target}'; its values: {labels[:10]}")
-    if len(labels) != 2:
-        raise DataError(f"target '{target}' must have exactly two values, not {len(labels)}: {labels[:10]}")
+    task = infer_task(values, target, target in categories, task)
+    if task == "regression":
+        if positive is not None:
+            raise DataError(f"--positive is for binary tasks only; '{target}' is a regression target")
+        return task, column_spec(values, "integer" if values.str.fullmatch(INTEGER).all() else "float")
+    spec = column_spec(values, "category")
+    labels = spec["categories"]
+    if task == "binary" and positive is None:
+        raise DataError(f"target '{target}' has two values ({', '.join(labels)}): a binary task; name the positive "
+                        "one with --positive")
+    if task == "binary" and positive not in labels:
+        raise DataError(f"positive label '{positive}' is not a value of '{target}'; its values: {labels}")
+    if task == "multiclass" and positive is not None:
+        raise DataError(f"--positive is for binary tasks only; '{target}' is a multiclass target of "
+                        f"{len(labels)} classes")
+    return task, spec
 
 
-def profile(frame: pd.DataFrame, target: str, positive: str, sensitive: list[str] = (),
-            categories: list[str] = ()) -> dict:
-    """The schema inferred from FRAME (text, NaN where missing), each column's missing share and the
-    duplicate share, as {"schema": ..., "missing": ..., "max_duplicate_share": ...}."""
-    check_target(frame, target, positive)
+def gate_values(task: str) -> dict:
+    """The gate init writes for TASK (see TOLERANCES); binary also keeps Adult's calibration and fairness bounds."""
+    primary = PRIMARY[task]
+    baseline, champion = TOLERANCES[primary]
+    gate = {"floors": [], "baseline": [{"metric": primary, **baseline}],
+            "dummy": [{"metric": primary, "absolute": 0, "strict": True}],
+            "champion": [{"metric": primary, **champion}]}
+    if task == "binary":
+        gate["champion"].append({"metric": "calibration_error", "absolute": 0.01})
+        return gate | BINARY_GATE
+    return gate | {"max_gaps": {}}
+
+
+def profile(frame: pd.DataFrame, target: str, positive: str | None = None, sensitive: list[str] = (),
+            categories: list[str] = (), task: TaskKind | None = None) -> dict:
+    """The schema inferred from FRAME (text, NaN where missing), the task's gate, each column's missing share and
+    the duplicate share, as {"schema": ..., "gate": ..., "missing": ..., "max_duplicate_share": ...}.
+
+    TASK overrides the inferred one (the module's rules).
+    """
+    task, target_column = target_spec(frame, target, positive, categories, task)
     for name in [*sensitive, *categories]:
         if name not in frame:
             raise DataError(f"'{name}' is not a column of the data; columns: {', '.join(frame.columns)}")
@@ -123,8 +219,10 @@ def profile(frame: pd.DataFrame, target: str, positive: str, sensitive: list[str
         present = frame[name].dropna()
         if present.empty:
             raise DataError(f"column '{name}' has no values")
-        kind = "category" if name == target or name in categories else infer_type(present)
-        columns[name] = column_spec(frame[name], kind)
+        if name == target:
+            columns[name] = target_column
+            continue
+        columns[name] = column_spec(frame[name], "category" if name in categories else infer_type(present))
     bands = {}
     for name in sensitive:
         spec = columns[name]
@@ -132,7 +230,9 @@ def profile(frame: pd.DataFrame, target: str, positive: str, sensitive: list[str
             pd.to_numeric(frame[name].dropna()), spec["min"], spec["max"], spec["type"] == "integer")}
     # The contract counts every row of a repeated group, as Great Expectations' compound uniqueness does.
     duplicates = float(frame.duplicated(keep=False).mean())
-    return {"schema": {"target": target, "positive_label": positive, "columns": columns, "sensitive": bands},
+    schema = {"task": task, "target": target, "positive_label": positive if task == "binary" else None,
+              "columns": columns, "sensitive": bands}
+    return {"schema": schema, "gate": gate_values(task),
             "missing": {name: float(frame[name].isna().mean()) for name in frame},
             "duplicate_share": duplicates, "max_duplicate_share": headroom(duplicates)}
 
@@ -146,8 +246,10 @@ def schema_yaml(schema: dict, source: str) -> str:
     """The `schema:` section as params.yaml writes it: one flow mapping per column, aligned."""
     width = max(len(scalar(name)) for name in schema["columns"]) + 2
     lines = [f"schema:                     # inferred by `driftline init {source}`; edit freely",
+             f"  task: {schema['task']}",
              f"  target: {scalar(schema['target'])}",
-             f"  positive_label: {json.dumps(schema['positive_label'])}",
+             f"  positive_label: {json.dumps(schema['positive_label'])}"
+             + ("" if schema["positive_label"] is not None else "  # binary tasks only"),
              "  columns:                  # max_missing: allowed share of missing values (default 0)"]
     for name, spec in schema["columns"].items():
         flow = yaml.safe_dump(spec, default_flow_style=True, sort_keys=False, width=math.inf).strip()
@@ -191,6 +293,18 @@ def card_yaml(source: str, previous: dict | None, comments: list[str]) -> str:
     return "\n".join(lines + comments) + "\n"
 
 
+def gate_yaml(task: str, gate: dict, previous: dict | None) -> str:
+    """The `gate:` section for TASK: GATE's checks, commented, then the PREVIOUS section's bootstrap rounds and
+    infra check, which do not depend on the task."""
+    kept = {k: v for k, v in (previous or {}).items() if k in ("bootstrap_rounds", "infra")}
+    body = yaml.safe_dump(gate | kept, default_flow_style=None, sort_keys=False, width=math.inf).splitlines()
+    lines = [f"gate:  # `driftline init` wrote it for a {task} task: what a model must pass to become champion"]
+    for line in body:
+        key = line.split(":", 1)[0]
+        lines.append(f"  {line}" + (f"  # {GATE_COMMENTS[key]}" if key in GATE_COMMENTS else ""))
+    return "\n".join(lines) + "\n"
+
+
 def replace_section(text: str, name: str, section: str) -> str:
     """TEXT with top-level section NAME replaced by SECTION (appended if absent); the rest is untouched."""
     lines = text.splitlines(keepends=True)
@@ -231,10 +345,10 @@ def write_checked(path: Path, text: str) -> None:
         Path(temporary).unlink(missing_ok=True)
 
 
-def init(source: str | Path, params_path: Path, target: str, positive: str, sensitive: list[str] = (),
-         categories: list[str] = (), force: bool = False) -> dict:
-    """Profile SOURCE and write the schema, validate.max_duplicate_share and a `card:` of placeholders into
-    PARAMS_PATH; the profile.
+def init(source: str | Path, params_path: Path, target: str, positive: str | None = None, sensitive: list[str] = (),
+         categories: list[str] = (), force: bool = False, task: TaskKind | None = None) -> dict:
+    """Profile SOURCE and write the schema, the task's gate, validate.max_duplicate_share and a `card:` of
+    placeholders into PARAMS_PATH; the profile.
 
     Refuses to replace a schema that already declares columns unless FORCE.
     """
@@ -248,8 +362,9 @@ def init(source: str | Path, params_path: Path, target: str, positive: str, sens
         raise ConfigError(f"{params_path} already has a schema of {len(declared)} columns "
                           f"({', '.join(list(declared)[:4])}...); pass --force to replace it")
     na_values = (raw.get("data") or {}).get("na_values", ["?", ""])
-    found = profile(read_text(source, na_values), target, positive, sensitive, categories)
+    found = profile(read_text(source, na_values), target, positive, sensitive, categories, task)
     text = replace_section(text, "schema", schema_yaml(found["schema"], str(source)))
+    text = replace_section(text, "gate", gate_yaml(found["schema"]["task"], found["gate"], raw.get("gate")))
     lines = text.splitlines()
     span = section_span(lines, "card") or (0, 0)
     comments = [line for line in lines[span[0] + 1:span[1]] if line.lstrip().startswith("#")]

@@ -13,7 +13,7 @@ SPLITS = ("train", "val", "test")
 
 def split(frame: pd.DataFrame, y: pd.Series, val_size: float, test_size: float, seed: int,
           max_holdout_rows: int | None = None) -> dict[str, pd.DataFrame]:
-    """Train, validation and test frames, each with the label balance of the whole.
+    """Train, validation and test frames, each with the balance of the strata Y (labels, or target bins) of the whole.
 
     Validation and test take their shares of the rows (as sklearn rounds them), but at most
     MAX_HOLDOUT_ROWS each; training takes the rest.
@@ -25,7 +25,6 @@ def split(frame: pd.DataFrame, y: pd.Series, val_size: float, test_size: float, 
     train, val = train_test_split(rest, test_size=rows(val_size / (1 - test_size), len(rest)),
                                   stratify=y[rest.index], random_state=seed)
     return {"train": train, "val": val, "test": test}
-
 
 
 def load_split(directory: Path, name: str) -> pd.DataFrame:

@@ -24,10 +24,14 @@ from prefect.settings import PREFECT_API_URL
 
 from driftline.config import Params, PolicyParams
 from driftline.core.artifacts import write_json
+from driftline.core.metrics import HIGHER_IS_BETTER, PRIMARY
 
 EVENT = "driftline.alert"
 ALERTS_DIR = Path("reports") / "alerts"
 ARTIFACT_KEY = "drift-alert"
+# The fairness gap (monitoring.fairness) that the parity rule reads per task: what the model answers, no labels
+PARITY_GAP = {"binary": "demographic_parity_difference", "multiclass": "selection_rate_gap",
+              "regression": "mean_prediction_gap"}
 
 log = logging.getLogger(__name__)
 
@@ -44,44 +48,50 @@ def _dataset_drift(summary: dict, policy: PolicyParams) -> dict | None:
                     f"dataset drift: {len(columns)} drifted column(s): {', '.join(columns) or 'none named'}")
 
 
-def _current_auc(performance: dict) -> tuple[str | None, float | None]:
-    """Realised ROC AUC when the window had enough labels, else the estimate (CBPE) from probabilities."""
+def _current(performance: dict, metric: str) -> tuple[str | None, float | None]:
+    """METRIC realised when the window had enough labels, else estimated (CBPE, DLE) from the answers."""
     for source in ("realised", "estimated"):
-        auc = (performance.get(source) or {}).get("roc_auc")
-        if auc is not None:
-            return source, auc
+        value = (performance.get(source) or {}).get(metric)
+        if value is not None:
+            return source, value
     return None, None
 
 
-def _auc_drop(summary: dict, policy: PolicyParams) -> dict | None:
-    performance = summary.get("performance")
-    if policy.max_auc_drop is None or not performance:
+def _metric_drop(summary: dict, policy: PolicyParams) -> dict | None:
+    performance, kind = summary.get("performance"), _kind(summary)
+    if policy.max_metric_drop is None or not performance:
         return None
-    reference = (performance.get("reference") or {}).get("roc_auc")
-    source, auc = _current_auc(performance)
-    if reference is None or auc is None:
+    metric = PRIMARY[kind]
+    reference = (performance.get("reference") or {}).get(metric)
+    source, value = _current(performance, metric)
+    if reference is None or value is None:
         return None
-    drop = round(reference - auc, 6)  # rounded so that a drop equal to the threshold does not fire on float noise
-    if drop <= policy.max_auc_drop:
+    worse = reference - value if HIGHER_IS_BETTER[kind][metric] else value - reference
+    drop = round(worse, 6)  # rounded so that a drop equal to the threshold does not fire on float noise
+    if drop <= policy.max_metric_drop:
         return None
-    return _finding("auc_drop", drop, policy.max_auc_drop,
-                    f"{source} ROC AUC {auc:.4f} is {drop:.4f} below the model's test AUC {reference:.4f} "
-                    f"(allowed: {policy.max_auc_drop})", source=source)
+    return _finding("metric_drop", drop, policy.max_metric_drop,
+                    f"{source} {metric} {value:.4f} is {drop:.4f} worse than the model's test {metric} "
+                    f"{reference:.4f} (allowed: {policy.max_metric_drop})", source=source, metric=metric)
 
 
 def _parity_gap(summary: dict, policy: PolicyParams) -> dict | None:
-    fairness = summary.get("fairness")
+    fairness, gap = summary.get("fairness"), PARITY_GAP[_kind(summary)]
     if policy.max_parity_gap is None or not fairness:
         return None
-    gaps = {attribute: round(metrics["demographic_parity_difference"], 6)
-            for attribute, metrics in fairness.items() if metrics.get("demographic_parity_difference") is not None}
-    over = {attribute: gap for attribute, gap in gaps.items() if gap > policy.max_parity_gap}
+    gaps = {attribute: round(metrics[gap], 6)
+            for attribute, metrics in fairness.items() if metrics.get(gap) is not None}
+    over = {attribute: value for attribute, value in gaps.items() if value > policy.max_parity_gap}
     if not over:
         return None
     worst = max(over, key=over.get)
-    listed = ", ".join(f"{attribute} {gap:.3f}" for attribute, gap in sorted(over.items(), key=lambda kv: -kv[1]))
+    listed = ", ".join(f"{attribute} {value:.3f}" for attribute, value in sorted(over.items(), key=lambda kv: -kv[1]))
     return _finding("parity_gap", over[worst], policy.max_parity_gap,
-                    f"demographic-parity gap above {policy.max_parity_gap}: {listed}", attribute=worst)
+                    f"{gap} above {policy.max_parity_gap}: {listed}", attribute=worst, gap=gap)
+
+
+def _kind(summary: dict) -> str:
+    return summary.get("task", "binary")  # summaries written before tasks were all binary
 
 
 def _attribution(summary: dict, policy: PolicyParams) -> dict | None:
@@ -99,24 +109,26 @@ def _attribution(summary: dict, policy: PolicyParams) -> dict | None:
 def evaluate(summary: dict, policy: PolicyParams) -> list[dict]:
     """One finding {rule, value, threshold, message} per rule of POLICY that SUMMARY breaks.
 
-    A rule is skipped when its threshold is null or the summary has no input for it (no labels and no
-    estimate, no fairness or attribution section).
+    The metric and the parity gap are the summary's task's (core.metrics.PRIMARY, PARITY_GAP). A rule is
+    skipped when its threshold is null or the summary has no input for it (no labels and no estimate, no
+    fairness or attribution section).
     """
-    checks = (_dataset_drift, _auc_drop, _parity_gap, _attribution)
+    checks = (_dataset_drift, _metric_drop, _parity_gap, _attribution)
     return [finding for check in checks if (finding := check(summary, policy)) is not None]
 
 
 def key_figures(summary: dict) -> dict:
     """The figures of a monitoring summary that an alert reader needs without opening the report."""
-    performance = summary.get("performance") or {}
+    performance, kind = summary.get("performance") or {}, _kind(summary)
     return {
         "rows": summary.get("rows"),
         "dataset_drift": summary.get("dataset_drift"),
         "drifted_columns": summary.get("drifted_columns"),
-        "roc_auc": {source: (performance.get(source) or {}).get("roc_auc")
-                    for source in ("realised", "estimated", "reference")},
+        "metric": PRIMARY[kind],
+        PRIMARY[kind]: {source: (performance.get(source) or {}).get(PRIMARY[kind])
+                        for source in ("realised", "estimated", "reference")},
         "label_coverage": performance.get("label_coverage"),
-        "parity_gap": {attribute: metrics.get("demographic_parity_difference")
+        "parity_gap": {attribute: metrics.get(PARITY_GAP[kind])
                        for attribute, metrics in (summary.get("fairness") or {}).items()},
         "attribution_ndcg": (summary.get("attribution") or {}).get("ndcg"),
     }

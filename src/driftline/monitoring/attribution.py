@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pandas as pd
 
-from driftline.core.explain import column_attributions
+from driftline.core.explain import Explainer, importance
 from driftline.core.predictor import Predictor
 from driftline.errors import MonitorError
 
@@ -40,12 +39,13 @@ def attribution_drift(predictor: Predictor, background: pd.DataFrame, rows: pd.D
                       reference_attribution: dict[str, float], max_rows: int, seed: int) -> dict:
     """Explain at most MAX_ROWS of ROWS (a seeded sample) as the audit does, against BACKGROUND rows.
 
-    Both frames are typed (data.coerce). Returns the rows explained, each raw column's mean |SHAP| and
-    share, the reference's shares, and the nDCG of the current ranking against REFERENCE_ATTRIBUTION.
+    Both frames are typed (data.coerce). Returns the rows explained, each raw column's mean |SHAP| (over the
+    rows, and a multiclass model's classes: the audit's importance) and share, the reference's shares, and
+    the nDCG of the current ranking against REFERENCE_ATTRIBUTION.
     """
     sample = rows.sample(min(max_rows, len(rows)), random_state=seed)
-    values, _ = column_attributions(predictor.model, predictor.transform, background, sample)
-    mean_abs = dict(zip(predictor.transform.columns, np.abs(values).mean(axis=0).tolist()))
+    values, _ = Explainer(predictor, background).attributions(sample)
+    mean_abs = dict(zip(predictor.transform.columns, importance(values).tolist()))
     return {
         "rows": len(sample),
         "shares": shares(mean_abs),

@@ -12,68 +12,88 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import make_url
 
-from driftline.config import Params, Schema
+from driftline.config import Params
 from driftline.core.artifacts import splits_dir, write_json
 from driftline.core.data import coerce, coerce_column, read_csv
 from driftline.core.explain import Explainer
 from driftline.core.predictor import Predictor
 from driftline.core.splits import load_split
+from driftline.core.task import Task
 from driftline.errors import MonitorError
-from driftline.monitoring.alerts import evaluate, raise_alert
+from driftline.monitoring.alerts import PARITY_GAP, evaluate, raise_alert
 from driftline.monitoring.attribution import attribution_drift
-from driftline.monitoring.drift import PREDICTION, drift_report, summarise
+from driftline.monitoring.drift import drift_report, prediction_columns, prediction_frame, summarise
 from driftline.monitoring.fairness import fairness_drift
-from driftline.monitoring.performance import performance
+from driftline.monitoring.performance import estimator, performance
 from driftline.registry.resolver import resolve_model
 from driftline.reporting.index import build_index
 
+PREDICTED = {"binary": "probability", "multiclass": "probabilities", "regression": "prediction"}  # fairness reads it
 
-def targets(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
-    """0/1 where the target column holds a known label, NaN where it is absent or empty (no label yet)."""
-    if schema.target not in frame:
+def targets(frame: pd.DataFrame, task: Task, na_values: list[str]) -> np.ndarray:
+    """Each row's late label as task.targets gives it (0/1, a class code, or the value: the log stores a
+    regression's label as text), NaN where none has arrived or it is not one of the target's categories."""
+    name = task.schema.target
+    if name not in frame:
         return np.full(len(frame), np.nan)
-    spec = schema.columns[schema.target]
-    known = {schema.positive_label: 1.0, schema.negative_label: 0.0}
-    return np.array([known.get(v, np.nan) if isinstance(v, str) else np.nan
-                     for v in coerce_column(schema.target, frame[schema.target].to_numpy(), spec)])
+    values = coerce_column(name, frame[name].to_numpy(), task.schema.columns[name], na_values)
+    if task.kind == "regression":
+        return values
+    codes = pd.Categorical(values, categories=task.classes).codes
+    if task.kind == "binary":
+        return np.where(codes < 0, np.nan, codes == task.classes.index(task.schema.positive_label))
+    return np.where(codes < 0, np.nan, codes)
+
+
+def answers_of(task: Task, outputs: pd.DataFrame) -> dict[str, np.ndarray]:
+    """OUTPUTS (a frame of task.output_columns, as Predictor.predict and the log name them) as core.task's
+    answers, numbers as floats (a log's columns may hold None): task.frame undone."""
+    answers = {name: outputs[name].to_numpy(object if name == "label" else np.float64)
+               for name in ("probability", "label", "prediction", "lower", "upper") if name in task.output_columns}
+    if task.kind == "multiclass":
+        answers["probabilities"] = outputs[task.probability_columns].to_numpy(np.float64)
+    return answers
 
 
 def run(batch: pd.DataFrame, reference: pd.DataFrame, predictor: Predictor, model_dir: Path, version: str,
         params: Params, reports_root: Path, name: str = "batch", root: Path | None = None,
-        probability: np.ndarray | None = None) -> dict:
+        outputs: pd.DataFrame | None = None) -> dict:
     """Compare BATCH with the training split and with the model's own reference, write the reports in a
     dated folder, and raise an alert where params.yaml's policy says so.
 
-    Data and prediction drift (Evidently), performance realised on the rows with a label and estimated
-    by CBPE on those without, drift of SHAP attributions and of fairness. PROBABILITY is what the service
-    answered for each row (a log window); a CSV batch is scored here. With ROOT, the project's
-    reports/index.html is rebuilt to list this run, and alerts are raised.
+    Data and prediction drift (Evidently), performance realised on the rows with a label and estimated on
+    those without (CBPE for classification, DLE for regression), drift of SHAP attributions and of fairness.
+    OUTPUTS is what the service answered for each row (a log window: task.output_columns); a CSV batch is
+    scored here. With ROOT, the project's reports/index.html is rebuilt to list this run, and alerts are raised.
     """
-    schema, cfg = predictor.schema, params.monitor
+    schema, cfg, task = predictor.schema, params.monitor, predictor.task
     model_reference = json.loads((model_dir / "reference.json").read_text())
     sample = reference.sample(min(cfg.reference_rows, len(reference)), random_state=cfg.seed)
     typed = coerce(batch, schema, schema.features, predictor.na_values)
-    if probability is None:
-        probability = predictor.predict(typed)["probability"].to_numpy()
-    frames = {"reference": sample.assign(**{PREDICTION: predictor.predict(sample)["probability"].to_numpy()}),
-              "current": typed.assign(**{PREDICTION: probability})}
-    snapshot = drift_report(frames["reference"], frames["current"], schema, cfg)
+    # the answers are the batch's rows in order, whatever their index: the drift report joins them by index
+    outputs = predictor.predict(typed) if outputs is None else outputs.set_axis(typed.index)
+    answers = answers_of(task, outputs)
+    frames = {"reference": sample.join(prediction_frame(task, predictor.predict(sample))),
+              "current": typed.join(prediction_frame(task, outputs))}
+    numeric, categorical = prediction_columns(task)
+    snapshot = drift_report(frames["reference"], frames["current"], schema, cfg, (numeric, categorical))
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H%M%S.%fZ")
     out_dir = reports_root / stamp[:10] / f"{stamp[11:]}-{slug(name)}"
     out_dir.mkdir(parents=True, exist_ok=True)
-    y = targets(batch, schema)
-    threshold = predictor.threshold
-    performance_summary, realised = performance(probability, y, model_reference, threshold, cfg.min_labelled_rows,
-                                                params.evaluate.calibration_bins)
+    y = targets(batch, task, predictor.na_values)
+    threshold = predictor.threshold if task.kind == "binary" else None
+    performance_summary, realised = performance(
+        task, answers, typed, y, estimator(predictor, model_dir, model_reference), model_reference["metrics"],
+        cfg.min_labelled_rows, params.evaluate.calibration_bins, threshold)
     background = Explainer.load(predictor, model_dir).background
-    summary = summarise(snapshot.dict(), schema.features + [PREDICTION], cfg) | {
-        "batch": name, "rows": len(batch), "reference_rows": len(sample),
+    summary = summarise(snapshot.dict(), schema.features + numeric + categorical, numeric + categorical, cfg) | {
+        "batch": name, "task": task.kind, "rows": len(batch), "reference_rows": len(sample),
         "report": str(out_dir / "report.html"), "created": stamp,
         "model_version": version,
         "performance": performance_summary,
         "attribution": attribution_drift(predictor, background, typed, model_reference["attribution"],
                                          cfg.explain_rows, cfg.seed),
-        "fairness": fairness(batch, typed, probability, y, threshold, params, model_reference),
+        "fairness": fairness(batch, typed, answers[PREDICTED[task.kind]], y, threshold, params, model_reference),
     }
     snapshot.save_html(str(out_dir / "report.html"))
     if realised is not None:
@@ -89,14 +109,14 @@ def run(batch: pd.DataFrame, reference: pd.DataFrame, predictor: Predictor, mode
     return summary
 
 
-def fairness(batch: pd.DataFrame, typed: pd.DataFrame, probability: np.ndarray, y: np.ndarray, threshold: float,
-             params: Params, model_reference: dict) -> dict:
+def fairness(batch: pd.DataFrame, typed: pd.DataFrame, predicted: np.ndarray, y: np.ndarray,
+             threshold: float | None, params: Params, model_reference: dict) -> dict:
     """fairness_drift over the sensitive attributes BATCH carries (features, or extra columns it was sent with)."""
     schema = params.schema
     extra = [c for c in schema.sensitive if c in batch and c not in typed]
     frame = typed.join(coerce(batch, schema, extra)) if extra else typed
     present = schema.model_copy(update={"sensitive": {k: v for k, v in schema.sensitive.items() if k in frame}})
-    return fairness_drift(frame, probability, y, threshold, present, model_reference["fairness"],
+    return fairness_drift(frame, predicted, y, threshold, present, model_reference["fairness"],
                           params.monitor.min_labelled_rows)
 
 
@@ -117,19 +137,19 @@ def monitor_batch(source: str, params: Params, root: Path = Path("."), model: st
 def monitor_window(params: Params, root: Path = Path("."), start: datetime | None = None,
                    end: datetime | None = None, model: str = "champion") -> dict:
     """Compare the inference log's records of [START, END) (with their late labels) with the training split
-    and MODEL's reference; the probabilities are those the service answered."""
+    and MODEL's reference; the answers are those the service gave."""
     from driftline.serving.log import log_url, read_window
 
     resolved = resolve_model(params, root, model)
     predictor = resolved.predictor()
     url = log_url(params.serve.log_url, root)
-    window = read_window(url, params.schema.target, start, end)
+    window = read_window(url, predictor.schema, start, end)
     name = f"log {_shown(start)}..{_shown(end)}"
     if window.empty:
         raise MonitorError(f"the inference log has no records in {name[4:]} ({make_url(url).render_as_string()})")
     summary = run(window, load_split(splits_dir(root), "train"), predictor, resolved.path, resolved.entry["version"],
                   params,
-                  root / params.monitor.reports_dir, name, root, probability=window["probability"].to_numpy())
+                  root / params.monitor.reports_dir, name, root, outputs=window[predictor.task.output_columns])
     return summary | {"model_versions": sorted(window["model_version"].unique().tolist())}
 
 
@@ -137,8 +157,13 @@ def _shown(moment: datetime | None) -> str:
     return "" if moment is None else moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
 
 
+SHOWN = {"binary": ("roc_auc", "accuracy", "f1"), "multiclass": ("log_loss", "accuracy", "macro_f1", "roc_auc"),
+         "regression": ("rmse", "mae", "r2", "coverage")}  # the performance figures summary_markdown lists
+
+
 def summary_markdown(summary: dict) -> str:
-    """The drift summary as a markdown table, drifted columns first."""
+    """The drift summary as a markdown table, drifted columns first, then performance, attributions, fairness."""
+    kind = summary.get("task", "binary")  # summaries written before tasks were all binary
     lines = [
         f"**Batch** {summary['batch']} ({summary['rows']} rows): dataset drift **{summary['dataset_drift']}**, "
         f"{len(summary['drifted_columns'])} drifted column(s). Report: {summary['report']}",
@@ -152,15 +177,16 @@ def summary_markdown(summary: dict) -> str:
         return "-" if not values or values.get(key) is None else f"{values[key]:.4f}"
 
     if perf:
+        method = perf.get("method", "CBPE")
         lines += ["", f"**Performance** ({perf['labelled_rows']} labelled rows, coverage {perf['label_coverage']:.0%})",
-                  "", "| metric | realised | estimated (CBPE) on the labelled | estimated on the unlabelled | test |",
-                  "|---|---|---|---|---|"]
+                  "", f"| metric | realised | estimated ({method}) on the labelled | estimated on the unlabelled "
+                      "| test |", "|---|---|---|---|---|"]
         lines += [f"| {k} | {figure(perf['realised'], k)} | {figure(perf['estimated_on_labelled'], k)} | "
                   f"{figure(perf['estimated'], k)} | {figure(perf['reference'], k)} |"
-                  for k in ("roc_auc", "accuracy", "f1")]
+                  for k in SHOWN[kind]]
     if summary.get("attribution"):
         lines += ["", f"**Attributions**: rank agreement with the audit (nDCG) {summary['attribution']['ndcg']:.3f}"]
+    gap = PARITY_GAP[kind]
     for name, gaps in (summary.get("fairness") or {}).items():
-        lines.append(f"**Fairness** {name}: parity gap {figure(gaps, 'demographic_parity_difference')} "
-                     f"(audit {figure(gaps, 'reference_demographic_parity_difference')})")
+        lines.append(f"**Fairness** {name}: {gap} {figure(gaps, gap)} (audit {figure(gaps, 'reference_' + gap)})")
     return "\n".join(lines)

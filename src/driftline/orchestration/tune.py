@@ -23,6 +23,7 @@ from lightning.pytorch.callbacks import Callback  # noqa: E402
 
 from driftline.config import Params, TrainParams, with_values  # noqa: E402
 from driftline.core.artifacts import splits_dir  # noqa: E402
+from driftline.core.task import Task  # noqa: E402
 from driftline.errors import ConfigError  # noqa: E402
 from driftline.stages import train  # noqa: E402
 from driftline.stages.train.checkpoints import splits_digest  # noqa: E402
@@ -48,13 +49,13 @@ def suggest(trial: optuna.Trial, base: TrainParams) -> dict:
 
 
 class Pruning(Callback):
-    """Reports each epoch's validation AUC to the trial, and stops a trial the pruner gives up on."""
+    """Reports each epoch's validation metric to the trial, and stops a trial the pruner gives up on."""
 
     def __init__(self, trial: optuna.Trial):
         self.trial = trial
 
     def on_validation_end(self, trainer, module):
-        self.trial.report(float(trainer.callback_metrics["val_auc"]), trainer.current_epoch)
+        self.trial.report(float(trainer.callback_metrics[module.metric_name]), trainer.current_epoch)
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"epoch {trainer.current_epoch}")
 
@@ -73,7 +74,7 @@ def tune(params: Params, root: Path, trials: int, timeout: float | None,
     """Run trials until the study holds TRIALS finished ones (or TIMEOUT seconds pass); write the best.
 
     Writes best.yaml (a params.yaml `train:` fragment) and importance.png into `tune.dir`, and returns
-    the best trial's number, validation AUC and `dvc exp run` line.
+    the best trial's number, its validation metric (the task's: core.task) and `dvc exp run` line.
     """
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # Optuna reports each trial instead
     splits = splits_dir(root)
@@ -87,7 +88,9 @@ def tune(params: Params, root: Path, trials: int, timeout: float | None,
         retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1)
     storage = optuna.storages.RDBStorage(f"sqlite:///{(out / 'study.db').resolve()}", heartbeat_interval=10,
                                          grace_period=20, heartbeat_stale_trial_callback=retry)
-    study = optuna.create_study(storage=storage, study_name=study_name(splits), direction="maximize",
+    task = Task.of(params.schema)
+    direction = "maximize" if task.stop_mode == "max" else "minimize"
+    study = optuna.create_study(storage=storage, study_name=study_name(splits), direction=direction,
                                 load_if_exists=True,
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2))
     # Seeded by how far the study got, so that a resumed search does not draw its first points again.
@@ -102,17 +105,17 @@ def tune(params: Params, root: Path, trials: int, timeout: float | None,
             tmp = Path(tmp)
             metrics = train.run(trial_params, splits, tmp / "model", tmp / "checkpoints", tmp / "metrics.json",
                                 tmp / "history.json", callbacks=[Pruning(trial)])
-        return metrics["best_val_auc"]
+        return metrics[f"best_val_{task.stop_metric}"]
 
     on_trial(finished(study))
     remaining = trials - finished(study)
     if remaining > 0:
         study.optimize(objective, n_trials=remaining, timeout=timeout, catch=(),
                        callbacks=[lambda s, t: on_trial(finished(s))])
-    return write_best(study, out)
+    return write_best(study, out, f"validation {task.stop_metric}")
 
 
-def write_best(study: optuna.Study, out: Path) -> dict:
+def write_best(study: optuna.Study, out: Path, metric: str) -> dict:
     """best.yaml and importance.png from the study so far."""
     completed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not completed:
@@ -125,7 +128,7 @@ def write_best(study: optuna.Study, out: Path) -> dict:
         for name in parents:
             section = section.setdefault(name, {})
         section[leaf] = value
-    header = (f"# driftline tune: trial {best.number} of study {study.study_name}, validation ROC AUC "
+    header = (f"# driftline tune: trial {best.number} of study {study.study_name}, {metric} "
               f"{best.value:.5f}.\n# Merge into params.yaml, or run it as an experiment with the line below.\n")
     (out / "best.yaml").write_text(header + yaml.safe_dump(fragment, sort_keys=False))
     command = "dvc exp run " + " ".join(f"-S train.{key}={value}" for key, value in best.params.items())
@@ -133,8 +136,8 @@ def write_best(study: optuna.Study, out: Path) -> dict:
         importance = optuna.importance.get_param_importances(study)
         fig, ax = plt.subplots(figsize=(6, 0.4 * len(importance) + 1))
         ax.barh(list(importance)[::-1], list(importance.values())[::-1])
-        ax.set_xlabel("importance for validation ROC AUC (fANOVA)")
+        ax.set_xlabel(f"importance for {metric} (fANOVA)")
         fig.savefig(out / "importance.png", dpi=110, bbox_inches="tight")
         plt.close(fig)
-    return {"best_trial": best.number, "best_val_auc": best.value, "finished": finished(study),
+    return {"best_trial": best.number, "metric": metric, "best_value": best.value, "finished": finished(study),
             "params": best.params, "command": command}

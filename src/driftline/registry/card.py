@@ -7,27 +7,70 @@ import platform
 from importlib.metadata import version as package_version
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import log_loss, roc_auc_score, root_mean_squared_error
+
+from driftline.config import Schema
 
 PACKAGES = ("torch", "lightning", "scikit-learn", "pandas", "bentoml", "evidently", "great-expectations")
+OUTPUT_FORMAT = {"binary": "probability of the positive label and the decided label",
+                 "multiclass": "the decided label, its probability and one probability per class",
+                 "regression": "the prediction and its prediction interval's lower and upper bounds"}
 
 
-def auc_intervals(y: np.ndarray, scores: dict[str, np.ndarray], rounds: int, seed: int = 0) -> dict[str, list]:
-    """95% paired-bootstrap intervals of ROC AUC for each model, and of each model's AUC minus the first's."""
+def primary_metric(task: str, y: np.ndarray, scores: np.ndarray) -> float:
+    """The task's primary metric (core.metrics.PRIMARY) of one model's SCORES: the positive probability's ROC AUC
+    (binary), the log loss of class probabilities (rows, classes) (multiclass), the predictions' RMSE
+    (regression)."""
+    if task == "binary":
+        return roc_auc_score(y, scores)
+    if task == "multiclass":
+        return log_loss(y, scores, labels=np.arange(scores.shape[1]))
+    return root_mean_squared_error(y, scores)
+
+
+def bootstrap_intervals(task: str, y: np.ndarray, scores: dict[str, np.ndarray], rounds: int,
+                        seed: int = 0) -> dict[str, list]:
+    """95% paired-bootstrap intervals of the task's primary metric for each model, and of each model's value
+    minus the first's."""
     rng = np.random.default_rng(seed)
     names = list(scores)
     draws = {name: [] for name in names} | {f"{n} - {names[0]}": [] for n in names[1:]}
     for _ in range(rounds):
         index = rng.integers(0, len(y), len(y))
-        if len(np.unique(y[index])) < 2:
+        if task == "binary" and len(np.unique(y[index])) < 2:  # AUC ranks one label against the other
             continue
-        aucs = {n: roc_auc_score(y[index], scores[n][index]) for n in names}
+        values = {n: primary_metric(task, y[index], scores[n][index]) for n in names}
         for n in names:
-            draws[n].append(aucs[n])
+            draws[n].append(values[n])
         for n in names[1:]:
-            draws[f"{n} - {names[0]}"].append(aucs[n] - aucs[names[0]])
+            draws[f"{n} - {names[0]}"].append(values[n] - values[names[0]])
     return {k: [round(float(np.percentile(v, 2.5)), 4), round(float(np.percentile(v, 97.5)), 4)]
             for k, v in draws.items()}
+
+
+def overview(schema: Schema, decision: dict) -> str:
+    """What the model predicts, in one sentence."""
+    if schema.task == "binary":
+        return f"Binary classifier of '{schema.target}' = '{schema.positive_label}'."
+    if schema.task == "multiclass":
+        return (f"Multiclass classifier of '{schema.target}' into {len(schema.classes)} classes: "
+                f"{', '.join(schema.classes)}.")
+    spec = schema.columns[schema.target]
+    return (f"Regression of '{schema.target}' ({spec.type}, in its own units; declared range {spec.min} to "
+            f"{spec.max}), with a {decision['interval']['level']:.0%} prediction interval.")
+
+
+def decision_text(schema: Schema, decision: dict, tolerance: float) -> str:
+    """How the answers are decided from the network's outputs, with what was fitted on validation."""
+    if schema.task == "binary":
+        return (f"threshold {decision['threshold']:.6f}: the median of the cuts within "
+                f"{tolerance} of the best {decision['objective']} on validation")
+    if schema.task == "multiclass":
+        return (f"the most probable class, by probabilities at temperature {decision.get('temperature', 1.0):.4f} "
+                "(fitted on validation)")
+    interval = decision["interval"]
+    return (f"the prediction, within a split-conformal {interval['level']:.0%} interval of half-width "
+            f"{interval['half_width']:.4f} standardised units (the validation residuals' quantile)")
 
 
 def environment() -> dict:
@@ -41,7 +84,7 @@ def card_json(entry: dict, facts: dict) -> dict:
     for model, values in facts["comparison"].items():
         for name, value in values.items():
             item = {"type": name if model == "candidate" else f"{model} {name}", "value": value, "slice": "test split"}
-            if name == "roc_auc" and model in intervals:
+            if name == facts["primary"] and model in intervals:
                 item["confidence_interval"] = dict(zip(("lower_bound", "upper_bound"), intervals[model]))
             metrics.append(item)
     return {
@@ -56,13 +99,14 @@ def card_json(entry: dict, facts: dict) -> dict:
                                "rows": facts["data"]["train_rows"], "origin": facts["data"]["origin"]},
                      "eval": {"name": "test split", "rows": facts["data"]["test_rows"]}},
             "input_format": "one JSON object per record, one key per feature (null for missing)",
-            "output_format": "probability of the positive label and the decided label",
+            "output_format": facts["output_format"],
         },
         "quantitative_analysis": {
             "performance_metrics": metrics,
-            "decision_threshold": facts["threshold"],
+            "decision": facts["decision"],
             "fairness": facts["fairness"],
             "top_features": facts["top_features"],
+            "primary_metric": facts["primary"],
             "confidence_intervals": intervals,
         },
         "considerations": {
@@ -74,12 +118,41 @@ def card_json(entry: dict, facts: dict) -> dict:
         "gate": facts["blessing"],
         "infra_check": facts["infra"],
         "monitoring": facts["monitoring"],
-        "training": {"epochs": entry["training_epochs"], "environment": environment()},
+        "training": {"epochs": entry["training_epochs"], "selected_by": facts["selected_by"],
+                     "environment": environment()},
     }
 
 
 def interval(bounds: dict | None) -> str:
     return "" if bounds is None else f"{bounds['lower_bound']:.4f} to {bounds['upper_bound']:.4f}"
+
+
+def cell(value, whole: bool) -> str:
+    """A fairness table's cell: a count WHOLE, a rate or gap to three decimals, a missing value (NaN, None) as
+    n/a, anything else as it is."""
+    if value is None or value != value:
+        return "n/a"
+    if isinstance(value, bool):  # a regression's `worst` group
+        return "yes" if value else ""
+    if not isinstance(value, int | float):
+        return str(value)
+    return f"{value:.0f}" if whole else f"{value:.3f}"
+
+
+def fairness_table(fairness: dict[str, dict[str, dict]]) -> list[str]:
+    """Markdown rows of the audit's per-group tables, one column per value the audit reports for the task; a
+    column of whole numbers only, some above 1, is a count (rates of 0 and 1 only are still rates)."""
+    tables = [(attr, group, t) for attr, groups in fairness.items() for group, t in groups.items()]
+    if not tables:
+        return ["No sensitive attributes are declared (schema.sensitive): there are no groups to compare."]
+    columns = list(dict.fromkeys(k for _, _, t in tables for k in t if k != "gated"))
+    whole = {c: all(isinstance(t.get(c), int | float) and float(t[c]).is_integer() for _, _, t in tables)
+             and any(abs(t[c]) > 1 for _, _, t in tables) for c in columns}
+    return [
+        "| attribute | group | " + " | ".join(columns) + " | gated |", "|---" * (len(columns) + 3) + "|",
+        *[f"| {attr} | {group} | " + " | ".join(cell(t.get(c), whole[c]) for c in columns)
+          + f" | {'yes' if t['gated'] else 'no (too few rows)'} |" for attr, group, t in tables],
+    ]
 
 
 def card_markdown(card: dict) -> str:
@@ -91,7 +164,8 @@ def card_markdown(card: dict) -> str:
         "## Model details", "",
         f"- Version: `{details['version']['name']}`, registered {details['version']['date']}",
         f"- Architecture: {card['model_parameters']['model_architecture']}",
-        f"- Lineage: {details['references'][0]['reference']}", f"- {details['overview']}", "",
+        f"- Lineage: {details['references'][0]['reference']}", f"- {details['overview']}",
+        f"- Output: {card['model_parameters']['output_format']}", "",
         "## Uses", "", f"**Intended use.** {cons['use_cases'][0]['description']}", "",
         f"**Out of scope.** {cons['out_of_scope_uses'][0]['description']}", "",
         "## Bias, risks and limitations", "",
@@ -101,22 +175,17 @@ def card_markdown(card: dict) -> str:
         f"- Data: {data['train']['name']}, version `{data['train']['version']}`, {data['train']['rows']} training rows",
         f"- Data origin: {data['train']['origin']}",
         f"- Training: {card['training']['epochs']['epochs']} epochs, weights of epoch "
-        f"{card['training']['epochs']['best_epoch']} (best validation AUC)", "",
+        f"{card['training']['epochs']['best_epoch']} ({card['training']['selected_by']})", "",
         "## Evaluation", "",
-        f"Test split: {data['eval']['rows']} rows. Decision threshold: {quant['decision_threshold']}.", "",
+        f"Test split: {data['eval']['rows']} rows. Decision: {quant['decision']}.", "",
         "| metric | value | 95% interval |", "|---|---|---|",
         *[f"| {m['type']} | {m['value']:.4f} | {interval(m.get('confidence_interval'))} |"
           for m in quant["performance_metrics"]],
-        "", "Paired-bootstrap intervals of AUC differences: "
+        "", f"Paired-bootstrap intervals of {quant['primary_metric']} differences: "
         + "; ".join(f"{k}: {lo:.4f} to {hi:.4f}"
                     for k, (lo, hi) in quant["confidence_intervals"].items() if " - " in k),
-        "", "### Fairness by group", "",
-        "| attribute | group | rows | positives | selection rate | TPR | FPR | gated |",
-        "|---|---|---|---|---|---|---|---|",
-        *[f"| {attr} | {group} | {t['count']:.0f} | {t['positives']:.0f} | {t['selection_rate']:.3f} | {t['tpr']:.3f} "
-          f"| {t['fpr']:.3f} | {'yes' if t['gated'] else 'no (too few rows)'} |"
-          for attr, groups in quant["fairness"].items() for group, t in groups.items()],
-        "", "### Top features (mean |SHAP| of the logit)", "",
+        "", "### Fairness by group", "", *fairness_table(quant["fairness"]),
+        "", "### Top features (mean |SHAP|)", "",
         *[f"- {name}: {value:.4f}" for name, value in quant["top_features"].items()],
         "", "### Gate", "", f"Blessed: **{card['gate']['blessed']}**", "",
         "| check | value | threshold | passed |", "|---|---|---|---|",

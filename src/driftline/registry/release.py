@@ -14,23 +14,31 @@ import tempfile
 from pathlib import Path
 
 import bentoml
+import numpy as np
 import pandas as pd
 import yaml
 
-from driftline.config import Params
+from driftline.config import Params, Schema
 from driftline.core.artifacts import dvc, git_state, package_info, splits_dir, stage_file, stage_outs, write_json
-from driftline.core.metrics import classification_metrics
+from driftline.core.data import columns_of
+from driftline.core.metrics import HIGHER_IS_BETTER, PRIMARY, task_metrics
 from driftline.core.splits import load_split
+from driftline.core.task import Task
 from driftline.errors import IngestError, RegistryError
 from driftline.registry.bento import build_bento
-from driftline.registry.card import auc_intervals, card_json, card_markdown
-from driftline.registry.gate import blessing
+from driftline.registry.card import (
+    OUTPUT_FORMAT,
+    bootstrap_intervals,
+    card_json,
+    card_markdown,
+    decision_text,
+    overview,
+)
+from driftline.registry.gate import blessing, fairness_policy, require_task
 from driftline.registry.infra import load_and_query
 from driftline.registry.resolver import resolve, resolve_entry
 from driftline.registry.store import CHALLENGER, CHAMPION, Registry, now
 from driftline.reporting.index import build_index
-
-CARD_METRICS = ("roc_auc", "pr_auc", "accuracy", "f1", "log_loss", "calibration_error")
 
 
 def data_version(root: Path, params: Params) -> str | None:
@@ -54,37 +62,70 @@ def export_model(registry: Registry, version: str, model_tag: str, root: Path, p
         dvc(root, "push", "-q", f"{models}.dvc")
 
 
-def champion_comparison(registry: Registry, test: pd.DataFrame, y, params: Params):
-    """The champion's probabilities and metrics on this run's test split (the data may have changed since)."""
+def metrics_of(evaluation: dict, prefix: str, task: str) -> dict:
+    """The task's metrics of one model in evaluate's metrics (PREFIX: "" for the model, "baseline_", "dummy_")."""
+    return {k: evaluation[prefix + k] for k in HIGHER_IS_BETTER[task] if prefix + k in evaluation}
+
+
+def stored_scores(scores: pd.DataFrame, name: str, task: Task) -> np.ndarray:
+    """One model's test scores in evaluate's scores.parquet: a column NAME, or NAME_<code> per class."""
+    if task.kind == "multiclass":
+        return scores[[f"{name}_{code}" for code in range(len(task.classes))]].to_numpy()
+    return scores[name].to_numpy()
+
+
+def primary_scores(answers: dict[str, np.ndarray], task: str) -> np.ndarray:
+    """What the card's bootstrap scores (card.primary_metric) in a model's answers (core.task: decode)."""
+    return answers[{"binary": "probability", "multiclass": "probabilities", "regression": "prediction"}[task]]
+
+
+def same_target(stored: Schema, schema: Schema) -> bool:
+    """Whether a model trained on STORED answers what SCHEMA asks: the same task, target and classes."""
+    return (stored.task, stored.target, stored.classes, stored.positive_label) == (
+        schema.task, schema.target, schema.classes, schema.positive_label)
+
+
+def champion_comparison(registry: Registry, test: pd.DataFrame, y: np.ndarray,
+                        params: Params) -> tuple[np.ndarray, dict] | None:
+    """The champion's scores and metrics on this run's test split (the data may have changed since); None when
+    it predicts another target or task (after `driftline init` on new data), which no metric can compare."""
     predictor = resolve(registry, CHAMPION).predictor()
-    probabilities = predictor.predict(test)["probability"].to_numpy()
-    metrics = classification_metrics(y, probabilities, predictor.threshold, params.evaluate.calibration_bins)
-    return probabilities, {k: round(v, 6) for k, v in metrics.items()}
+    if not same_target(predictor.schema, params.schema):
+        print(f"release: the champion predicts {predictor.schema.task} '{predictor.schema.target}', not this run's "
+              f"{params.schema.task} '{params.schema.target}': the candidate is not compared with it", file=sys.stderr)
+        return None
+    answers = predictor.predict_columns(columns_of(test, predictor.schema.features))
+    threshold = predictor.threshold if predictor.task.kind == "binary" else None
+    metrics = task_metrics(predictor.task.kind, y, answers, params.evaluate.calibration_bins, threshold)
+    return primary_scores(answers, predictor.task.kind), {k: round(v, 6) for k, v in metrics.items()}
 
 
 def card_facts(params: Params, root: Path, comparison: dict, intervals: dict, verdict: dict, test_rows: int) -> dict:
     """What the model card says beyond the registry entry, read from the stages' outputs."""
+    schema = params.schema
     decision = read(stage_file(root, "evaluate", "decision.json"))
     importance = read(stage_file(root, "audit", "shap_importance.json"))
+    gated_rows = "test rows of either label" if schema.task == "binary" else "test rows"
     return {
-        "overview": f"Binary classifier of '{params.schema.target}' = '{params.schema.positive_label}'.",
+        "overview": overview(schema, decision),
+        "output_format": OUTPUT_FORMAT[schema.task],
         "architecture": json.dumps(read(stage_file(root, "train", "model.json"))),
         "data": {"name": str(params.data.dir), "test_rows": test_rows, "origin": params.card.data_origin,
                  "train_rows": read(stage_file(root, "featurize", "featurize.json"))["train_rows"]},
         "intended_use": params.card.intended_use, "out_of_scope": params.card.out_of_scope,
         "comparison": comparison,
+        "primary": PRIMARY[schema.task],
         "intervals": intervals,
-        "threshold": f"{decision['threshold']:.6f}: the median of the cuts within "
-                     f"{params.evaluate.threshold_tolerance} of the best {decision['objective']} on validation",
+        "decision": decision_text(schema, decision, params.evaluate.threshold_tolerance),
+        "selected_by": f"best validation {Task.of(schema).stop_metric}",
         "fairness": read(stage_file(root, "audit", "fairness.json")),
         "top_features": dict(list(importance.items())[:5]),
         "limitations": [
             *params.card.limitations,
-            f"Groups with fewer than {params.audit.min_group_size} test rows of either label are reported "
-            "but not gated: their rates are noise.",
+            f"Groups with fewer than {params.audit.min_group_size} {gated_rows} are reported but not gated: their "
+            "rates are noise.",
         ],
-        "fairness_policy": f"gated on parity amplification <= {params.gate.max_parity_amplification} and "
-                           f"equalized odds <= {params.gate.max_equalized_odds_difference}",
+        "fairness_policy": fairness_policy(params.gate, schema.task),
         "blessing": verdict, "infra": {"status": "run on this bento after it was built; see the blessing"},
         "monitoring": params.monitor.model_dump(mode="json"),
     }
@@ -93,9 +134,9 @@ def card_facts(params: Params, root: Path, comparison: dict, intervals: dict, ve
 def infra_check(bento_tag: str, entry: dict, registry: Registry, test: pd.DataFrame,
                 params: Params) -> tuple[dict, dict]:
     """The load-and-query result, and its line in the blessing."""
-    rows = test.head(params.gate.infra.rows)
-    expected = resolve_entry(registry, entry).predictor().predict(rows)["probability"].to_numpy()
-    infra = load_and_query(bento_tag, entry["model_tag"], rows[params.schema.features], expected, params.gate.infra)
+    rows = test.head(params.gate.infra.rows)[params.schema.features]
+    predictor = resolve_entry(registry, entry).predictor()
+    infra = load_and_query(bento_tag, entry["model_tag"], predictor, rows, params.gate.infra)
     limits = params.gate.infra
     return infra, {"name": "load and query", "kind": "infra", "value": infra.get("p99_ms"),
                    "threshold": f"ready within {limits.startup_timeout_s} s, all 200, equal offline, "
@@ -111,6 +152,8 @@ def release(params: Params, root: Path = Path(".")) -> dict:
         return {"version": known["version"], "new": False, "promoted": False, "blessed": known["blessed"],
                 "blessing": read(registry.blessing_path(known["version"]))}
 
+    task = Task.of(params.schema)
+    require_task(params.gate, task)  # before any work: a gate on what this task does not report cannot judge it
     unfilled = params.card.unfilled()
     if unfilled:
         print(f"release: warning: {', '.join(unfilled)} still hold driftline init's placeholders; write them in "
@@ -118,29 +161,33 @@ def release(params: Params, root: Path = Path(".")) -> dict:
     version = bentoml.models.get(info["model_tag"]).tag.version
     test = load_split(splits_dir(root), "test")
     scores = pd.read_parquet(stage_file(root, "evaluate", "scores.parquet"))
-    y = scores["label"].to_numpy()
+    y = scores["target"].to_numpy()
     evaluation = read(stage_file(root, "evaluate", "evaluate.json"))
     gaps = read(stage_file(root, "audit", "audit.json"))
-    comparison = {"candidate": {k: evaluation[k] for k in CARD_METRICS},
-                  "baseline": {k: evaluation[f"baseline_{k}"] for k in CARD_METRICS}}
-    probabilities = {"candidate": scores["model"].to_numpy(), "baseline": scores["baseline"].to_numpy()}
+    kind = task.kind
+    comparison = {name: metrics_of(evaluation, prefix, kind)
+                  for name, prefix in (("candidate", ""), ("baseline", "baseline_"), ("dummy", "dummy_"))}
+    predictions = {name: stored_scores(scores, column, task)
+                   for name, column in (("candidate", "model"), ("baseline", "baseline"), ("dummy", "dummy"))}
     champion = registry.aliases.get(CHAMPION)
-    if champion is not None:
-        probabilities["champion"], comparison["champion"] = champion_comparison(registry, test, y, params)
-    verdict = blessing(comparison["candidate"], comparison["baseline"], comparison.get("champion"), gaps, params.gate)
+    compared = champion_comparison(registry, test, y, params) if champion is not None else None
+    if compared is not None:
+        predictions["champion"], comparison["champion"] = compared
+    verdict = blessing(task, comparison, gaps, params.gate)
 
+    primary = PRIMARY[kind]
     git_commit, dirty = git_state(root)
     entry = {
         "version": version, "model_tag": info["model_tag"], "bento_tag": None, "created": now(),
         "data_version": data_version(root, params), "git_commit": git_commit, "git_dirty": dirty,
-        "params_hash": hashlib.sha256(params.model_dump_json().encode()).hexdigest()[:16],
-        "metrics": comparison["candidate"], "baseline_roc_auc": comparison["baseline"]["roc_auc"],
-        "champion_roc_auc": comparison.get("champion", {}).get("roc_auc"), "champion_at_gate": champion,
+        "params_hash": hashlib.sha256(params.model_dump_json().encode()).hexdigest()[:16], "task": kind,
+        "metrics": comparison["candidate"], f"baseline_{primary}": comparison["baseline"][primary],
+        f"champion_{primary}": comparison.get("champion", {}).get(primary), "champion_at_gate": champion,
         "fairness": gaps, "blessed": False, "failed_checks": [],
         "training_epochs": {k: read(stage_file(root, "train", "train.json"))[k] for k in ("epochs", "best_epoch")},
         "card": str(registry.card_path(version).relative_to(root)),
     }
-    intervals = auc_intervals(y, probabilities, params.gate.bootstrap_rounds)
+    intervals = bootstrap_intervals(kind, y, predictions, params.gate.bootstrap_rounds)
     card = card_json(entry, card_facts(params, root, comparison, intervals, verdict, len(test)))
     with tempfile.TemporaryDirectory() as tmp:  # the card ships in the bento; the registry gets it at the end
         staging = Registry(Path(tmp))
@@ -207,12 +254,12 @@ def snapshot_reports(root: Path, registry: Registry, entry: dict) -> Path:
             shutil.copytree(source, run / name, dirs_exist_ok=True)
     shutil.copy(registry.card_path(entry["version"]), run / "card.md")
     shutil.copy(registry.blessing_path(entry["version"]), run / "blessing.json")
-    metrics = entry["metrics"]
+    metrics, primary = entry["metrics"], PRIMARY[entry["task"]]
     write_json(run / "run.json", {
         "version": entry["version"], "created": entry["created"], "blessed": entry["blessed"],
         "promoted": registry.aliases.get(CHAMPION) == entry["version"],
         "aliases": registry.aliases_of(entry["version"]),
-        "summary": f"roc_auc={metrics['roc_auc']:.4f} baseline={entry['baseline_roc_auc']:.4f}",
+        "summary": f"{primary}={metrics[primary]:.4f} baseline={entry[f'baseline_{primary}']:.4f}",
         "links": {"contract": "docs/index.html", "audit": "audit/shap_beeswarm.png", "card": "card.md",
                   "gate": "blessing.json"},
     })

@@ -8,7 +8,8 @@ from itertools import chain
 
 import numpy as np
 
-Score = Callable[[dict[str, list]], tuple[np.ndarray, np.ndarray]]
+Answers = dict[str, np.ndarray]  # the task's answers, one row per record (core.task: decode)
+Score = Callable[[dict[str, list]], Answers]
 
 
 class Batcher:
@@ -24,7 +25,7 @@ class Batcher:
         self.score = score
         self.pending: list[tuple[dict[str, list], asyncio.Future]] = []
 
-    async def __call__(self, columns: dict[str, list]) -> tuple[np.ndarray, np.ndarray]:
+    async def __call__(self, columns: dict[str, list]) -> Answers:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self.pending.append((columns, future))
@@ -39,7 +40,7 @@ class Batcher:
             return
         try:
             merged = {name: list(chain.from_iterable(c[name] for c, _ in batch)) for name in batch[0][0]}
-            probability, label = self.score(merged)
+            answers = self.score(merged)
         except Exception:  # noqa: BLE001 - one request's bad values must not fail the others
             for columns, future in batch:
                 self._settle(columns, future)
@@ -48,7 +49,7 @@ class Batcher:
         for columns, future in batch:
             end = start + len(next(iter(columns.values())))
             if not future.done():  # a client that went away cancelled its future
-                future.set_result((probability[start:end], label[start:end]))
+                future.set_result({name: values[start:end] for name, values in answers.items()})
             start = end
 
     def _settle(self, columns: dict[str, list], future: asyncio.Future) -> None:

@@ -6,10 +6,12 @@ import io
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
-from driftline.config import Params, Schema
+from driftline.config import ColumnSpec, Params, Schema
+from driftline.core.data import category_text
 from driftline.core.sources import fetch, quarantine, shown, source_name
 from driftline.errors import ContractError
 from driftline.serving.log import LABELS, PREDICTIONS, connect, log_url, record_id_field, utc_now
@@ -18,7 +20,8 @@ CHUNK = 500  # ids per IN (...) query
 
 
 def problems_of(frame: pd.DataFrame, schema: Schema) -> list[str]:
-    """What makes a label file unusable: missing columns, empty ids, unknown labels, an id labelled twice apart."""
+    """What makes a label file (text cells) unusable: missing columns, empty ids, labels that are not declared
+    categories (classification) or not numbers of the target's type (regression), an id labelled twice apart."""
     key, target = record_id_field(schema.columns), schema.target
     missing = [c for c in (key, target) if c not in frame.columns]
     if missing:
@@ -28,15 +31,38 @@ def problems_of(frame: pd.DataFrame, schema: Schema) -> list[str]:
     problems = []
     if (frame[key] == "").any():
         problems.append(f"{int((frame[key] == '').sum())} row(s) without a record id")
-    allowed = set(schema.columns[target].categories or [])
-    unknown = sorted(set(frame[target]) - allowed)
-    if unknown:
-        problems.append(f"'{target}' has values outside {sorted(allowed)}, such as {unknown[:3]}")
-    conflicting = frame.groupby(key)[target].nunique()
+    wrong = value_problems(frame[target], target, schema.columns[target])
+    if wrong:
+        return problems + wrong
+    conflicting = frame.assign(**{target: label_texts(frame[target], schema)}).groupby(key)[target].nunique()
     if (conflicting > 1).any():
         problems.append(f"{int((conflicting > 1).sum())} id(s) labelled twice with different labels, such as "
                         f"{conflicting[conflicting > 1].index[0]!r}")
     return problems
+
+
+def value_problems(values: pd.Series, name: str, spec: ColumnSpec) -> list[str]:
+    """Label VALUES (text) that the target NAME declared as SPEC cannot take."""
+    if not spec.numeric:
+        unknown = sorted(set(values) - set(spec.categories))
+        return [f"'{name}' has values outside {spec.categories}, such as {unknown[:3]}"] if unknown else []
+    numbers = pd.to_numeric(values, errors="coerce")
+    problems = []
+    wrong = sorted(set(values[~np.isfinite(numbers)]))
+    if wrong:
+        problems.append(f"'{name}' has values that are not numbers, such as {wrong[:3]}")
+    fractional = sorted(set(values[np.isfinite(numbers) & (numbers % 1 != 0)]))
+    if spec.type == "integer" and fractional:
+        problems.append(f"'{name}' is an integer column but has fractional values, such as {fractional[:3]}")
+    return problems
+
+
+def label_texts(values: pd.Series, schema: Schema) -> pd.Series:
+    """Labels (valid text cells) as the log stores them: categories as they are, numbers by their canonical
+    text (data.category_text: 12, 12.0 and 1.2e1 are all "12"), so that a label sent twice reads as one."""
+    if not schema.columns[schema.target].numeric:
+        return values
+    return pd.to_numeric(values).map(category_text)
 
 
 def store(url: str, labels: dict[str, str]) -> dict:
@@ -91,5 +117,5 @@ def run(source: str, params: Params, root: Path = Path(".")) -> dict:
         raise ContractError(problems + [f"label file quarantined in {folder}"])
     key = record_id_field(schema.columns)
     pairs = frame.drop_duplicates(key)
-    labels = dict(zip(pairs[key], pairs[schema.target]))
+    labels = dict(zip(pairs[key], label_texts(pairs[schema.target], schema)))
     return store(log_url(params.serve.log_url, root), labels) | {"rows": len(frame)}

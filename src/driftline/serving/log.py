@@ -3,6 +3,12 @@
 One SQLAlchemy Core code path for SQLite (the default: a file in the project, in WAL mode so `driftline
 monitor` reads while the service writes) and PostgreSQL (a `postgresql+psycopg://` URL). Labels that
 arrive later live in their own table, keyed by record id, and are joined when a window is read.
+
+Each row holds the service's answer (serving.answers): `probability` (binary), `label` (classification),
+`prediction` (regression), and the rest of it in `outputs` (the class probabilities, the interval). Logs
+made before the log held other tasks' answers gain the new columns when they are first connected to; their
+`probability` and `label` stay NOT NULL (SQLite cannot relax a column in place), so such a log takes
+classification rows only: a regression model logs to a new one.
 """
 
 from __future__ import annotations
@@ -28,10 +34,15 @@ from sqlalchemy import (
     Table,
     create_engine,
     event,
+    inspect,
     select,
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
+
+from driftline.config import Schema
+from driftline.core.task import Task
+from driftline.serving.answers import answer_columns
 
 URL_VARIABLE = "DRIFTLINE_LOG_URL"
 METADATA = MetaData()
@@ -43,9 +54,13 @@ PREDICTIONS = Table(
     Column("created", DateTime, nullable=False, index=True),  # UTC, stored without a zone by both databases
     Column("model_version", String(64), nullable=False),
     Column("features", JSON, nullable=False),
-    Column("probability", Float, nullable=False),
-    Column("label", String(200), nullable=False),
+    Column("probability", Float),  # binary
+    Column("label", String(200)),  # classification
+    Column("prediction", Float),  # regression
+    # the rest of the answer: multiclass {"probabilities": ...}, regression {"interval": ...}; none (NULL): binary
+    Column("outputs", JSON(none_as_null=True)),
 )
+ANSWER_COLUMNS = ("probability", "label", "prediction")
 LABELS = Table(
     "labels", METADATA,
     Column("record_id", String(200), primary_key=True),
@@ -82,7 +97,28 @@ def connect(url: str) -> Engine:
     else:
         engine = create_engine(url, pool_pre_ping=True, json_serializer=_json)
     METADATA.create_all(engine)
+    add_missing_columns(engine)
     return engine
+
+
+def add_missing_columns(engine: Engine) -> None:
+    """Add the columns that PREDICTIONS has and the database's table lacks (a log made by an older version):
+    nullable, so its rows read back as they were written."""
+    present = {column["name"] for column in inspect(engine).get_columns(PREDICTIONS.name)}
+    missing = [column for column in PREDICTIONS.columns if column.name not in present]
+    if not missing:
+        return
+    with engine.begin() as connection:
+        for column in missing:
+            kind = column.type.compile(dialect=engine.dialect)
+            connection.exec_driver_sql(f"ALTER TABLE {PREDICTIONS.name} ADD COLUMN {column.name} {kind}")
+
+
+def logged(answer: dict) -> dict:
+    """One record's answer (serving.answers) as the log's columns: probability, label and prediction where the
+    task answers them (else None), the rest in outputs."""
+    rest = {k: v for k, v in answer.items() if k not in ANSWER_COLUMNS}
+    return {k: answer.get(k) for k in ANSWER_COLUMNS} | {"outputs": rest or None}
 
 
 def _json(value) -> str:
@@ -166,10 +202,11 @@ class InferenceLog:
         return True
 
 
-def read_window(url: str, target: str, start: datetime | None = None, end: datetime | None = None) -> pd.DataFrame:
+def read_window(url: str, schema: Schema, start: datetime | None = None,
+                end: datetime | None = None) -> pd.DataFrame:
     """The logged records created in [START, END) (UTC), oldest first: the features as the service received
-    them, then record_id, request_id, created (UTC), model_version, probability, label, and TARGET (the late
-    label, None where none arrived)."""
+    them, then record_id, request_id, created (UTC), model_version, the answers as Predictor.predict names
+    them (the task's output_columns), and the target (the late label as stored text; None where none arrived)."""
     query = (select(PREDICTIONS, LABELS.c.target)
              .join(LABELS, LABELS.c.record_id == PREDICTIONS.c.record_id, isouter=True)
              .order_by(PREDICTIONS.c.id))
@@ -183,13 +220,13 @@ def read_window(url: str, target: str, start: datetime | None = None, end: datet
     finally:
         engine.dispose()
     features = pd.DataFrame.from_records([row["features"] for row in rows])
+    answers = [{k: row[k] for k in ANSWER_COLUMNS if row[k] is not None} | (row["outputs"] or {}) for row in rows]
     meta = pd.DataFrame({
         "record_id": [row["record_id"] for row in rows],
         "request_id": [row["request_id"] for row in rows],
         "created": pd.to_datetime([row["created"] for row in rows], utc=True),
         "model_version": [row["model_version"] for row in rows],
-        "probability": [row["probability"] for row in rows],
-        "label": [row["label"] for row in rows],
-        target: [row["target"] for row in rows],
+        **answer_columns(Task.of(schema), answers),
+        schema.target: [row["target"] for row in rows],
     })
-    return pd.concat([features.drop(columns=[target], errors="ignore"), meta], axis=1)
+    return pd.concat([features.drop(columns=[schema.target], errors="ignore"), meta], axis=1)

@@ -12,7 +12,7 @@ import pandas as pd
 
 from driftline.config import Schema
 from driftline.core.data import column_names, declared_numbers, read_csv, stripped, text_options
-from driftline.core.predictor import OUTPUTS, Predictor
+from driftline.core.predictor import Predictor
 from driftline.errors import ClusterUnreachable
 
 if TYPE_CHECKING:
@@ -22,7 +22,8 @@ LOCAL = "local"
 
 
 def score_file(predictor: Predictor, source: str, output: Path) -> int:
-    """Write SOURCE's rows with `probability` and `label` appended to the CSV OUTPUT; the number of rows."""
+    """Write SOURCE's rows with the task's output columns appended (Predictor.predict's: `probability` and
+    `label` for a binary model) to the CSV OUTPUT; the number of rows."""
     scored = written_as_declared(predictor.score(read_csv(source, predictor.schema, predictor.na_values)),
                                  predictor.schema)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -60,7 +61,7 @@ def score_file_on_dask(predictor: Predictor, source: str, output: Path, client: 
         text = dd.read_csv(source, blocksize=blocksize or "default", **text_options(predictor.na_values))
         shipped = client.scatter(predictor, broadcast=True, hash=False)
         # The parts' columns, as stripped() names them; writing needs no more.
-        meta = pd.DataFrame(columns=[*column_names(text.columns), *OUTPUTS])
+        meta = pd.DataFrame(columns=[*column_names(text.columns), *predictor.task.output_columns])
         parts = text.map_partitions(score_part, shipped, meta=meta).to_delayed()
     partial = output.absolute().with_name(output.name + ".partial")  # the workers' working folder is not ours
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,10 @@
 """The BentoML service: loads the packaged model from the model store, scores and explains JSON records,
 and logs every scored record.
 
+Each record's answer follows the model's task (serving.answers): a binary model answers the positive
+label's probability and the decided label; a multiclass one the most probable class and every class's
+probability; a regression one the prediction and its interval.
+
 The request model is built from the schema stored with the model, so a missing column, a wrong type
 or an unknown field is answered 400 by BentoML's own validation, naming the field. A request with more
 records than the model's `max_records` is answered 413. Each record may carry an `id` (echoed in the
@@ -35,16 +39,19 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from driftline.config import Schema
-from driftline.core.predictor import Predictor
+from driftline.core.predictor import Predictor, stored_schema
+from driftline.core.task import Task
 from driftline.registry.store import CHAMPION, Registry
+from driftline.serving.answers import ANSWER_FIELDS, EXPLANATION_FIELDS, answer_records
 from driftline.serving.batcher import Batcher
-from driftline.serving.log import InferenceLog, record_id_field, utc_now
+from driftline.serving.log import InferenceLog, logged, record_id_field, utc_now
 from driftline.serving.timeout import install as install_timeout
 
 install_timeout()
 MODEL_TAG = os.environ.get("DRIFTLINE_MODEL_TAG", "driftline:latest")
 model_ref = bentoml.models.BentoModel(MODEL_TAG)
-schema = Schema.model_validate_json(Path(model_ref.stored.path_of("schema.json")).read_text())
+schema = stored_schema(model_ref.stored.path_of("schema.json"))
+task = Task.of(schema)
 # A category value may come as JSON text, a number or a boolean: a category declared "1" takes 1 and "1",
 # one declared "True" takes true. data.coerce_column turns each into its canonical text (data.category_text),
 # as it does a CSV's cells; lists and objects are refused.
@@ -54,24 +61,29 @@ JSON_OUT = ContentType("application/json")  # spares BentoML a JSON schema per r
 
 
 def record_model(schema: Schema) -> type[BaseModel]:
-    """One field per feature (null allowed, key required), an optional record id; the target is ignored.
+    """One field per feature (null allowed, key required), an optional target of its declared type (ignored),
+    and an optional record id.
 
     Fields take the JSON types of their declared type (FIELD_TYPES); a value of another JSON type is a
     validation error that names the field.
     """
     fields = {name: (FIELD_TYPES[schema.columns[name].type], ...) for name in schema.features}
-    fields[schema.target] = (FIELD_TYPES["category"], None)
+    fields[schema.target] = (FIELD_TYPES[schema.columns[schema.target].type], None)
     fields[record_id_field(schema.columns)] = (Optional[str], Field(None, min_length=1, max_length=200))
     return create_model("Record", __config__=ConfigDict(extra="forbid", strict=False), **fields)
 
 
+def response_model(name: str, fields: dict[str, type]) -> type[BaseModel]:
+    """A response model: the record id, then FIELDS (name: JSON type), all required."""
+    return create_model(name, **{RECORD_ID: (str, ...)}, **{key: (kind, ...) for key, kind in fields.items()})
+
+
 Record = record_model(schema)
-Prediction = create_model("Prediction", **{RECORD_ID: (str, ...), "probability": (float, ...), "label": (str, ...)})
-
-
-# attributions per raw column, in logit units: base_value plus their sum is the logit
-Explanation = create_model("Explanation", **{RECORD_ID: (str, ...)}, probability=(float, ...), logit=(float, ...),
-                           base_value=(float, ...), attributions=(dict[str, float], ...))
+Prediction = response_model("Prediction", ANSWER_FIELDS[task.kind])
+# attributions per raw column, in the units of the raw output explained (the logit, or the standardised
+# prediction): base_value plus their sum is that output
+Explanation = response_model("Explanation", EXPLANATION_FIELDS[task.kind]
+                             | {"base_value": float, "attributions": dict[str, float]})
 
 
 CARD = Path(__file__).resolve().parents[2] / "model_card.md"  # shipped beside the code by the release
@@ -134,22 +146,24 @@ class Driftline:
 
     @bentoml.api
     async def predict(self, records: list[Record] = Field(min_length=1)) -> Annotated[list[Prediction], JSON_OUT]:  # type: ignore[valid-type]
-        """Probability of the positive label and the decided label for each record, with its id."""
+        """Each record's answer, with its id: binary `probability` (of the positive label) and `label`;
+        multiclass `label` and `probabilities` (per class); regression `prediction` and `interval` ([lower, upper])."""
         columns, ids = self._read(records)
-        probability, label = await self.batcher(columns)
-        probability, label = probability.tolist(), label.tolist()
+        answers = answer_records(task, await self.batcher(columns))
         if self.log is not None:
             request_id, created = uuid.uuid4().hex, utc_now()
             self.log.append([
                 {"request_id": request_id, "record_id": i, "created": created, "model_version": self.version,
-                 "features": {name: columns[name][n] for name in schema.features}, "probability": p, "label": lbl}
-                for n, (i, p, lbl) in enumerate(zip(ids, probability, label))
+                 "features": {name: columns[name][n] for name in schema.features}} | logged(answer)
+                for n, (i, answer) in enumerate(zip(ids, answers))
             ])
-        return [Prediction(**{RECORD_ID: i}, probability=p, label=lbl) for i, p, lbl in zip(ids, probability, label)]
+        return [Prediction(**{RECORD_ID: i}, **answer) for i, answer in zip(ids, answers)]
 
     @bentoml.api
     def explain(self, records: list[Record] = Field(min_length=1)) -> Annotated[list[Explanation], JSON_OUT]:  # type: ignore[valid-type]
-        """SHAP attributions of each record's logit per raw column (the audit's explainer), and the base value."""
+        """SHAP attributions per raw column (the audit's explainer) of each record's raw output: the logit
+        (binary), the predicted class's logit (multiclass), the standardised prediction (regression); with the
+        answer and the base value they add up from."""
         columns, ids = self._read(records)
         if self.explainer is None:
             from driftline.core.explain import Explainer  # shap is imported on the first explanation, not at start

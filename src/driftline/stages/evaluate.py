@@ -1,4 +1,4 @@
-"""evaluate stage: the model and a gradient-boosting baseline on the same test split."""
+"""evaluate stage: the model, a gradient-boosting baseline and a dummy on the same test split, by the task's metrics."""
 
 from __future__ import annotations
 
@@ -7,50 +7,58 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.metrics import roc_curve
 
 from driftline.config import ColumnSpec, EvaluateParams, Params, Schema
 from driftline.core.artifacts import write_json
-from driftline.core.data import coerce_column, labels, require_both_labels
+from driftline.core.data import coerce_column
+from driftline.core.decision import fit_decision
 from driftline.core.encoding import Transform
-from driftline.core.metrics import choose_threshold, classification_metrics
+from driftline.core.metrics import choose_threshold, task_metrics
 from driftline.core.model import TabularNet
-from driftline.core.predictor import probabilities
+from driftline.core.predictor import raw_outputs
 from driftline.core.splits import load_split
+from driftline.core.task import Task
 
 SMALL_DATA_ROWS = 1000  # fewer training rows than this: the baseline stops early on a validation fraction
 MAX_NATIVE_CATEGORIES = 255  # HistGradientBoosting's largest native categorical feature (its max_bins)
+ROC_POINTS = 200  # points kept of each ROC curve
 
 
-def fit_baseline(train: pd.DataFrame, schema: Schema, params: EvaluateParams) -> HistGradientBoostingClassifier:
-    """HistGradientBoosting on the raw columns, categories as native categorical features; on a seeded
-    sample of baseline.max_rows training rows where there are more (a reference needs no more)."""
+def fit_baseline(train: pd.DataFrame, schema: Schema, params: EvaluateParams):
+    """HistGradientBoosting (a classifier, or a regressor for a regression) on the raw columns, categories as
+    native categorical features; on a seeded sample of baseline.max_rows training rows where there are more (a
+    reference needs no more)."""
     cfg = params.baseline
     if cfg.max_rows is not None and len(train) > cfg.max_rows:
         print(f"evaluate: the baseline fits on a sample of {cfg.max_rows} of {len(train)} training rows",
               file=sys.stderr)
         train = train.sample(n=cfg.max_rows, random_state=cfg.seed)
-    y = labels(train, schema)
-    model = HistGradientBoostingClassifier(
-        max_iter=cfg.max_iter, learning_rate=cfg.learning_rate, categorical_features="from_dtype",
-        random_state=cfg.seed, **early_stopping(y),
-    )
+    task = Task.of(schema)
+    y = task.targets(train)
+    model = HistGradientBoostingRegressor if task.kind == "regression" else HistGradientBoostingClassifier
+    model = model(max_iter=cfg.max_iter, learning_rate=cfg.learning_rate, categorical_features="from_dtype",
+                  random_state=cfg.seed, **early_stopping(y, task.kind != "regression"))
     return model.fit(_as_categories(train, schema), y)
 
 
-def early_stopping(y: np.ndarray) -> dict:
-    """HistGradientBoosting's early-stopping settings for training labels Y.
+def early_stopping(y: np.ndarray, classes: bool = True) -> dict:
+    """HistGradientBoosting's early-stopping settings for training targets Y.
 
     sklearn stops early by itself from 10,000 rows ("auto"). Below SMALL_DATA_ROWS the full budget of
-    rounds learns the rows by heart, so a stratified validation fraction stops it too, large enough to hold
-    a row of each label; with fewer than two rows of a label there is nothing to hold out.
+    rounds learns the rows by heart, so a validation fraction stops it too (stratified for CLASSES, and
+    large enough to hold a row of each); with fewer than two rows of a class there is nothing to hold out.
     """
     if len(y) >= SMALL_DATA_ROWS:
         return {}
-    if np.bincount(y, minlength=2).min() < 2:
+    if not classes:
+        return {"early_stopping": True, "validation_fraction": 0.1}
+    counts = np.bincount(y)
+    if counts[counts > 0].min() < 2:
         return {"early_stopping": False}
-    return {"early_stopping": True, "validation_fraction": max(0.1, 2 / len(y))}
+    return {"early_stopping": True, "validation_fraction": max(0.1, len(counts) / len(y))}
 
 
 def _as_categories(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
@@ -73,42 +81,96 @@ def _baseline_column(name: str, values: np.ndarray, spec: ColumnSpec) -> np.ndar
 
 def run(params: Params, splits_dir: Path, model_dir: Path, decision_path: Path, scores_path: Path,
         metrics_path: Path, plots_dir: Path) -> dict:
-    """Score both models on test with thresholds chosen on validation; write the decision, scores, metrics, plots.
+    """Score the model, the baseline and a dummy (class prior, or the mean) on test, with every post-hoc choice
+    (core.decision; the baseline's own threshold) fitted on validation; write the decision, scores, metrics
+    and plots.
 
-    The model's decision threshold goes to decision_path on its own (unrounded), so that audit and package
-    depend on the decision and not on the baseline's figures. scores_path gets each test row's label and
-    both models' probabilities (for the gate's paired bootstrap). Plot data goes to
-    plots_dir/{roc,calibration}/{model,baseline}.json.
+    The model's decision goes to decision_path on its own (unrounded), so that audit and package depend on
+    it and not on the baseline's figures. scores_path gets each test row's target and every model's scores
+    (for the gate's paired bootstrap): `<name>` (binary probability, regression prediction) or `<name>_<code>`
+    (multiclass class probabilities). Plot data goes to plots_dir/{roc,calibration}/{model,baseline}.json;
+    a regression has no ROC, and its calibration plot is the mean target against the mean prediction by
+    prediction decile.
     """
     schema, cfg = params.schema, params.evaluate
+    task = Task.of(schema)
     transform = Transform.load(splits_dir / "transform.json")
     model = TabularNet.load(model_dir)
     val, test = load_split(splits_dir, "val"), load_split(splits_dir, "test")
-    y_val, y_test = labels(val, schema), labels(test, schema)
-    require_both_labels(y_val, "validation", schema)  # the threshold is chosen between the two labels
-    require_both_labels(y_test, "test", schema)  # AUC ranks one label against the other
-    baseline = fit_baseline(load_split(splits_dir, "train"), schema, cfg)
-    scores = {
-        "model": (probabilities(model, transform, val), probabilities(model, transform, test)),
-        "baseline": tuple(baseline.predict_proba(_as_categories(f, schema))[:, 1] for f in (val, test)),
-    }
-    metrics, plots, thresholds = {}, {}, {}
-    for name, (p_val, p_test) in scores.items():
-        threshold = thresholds[name] = choose_threshold(y_val, p_val, cfg.threshold_objective,
-                                                          cfg.threshold_tolerance)
-        prefix = "" if name == "model" else "baseline_"
-        result = classification_metrics(y_test, p_test, threshold, cfg.calibration_bins) | {"threshold": threshold}
-        metrics |= {prefix + k: round(v, 6) for k, v in result.items()}
-        fpr, tpr, _ = roc_curve(y_test, p_test)
-        keep = np.unique(np.linspace(0, len(fpr) - 1, 200).astype(int))
-        plots[f"roc/{name}.json"] = [{"fpr": float(f), "tpr": float(t)} for f, t in zip(fpr[keep], tpr[keep])]
-        plots[f"calibration/{name}.json"] = _calibration_curve(y_test, p_test, cfg.calibration_bins)
-    write_json(decision_path, {"threshold": thresholds["model"], "objective": cfg.threshold_objective})
-    pd.DataFrame({"label": y_test} | {name: p_test for name, (_, p_test) in scores.items()}).to_parquet(scores_path)
+    y_val, y_test = task.targets(val), task.targets(test)
+    task.require(y_val, "validation")  # the decision is fitted there
+    task.require(y_test, "test")
+    raw_val, raw_test = (raw_outputs(model, transform(f)) for f in (val, test))
+    decision = fit_decision(task, raw_val, y_val, cfg, transform.target)
+    train = load_split(splits_dir, "train")
+    threshold = {"threshold": decision["threshold"]} if task.kind == "binary" else {}
+    answers = {"model": task.decode(raw_test, decision, transform.target) | threshold,
+               "baseline": _reference_answers(task, fit_baseline(train, schema, cfg), val, y_val, test, cfg),
+               "dummy": _reference_answers(task, _fit_dummy(task, train, schema, cfg), val, y_val, test, cfg)}
+    metrics, scores = {}, {"target": y_test}
+    for name, result in answers.items():
+        prefix = "" if name == "model" else f"{name}_"
+        values = task_metrics(task.kind, y_test, result, cfg.calibration_bins, result.get("threshold"))
+        if "threshold" in result:
+            values["threshold"] = float(result["threshold"])
+        metrics |= {prefix + k: round(v, 6) for k, v in values.items()}
+        scores |= _score_columns(name, result)
+    write_json(decision_path, decision)
+    pd.DataFrame(scores).to_parquet(scores_path)
     write_json(metrics_path, metrics)
-    for name, rows in plots.items():
-        write_json(plots_dir / name, rows)
+    for name in ("model", "baseline"):
+        for kind, rows in _plots(task, y_test, answers[name], cfg.calibration_bins).items():
+            write_json(plots_dir / kind / f"{name}.json", rows)
     return metrics
+
+
+def _fit_dummy(task: Task, train: pd.DataFrame, schema: Schema, params: EvaluateParams):
+    y = task.targets(train)
+    dummy = DummyRegressor(strategy="mean") if task.kind == "regression" else DummyClassifier(strategy="prior")
+    return dummy.fit(_as_categories(train, schema), y)
+
+
+def _reference_answers(task: Task, model, val: pd.DataFrame, y_val: np.ndarray, test: pd.DataFrame,
+                       params: EvaluateParams) -> dict[str, np.ndarray]:
+    """A scikit-learn model's answers on test in the model's terms; a binary one gets its own threshold on
+    validation, as the model does."""
+    x_val, x_test = (_as_categories(f, task.schema) for f in (val, test))
+    if task.kind == "regression":
+        return {"prediction": model.predict(x_test)}
+    probabilities = np.zeros((len(test), max(task.outputs, 2)))
+    probabilities[:, model.classes_] = model.predict_proba(x_test)
+    if task.kind == "multiclass":
+        return {"probabilities": probabilities, "probability": probabilities.max(axis=1)}
+    p_val = np.zeros(len(val)) if len(model.classes_) < 2 else model.predict_proba(x_val)[:, 1]
+    threshold = choose_threshold(y_val, p_val, params.threshold_objective, params.threshold_tolerance)
+    return {"probability": probabilities[:, 1], "threshold": threshold}
+
+
+def _score_columns(name: str, answers: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    if "probabilities" in answers:
+        return {f"{name}_{code}": p for code, p in enumerate(answers["probabilities"].T)}
+    return {name: answers["probability"] if "probability" in answers else answers["prediction"]}
+
+
+def _plots(task: Task, y: np.ndarray, answers: dict[str, np.ndarray], bins: int) -> dict[str, list[dict]]:
+    """ROC (binary; multiclass: micro-averaged one-vs-rest) and calibration curves of one model on test."""
+    if task.kind == "regression":
+        prediction = answers["prediction"]
+        band = np.searchsorted(np.unique(np.quantile(prediction, np.linspace(0, 1, bins + 1)[1:-1])), prediction)
+        return {"calibration": [{"predicted": float(prediction[band == b].mean()),
+                                 "observed": float(y[band == b].mean())} for b in np.unique(band)]}
+    if task.kind == "multiclass":
+        p = answers["probabilities"]
+        hits, scores = (np.arange(p.shape[1]) == y[:, None]).ravel(), p.ravel()
+        top = p.argmax(axis=1)
+        calibration = _calibration_curve((top == y).astype(float), p.max(axis=1), bins)
+    else:
+        hits, scores = y, answers["probability"]
+        calibration = _calibration_curve(y, scores, bins)
+    fpr, tpr, _ = roc_curve(hits, scores)
+    keep = np.unique(np.linspace(0, len(fpr) - 1, ROC_POINTS).astype(int))
+    return {"roc": [{"fpr": float(f), "tpr": float(t)} for f, t in zip(fpr[keep], tpr[keep])],
+            "calibration": calibration}
 
 
 def _calibration_curve(y: np.ndarray, p: np.ndarray, bins: int) -> list[dict]:

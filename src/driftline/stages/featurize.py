@@ -1,4 +1,5 @@
-"""featurize stage: a seeded, stratified split and a transform fitted on the training split only."""
+"""featurize stage: a seeded split, stratified by class (or by target quantile for a regression), and a transform
+fitted on the training split only."""
 
 from __future__ import annotations
 
@@ -8,21 +9,24 @@ import pandas as pd
 
 from driftline.config import Params
 from driftline.core.artifacts import write_json
-from driftline.core.data import coerce, labels, read_dataset
+from driftline.core.data import coerce, read_dataset
 from driftline.core.encoding import Transform
 from driftline.core.splits import split
+from driftline.core.task import Task
 
 
 def run(params: Params, out_dir: Path, metrics_path: Path, root: Path = Path(".")) -> dict:
     """Write train/val/test parquet files (typed raw columns) and transform.json into out_dir."""
     frame = coerce(read_dataset(params.data, params.schema, root), params.schema)
     cfg = params.featurize
-    y = pd.Series(labels(frame, params.schema), index=frame.index)
-    parts = split(frame, y, cfg.val_size, cfg.test_size, cfg.seed, cfg.max_holdout_rows)
+    task = Task.of(params.schema)
+    y = task.targets(frame)
+    parts = split(frame, pd.Series(task.strata(y), index=frame.index), cfg.val_size, cfg.test_size, cfg.seed,
+                  cfg.max_holdout_rows)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, part in parts.items():
         part.reset_index(drop=True).to_parquet(out_dir / f"{name}.parquet", index=False)
-    transform = Transform.fit(parts["train"], params.schema, cfg)
+    transform = Transform.fit(parts["train"], params.schema, cfg, task.targets(parts["train"]))
     transform.save(out_dir / "transform.json")
     metrics = {f"{name}_rows": len(part) for name, part in parts.items()} | {"features": transform.width}
     write_json(metrics_path, metrics)

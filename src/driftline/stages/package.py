@@ -7,55 +7,67 @@ import shutil
 from pathlib import Path
 
 import bentoml
+import pandas as pd
 
 from driftline.config import Params
 from driftline.core.artifacts import write_json
-from driftline.core.data import labels
 from driftline.core.encoding import Transform
-from driftline.core.metrics import classification_metrics
+from driftline.core.metrics import task_metrics
 from driftline.core.model import TabularNet
-from driftline.core.predictor import Predictor, probabilities
+from driftline.core.predictor import Predictor, raw_outputs
 from driftline.core.splits import load_split
-from driftline.monitoring.performance import fit_calibration
+from driftline.core.task import Task
+from driftline.monitoring.performance import NANNY_FILE, NANNY_ROWS, estimation_reference
 from driftline.registry.bento import build_bento
 from driftline.registry.infra import records
 
 
 def monitoring_reference(params: Params, splits_dir: Path, model_dir: Path, audit_dir: Path,
-                         threshold: float) -> tuple[dict, list[dict]]:
-    """What monitoring compares production with, and the explainer's background rows, both stored with the
-    model so that they travel with its version: the audit's mean |SHAP| per column and fairness tables, an
-    isotonic calibration of the validation split's probabilities (for CBPE), and the test metrics (as the
-    evaluate stage measures them; recomputed here so that a baseline change does not repackage the model)."""
+                         decision: dict) -> tuple[dict, list[dict], pd.DataFrame | None]:
+    """What monitoring compares production with, stored with the model so that it travels with its version:
+    reference.json, the explainer's background rows, and for a regression the rows performance estimation learns
+    from (None otherwise).
+
+    reference.json holds the audit's mean |SHAP| per column and fairness tables, the DECISION, the task's test
+    metrics (as the evaluate stage measures them; recomputed here so that a baseline change does not repackage
+    the model) and what CBPE needs (monitoring.performance: estimation_reference, fitted on the validation
+    split). A regression's DLE learns from validation rows (features and target), at most NANNY_ROWS of them.
+    """
+    schema = params.schema
+    task = Task.of(schema)
     model, transform = TabularNet.load(model_dir), Transform.load(splits_dir / "transform.json")
     val, test = load_split(splits_dir, "val"), load_split(splits_dir, "test")
-    metrics = classification_metrics(labels(test, params.schema), probabilities(model, transform, test), threshold,
-                                     params.evaluate.calibration_bins)
+    answers = {name: task.decode(raw_outputs(model, transform(split)), decision, transform.target)
+               for name, split in (("val", val), ("test", test))}
+    metrics = task_metrics(task.kind, task.targets(test), answers["test"], params.evaluate.calibration_bins,
+                           decision.get("threshold"))
     reference = {
         "attribution": json.loads((audit_dir / "shap_importance.json").read_text()),
         "fairness": json.loads((audit_dir / "fairness.json").read_text()),
-        "calibration": fit_calibration(probabilities(model, transform, val), labels(val, params.schema)),
-        "metrics": {k: round(metrics[k], 6) for k in ("roc_auc", "accuracy", "f1", "calibration_error")},
-        "threshold": threshold,
-    }
+        "metrics": {k: round(v, 6) for k, v in metrics.items()},
+        "decision": decision,
+    } | estimation_reference(task, answers["val"], task.targets(val))
     train = load_split(splits_dir, "train")
     background = train.sample(min(params.audit.background_rows, len(train)), random_state=params.audit.seed)
-    return reference, records(background[params.schema.features])
+    # the split is shuffled, so its first rows are a random sample
+    nanny = val[[*schema.features, schema.target]].head(NANNY_ROWS) if task.kind == "regression" else None
+    return reference, records(background[schema.features]), nanny
 
 
 def save_model(params: Params, splits_dir: Path, model_dir: Path, decision_path: Path,
                audit_dir: Path) -> bentoml.Model:
     """A new version of the model in the BentoML store, holding everything Predictor.load needs, and the
-    monitoring reference and explainer background (monitoring_reference).
+    monitoring reference, explainer background and performance-estimation rows (monitoring_reference).
 
     The schema is stored without its sensitive attributes: those concern the audit, not serving, so
     editing them re-audits the model without registering a new one.
     """
-    threshold = json.loads(decision_path.read_text())["threshold"]
-    reference, background = monitoring_reference(params, splits_dir, model_dir, audit_dir, threshold)
+    decision = json.loads(decision_path.read_text())
+    reference, background, nanny = monitoring_reference(params, splits_dir, model_dir, audit_dir, decision)
     transform_path = splits_dir / "transform.json"
+    metadata = {"task": params.schema.task} | ({"threshold": decision["threshold"]} if "threshold" in decision else {})
     with bentoml.models.create(params.package.model_name, labels={"framework": "torch"},
-                               metadata={"threshold": threshold}) as model:
+                               metadata=metadata) as model:
         for name in ("model.safetensors", "model.json"):
             shutil.copy(model_dir / name, model.path_of(name))
         shutil.copy(transform_path, model.path_of("transform.json"))
@@ -66,8 +78,11 @@ def save_model(params: Params, splits_dir: Path, model_dir: Path, decision_path:
                    {"na_values": params.data.na_values, "max_records": params.package.max_records})
         write_json(Path(model.path_of("reference.json")), reference)
         write_json(Path(model.path_of("background.json")), background)
-    Predictor.load(model.path)  # refuse to package what the service could not load
-    return model
+        if nanny is not None:
+            nanny.to_parquet(model.path_of(NANNY_FILE), index=False)
+    stored = bentoml.models.get(model.tag)  # MODEL's own path was a temporary folder, gone once it is collected
+    Predictor.load(stored.path)  # refuse to package what the service could not load
+    return stored
 
 
 def run(params: Params, splits_dir: Path, model_dir: Path, decision_path: Path, audit_dir: Path, out_path: Path,

@@ -10,21 +10,29 @@ import pandas as pd
 from driftline.config import Params, Schema
 from driftline.core.artifacts import write_json
 from driftline.core.contract import check, failures
-from driftline.core.data import coerce, labels, read_dataset, sensitive_groups
+from driftline.core.data import coerce, read_dataset, sensitive_groups
+from driftline.core.task import Task
 from driftline.errors import ContractError
 
 
 def group_summary(frame: pd.DataFrame, schema: Schema) -> dict:
-    """Per sensitive attribute: count, share and positive-label rate of each group."""
+    """Per sensitive attribute: count and share of each group, and its target's make-up: the positive-label rate
+    (binary), each class's rate (multiclass, `rate_<class>`) or the target's mean (regression)."""
     typed = coerce(frame, schema)
-    positive = pd.Series(labels(typed, schema), index=typed.index)
+    task = Task.of(schema)
+    y = task.targets(typed)
+    if task.kind == "multiclass":
+        target = pd.DataFrame({f"rate_{c}": y == code for code, c in enumerate(task.classes)}, index=typed.index)
+    else:
+        target = pd.DataFrame({"positive_rate" if task.kind == "binary" else "target_mean": y}, index=typed.index)
     summary = {}
     for name, spec in schema.sensitive.items():
         groups = sensitive_groups(typed[name], spec.bins)
-        table = positive.groupby(groups, observed=True).agg(["count", "mean"])
+        counts, means = groups.value_counts(), target.groupby(groups, observed=True).mean()
         summary[name] = {
-            str(group): {"count": int(row["count"]), "share": row["count"] / len(typed), "positive_rate": row["mean"]}
-            for group, row in table.iterrows()
+            str(group): {"count": int(counts[group]), "share": counts[group] / len(typed)}
+                        | {k: float(v) for k, v in row.items()}
+            for group, row in means.iterrows()
         }
     return summary
 

@@ -1,4 +1,4 @@
-"""train stage: a LightningModule around TabularNet, early-stopped on validation AUC, resumable.
+"""train stage: a LightningModule around TabularNet, early-stopped on the task's validation metric, resumable.
 
 Every epoch reseeds the global RNG from (seed, epoch), so shuffling and dropout do not depend on the
 epochs before: a run resumed from the last checkpoint ends exactly where an uninterrupted run does.
@@ -24,15 +24,16 @@ from lightning.pytorch.strategies import DDPStrategy
 
 from driftline.config import Params, TrainParams
 from driftline.core.artifacts import write_json
+from driftline.errors import ConfigError
 from driftline.stages.train.callbacks import History, SameStart
 from driftline.stages.train.checkpoints import fingerprint, resumable
 from driftline.stages.train.data import SplitData
-from driftline.stages.train.module import Classifier
+from driftline.stages.train.module import Learner
 
 # The checkpoint folder holds the fingerprint file before the first checkpoint: not a stale run's leftovers.
 warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
-# Under DDP, val_auc is the same on every rank already: BinaryAUROC gathers the predictions of all of them.
-warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\('val_auc'")
+# Under DDP, the validation metric is the same on every rank already: torchmetrics gathers every rank's state.
+warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\('val_")
 
 
 def trainer_settings(params: TrainParams) -> dict:
@@ -62,17 +63,21 @@ def run(params: Params, splits_dir: Path, out_dir: Path, checkpoint_dir: Path, m
     cfg = params.train
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     data = SplitData(splits_dir, params)
-    pos_weight = data.positive_weight if cfg.class_weight == "balanced" else 1.0
-    module = Classifier(data.in_features, data.transform.scores, cfg, pos_weight)
-    checkpoint = ModelCheckpoint(dirpath=checkpoint_dir, filename="best", monitor="val_auc", mode="max",
+    task = data.task
+    if cfg.class_weight == "balanced" and task.kind == "regression":
+        raise ConfigError("train.class_weight: 'balanced' weighs classes; a regression has none (set none)")
+    weights = data.class_weights if cfg.class_weight == "balanced" else 1.0
+    module = Learner(data.in_features, data.transform.scores, cfg, task, weights, data.folds)
+    monitor, mode = module.metric_name, task.stop_mode
+    checkpoint = ModelCheckpoint(dirpath=checkpoint_dir, filename="best", monitor=monitor, mode=mode,
                                  save_top_k=1, save_last=True, enable_version_counter=False)
-    history = History()
+    history = History(monitor)
     settings = trainer_settings(cfg)
     trainer = L.Trainer(
         **settings,
         max_epochs=cfg.max_epochs,
         gradient_clip_val=cfg.gradient_clip,
-        callbacks=[EarlyStopping("val_auc", mode="max", patience=cfg.patience), checkpoint, history, SameStart(),
+        callbacks=[EarlyStopping(monitor, mode=mode, patience=cfg.patience), checkpoint, history, SameStart(),
                    *(callbacks or [])],
         deterministic=True,
         logger=False,
@@ -89,8 +94,9 @@ def run(params: Params, splits_dir: Path, out_dir: Path, checkpoint_dir: Path, m
     trainer.fit(module, datamodule=data, ckpt_path=last)
     seconds = time.perf_counter() - started
     epochs = trainer.current_epoch
-    metrics = {"best_val_auc": float(checkpoint.best_model_score), "epochs": epochs,
-               "best_epoch": max(history.rows, key=lambda r: r["val_auc"])["epoch"]}
+    best_row = (max if mode == "max" else min)(history.rows, key=lambda r: r["val_metric"])
+    metrics = {f"best_{monitor}": float(checkpoint.best_model_score), "epochs": epochs,
+               "best_epoch": best_row["epoch"]}
     if not trainer.is_global_zero:
         return metrics
     best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)["state_dict"]

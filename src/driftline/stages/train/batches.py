@@ -18,16 +18,20 @@ class TensorBatches:
     """Batches sliced from whole-split tensors; much faster than a DataLoader for small rows.
 
     Shuffled batches come from the global torch RNG, so `seed_everything` makes them repeatable. A pass
-    takes the first ROWS of its order (all for None): shuffled, a fresh sample every epoch.
+    takes the first ROWS of its order (all for None): shuffled, a fresh sample every epoch. With FOLD (each
+    row's cross-validation fold), batches are (x, y, fold) rather than (x, y).
     """
 
-    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, rows: int | None = None):
-        self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool, rows: int | None = None,
+                 fold: torch.Tensor | None = None):
+        self.x, self.y, self.fold, self.batch_size, self.shuffle = x, y, fold, batch_size, shuffle
         self.rows = len(x) if rows is None else min(rows, len(x))
         self.rank, self.world = 0, 1
 
     def to(self, device: torch.device) -> None:
         self.x, self.y = self.x.to(device), self.y.to(device)
+        if self.fold is not None:
+            self.fold = self.fold.to(device)
 
     def shard(self, rank: int, world: int) -> None:
         """Serve process RANK of WORLD: every WORLD-th row of each pass from RANK on, in batches of
@@ -62,7 +66,8 @@ class TensorBatches:
         mine = order[: self.pass_rows][self.rank :: self.world]
         for start in range(0, len(mine), self.rank_batch):
             index = mine[start : start + self.rank_batch]
-            yield self.x[index], self.y[index]
+            yield (self.x[index], self.y[index]) if self.fold is None else (self.x[index], self.y[index],
+                                                                            self.fold[index])
 
 
 def batch_size(configured: int, rows: int) -> int:

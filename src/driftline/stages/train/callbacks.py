@@ -8,15 +8,17 @@ from driftline.errors import ConfigError
 
 
 class History(Callback):
-    """Per-epoch train loss and validation AUC, for the DVC training-curve plot; kept in checkpoints."""
+    """Per-epoch train loss and the validation metric MONITOR (as `val_metric`, so that dvc.yaml plots every
+    task's curve alike), for the DVC training-curve plot; kept in checkpoints."""
 
-    def __init__(self):
+    def __init__(self, monitor: str):
+        self.monitor = monitor
         self.rows: list[dict] = []
 
     def on_train_epoch_end(self, trainer, module):  # runs after the epoch's validation
         metrics = trainer.callback_metrics
         self.rows.append(
-            {"epoch": trainer.current_epoch, "val_auc": float(metrics["val_auc"]),
+            {"epoch": trainer.current_epoch, "val_metric": float(metrics[self.monitor]),
              "train_loss": float(metrics.get("train_loss", float("nan")))}
         )
 

@@ -2,45 +2,83 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
+from sklearn.model_selection import StratifiedKFold
 
 from driftline.config import Params
-from driftline.core.data import labels, require_both_labels
 from driftline.core.encoding import Transform
 from driftline.core.splits import load_split
+from driftline.core.task import Task
 from driftline.stages.train.batches import TensorBatches, batch_size, epoch_rows, val_sample
 
 
+def cv_folds(strata: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """Each row's fold (0 .. folds - 1), stratified by STRATA (classes, or target bins), seeded."""
+    fold = np.zeros(len(strata), dtype=np.int64)
+    with warnings.catch_warnings():  # a class rarer than the folds: some folds go without it, as sklearn warns
+        warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+        splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+        for number, (_, held_out) in enumerate(splitter.split(np.zeros(len(strata)), strata)):
+            fold[held_out] = number
+    return fold
+
+
 class SplitData(L.LightningDataModule):
-    """Encoded train and validation splits (the validation sample), kept whole on the training device."""
+    """Encoded train and validation splits (the validation sample), kept whole on the training device, with the
+    task's targets: 0/1 floats (binary), class codes (multiclass), the standardised target (regression).
+
+    Below train.cv_below_rows training rows, early stopping does not score the validation split: each
+    training row gets a cross-validation fold (`folds`), every fold's model learns on the other folds' rows,
+    and validation scores each training row by the model that did not see it (core.model: member groups).
+    The validation split stays out of training altogether, for the decision fitted after it.
+    """
 
     def __init__(self, splits_dir: Path, params: Params):
         super().__init__()
         cfg = params.train
+        self.task = task = Task.of(params.schema)
         self.transform = transform = Transform.load(splits_dir / "transform.json")
         self.batches = {}
-        for name, split in (("train", "training"), ("val", "validation")):
-            frame = load_split(splits_dir, name)
-            frame = frame if name == "train" else val_sample(frame, cfg)
-            y = labels(frame, params.schema)
-            # The class weight needs both labels in train, and validation AUC (early stopping) in val.
-            require_both_labels(y, split, params.schema)
-            x, y = torch.from_numpy(transform(frame)), torch.from_numpy(y.astype(np.float32))
+        train, val = load_split(splits_dir, "train"), val_sample(load_split(splits_dir, "val"), cfg)
+        self.folds = cfg.cv_folds if cfg.cv_below_rows is not None and len(train) < cfg.cv_below_rows else 1
+        # The class weights need the labels in train, and the validation metric (early stopping, or the decision
+        # fitted after training) in val.
+        task.require(task.targets(train), "training")
+        task.require(task.targets(val), "validation")
+        for name in ("train", "val"):
+            frame = train if name == "train" or self.folds > 1 else val
+            y = task.targets(frame)
+            fold = torch.from_numpy(cv_folds(task.strata(y), self.folds, cfg.seed)) if self.folds > 1 else None
+            x, y = torch.from_numpy(transform(frame)), torch.from_numpy(self._typed(y))
             if name == "train":
                 rows = epoch_rows(len(frame), cfg)
-                self.batches[name] = TensorBatches(x, y, batch_size(cfg.batch_size, rows), shuffle=True, rows=rows)
+                self.batches[name] = TensorBatches(x, y, batch_size(cfg.batch_size, rows), shuffle=True, rows=rows,
+                                                   fold=fold)
             else:
-                self.batches[name] = TensorBatches(x, y, cfg.batch_size, shuffle=False)
+                self.batches[name] = TensorBatches(x, y, cfg.batch_size, shuffle=False, fold=fold)
         self.in_features = transform.width
 
+    def _typed(self, y: np.ndarray) -> np.ndarray:
+        if self.task.kind == "multiclass":
+            return y.astype(np.int64)
+        if self.task.kind == "regression":
+            return self.transform.target.encode(y).astype(np.float32)
+        return y.astype(np.float32)
+
     @property
-    def positive_weight(self) -> float:
+    def class_weights(self) -> float | list[float]:
+        """Balanced class weights of the training split: the positive class's (binary), or rows / (classes x
+        rows of the class) for each class (multiclass; an absent class counts as one row)."""
         y = self.batches["train"].y
-        return float((len(y) - y.sum()) / y.sum())
+        if self.task.kind == "binary":
+            return float((len(y) - y.sum()) / y.sum())
+        counts = np.maximum(np.bincount(y.cpu().numpy(), minlength=self.task.outputs), 1)
+        return (len(y) / (len(counts) * counts)).tolist()
 
     def setup(self, stage: str) -> None:
         device = self.trainer.strategy.root_device if self.trainer else torch.device("cpu")

@@ -1,4 +1,4 @@
-"""The LightningModule around TabularNet: loss, optimiser and schedule, validation AUC."""
+"""The LightningModule around TabularNet: the task's loss, optimiser and schedule, the task's validation metric."""
 
 from __future__ import annotations
 
@@ -6,44 +6,102 @@ import math
 
 import lightning as L
 import torch
+from torch.nn import functional as F
+from torchmetrics import MeanMetric, MeanSquaredError
 from torchmetrics.classification import BinaryAUROC
 
 from driftline.config import TrainParams
 from driftline.core.model import TabularNet
+from driftline.core.task import Task
 
 
-class Classifier(L.LightningModule):
-    """Binary cross-entropy averaged over the members, AdamW with warmup and cosine decay, validation AUC."""
+class Learner(L.LightningModule):
+    """The task's loss on each member's own outputs (binary cross-entropy, cross-entropy, or squared error on the
+    standardised target), AdamW with warmup and cosine decay, and the task's validation metric (val_auc,
+    val_log_loss or val_rmse), which early stopping and the best checkpoint follow.
 
-    def __init__(self, in_features: int, embedded: list[int], params: TrainParams, pos_weight: float):
+    WEIGHTS: class weights of the loss (the positive class's for binary, one per class for multiclass; 1.0:
+    none). The network's logit offset undoes them, so its outputs stay calibrated.
+
+    FOLDS > 1 (cross-validation, SplitData): the network holds FOLDS groups of `members` members, group j
+    learning on the rows outside fold j only, and validation scores each row by its own fold's group. The
+    network served averages every member, so it is the folds' ensemble.
+    """
+
+    def __init__(self, in_features: int, embedded: list[int], params: TrainParams, task: Task,
+                 weights: float | list[float] = 1.0, folds: int = 1):
         super().__init__()
-        self.save_hyperparameters({"in_features": in_features, "pos_weight": pos_weight, **params.model_dump()})
+        self.save_hyperparameters({"in_features": in_features, "weights": weights, "task": task.kind,
+                                   "folds": folds, **params.model_dump()})
         embedding = params.embedding.model_dump() if params.model == "mlp_plr" else None
-        self.net = TabularNet(in_features, embedded, params.members, params.blocks, params.width, params.dropout,
-                              embedding, TabularNet.offset_for(pos_weight))
-        self.params = params
-        self.loss = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(pos_weight))
-        self.val_auc = BinaryAUROC()
+        self.net = TabularNet(in_features, embedded, params.members * folds, params.blocks, params.width,
+                              params.dropout, embedding, TabularNet.offset_for(weights), task.outputs)
+        self.folds = folds
+        self.params, self.kind = params, task.kind
+        self.register_buffer("weights", torch.tensor(weights, dtype=torch.float32))
+        self.metric_name = f"val_{task.stop_metric}"
+        self.val_metric = {"binary": BinaryAUROC, "multiclass": MeanMetric,
+                           "regression": lambda: MeanSquaredError(squared=False)}[task.kind]()
 
     def on_train_epoch_start(self):
         torch.manual_seed(self.params.seed * 100_003 + self.current_epoch)
 
+    def loss(self, outputs: torch.Tensor, y: torch.Tensor, fold: torch.Tensor | None = None) -> torch.Tensor:
+        """The task's loss of (rows, members, outputs) raw outputs: each member learns on its own, and with
+        FOLD (each row's fold) only on the rows outside its group's fold."""
+        members = outputs.shape[1]
+        reduction = "mean" if fold is None else "none"
+        if self.kind == "multiclass":
+            weight = self.weights.expand(outputs.shape[2]) if self.weights.ndim == 0 else self.weights
+            losses = F.cross_entropy(outputs.flatten(0, 1), y.repeat_interleave(members), weight=weight,
+                                     reduction=reduction)
+            if fold is None:
+                return losses
+            keep = self.learns(fold, members).flatten().float()
+            # a weighted cross-entropy's mean divides by the rows' class weights, as torch's "mean" does
+            return (losses * keep).sum() / (weight[y.repeat_interleave(members)] * keep).sum()
+        outputs = outputs[..., 0]
+        target = y[:, None].expand_as(outputs)
+        if self.kind == "binary":
+            losses = F.binary_cross_entropy_with_logits(outputs, target, pos_weight=self.weights, reduction=reduction)
+        else:
+            losses = F.mse_loss(outputs, target, reduction=reduction)
+        if fold is None:
+            return losses
+        keep = self.learns(fold, members).float()
+        return (losses * keep).sum() / keep.sum()
+
+    def learns(self, fold: torch.Tensor, members: int) -> torch.Tensor:
+        """(rows, members): whether each member learns on each row, i.e. the row is outside its group's fold."""
+        group = torch.arange(members, device=fold.device) // (members // self.folds)
+        return group[None, :] != fold[:, None]
+
+    def oof_outputs(self, x: torch.Tensor, fold: torch.Tensor) -> torch.Tensor:
+        """(rows, outputs): each row scored by the group of members that never learned on it."""
+        outputs = self.net.member_outputs(x)
+        grouped = outputs.reshape(len(x), self.folds, -1, outputs.shape[2]).mean(dim=2)
+        return grouped[torch.arange(len(x), device=x.device), fold] + self.net.logit_offset
+
     def training_step(self, batch, _):
-        x, y = batch
-        # Each member learns on its own (raw, unshifted) logit; the average is the model.
-        logits = self.net.member_logits(x)
-        loss = self.loss(logits, y[:, None].expand_as(logits))
+        x, y, *fold = batch
+        loss = self.loss(self.net.member_outputs(x), y, *fold)
         # Synced: the epoch's loss over every rank's rows, not rank 0's alone (a no-op in one process).
         self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(y), sync_dist=True)
         return loss
 
     def validation_step(self, batch, _):
-        x, y = batch
-        self.val_auc.update(torch.sigmoid(self.net(x).squeeze(1)).float(), y.long())
+        x, y, *fold = batch
+        out = self.oof_outputs(x, *fold) if fold else self.net(x)
+        if self.kind == "binary":
+            self.val_metric.update(torch.sigmoid(out[:, 0]).float(), y.long())
+        elif self.kind == "multiclass":
+            self.val_metric.update(F.cross_entropy(out.float(), y, reduction="none"))
+        else:
+            self.val_metric.update(out[:, 0].float(), y)
 
     def on_validation_epoch_end(self):
-        self.log("val_auc", self.val_auc.compute())
-        self.val_auc.reset()
+        self.log(self.metric_name, self.val_metric.compute())
+        self.val_metric.reset()
 
     def configure_optimizers(self):
         # No weight decay on the embeddings or the biases (as in the MLP-PLR recipe).

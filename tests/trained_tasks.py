@@ -1,0 +1,83 @@
+"""Small trained models of every task (tests/tiny_models.py's tables and schemas), for tests that need a model
+that predicts: the featurize and train stages on a tiny budget and the decision fitted on validation, as the
+evaluate stage fits it. Seconds per task, once per test session.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from threadpoolctl import threadpool_limits
+
+from driftline.config import Params
+from driftline.core.decision import fit_decision
+from driftline.core.encoding import Transform
+from driftline.core.model import TabularNet
+from driftline.core.predictor import Predictor, raw_outputs
+from driftline.core.splits import load_split
+from driftline.stages import featurize, train
+from tests import tiny_models
+
+REPO = Path(__file__).resolve().parents[1]
+ROWS = 4000
+SPLITS = {"val_size": 0.3, "test_size": 0.15}  # a large validation split: CBPE and DLE are fitted there
+BUDGET = {"members": 2, "blocks": 2, "width": 32, "dropout": 0.0, "max_epochs": 4, "patience": 4,
+          "learning_rate": 0.003, "batch_size": 128, "max_rows": None, "val_rows": None,
+          "embedding": {"d_embedding": 8, "n_frequencies": 8, "frequency_init_scale": 1.0, "lite": True}}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """An autouse fixture for the modules that import it: the test machine's few cores are shared, and OpenMP's
+    spinning threads make HistGradientBoosting (DLE) ten times slower when they are oversubscribed."""
+    with threadpool_limits(1):
+        yield
+
+
+@dataclass
+class Trained:
+    params: Params  # with the table's schema (sensitive: group)
+    root: Path  # featurize/ (splits and transform.json), train/ (the model), decision.json
+    predictor: Predictor
+
+    def split(self, name: str) -> pd.DataFrame:
+        return load_split(self.root / "featurize", name)
+
+
+def task_params(kind: str, data_dir: Path) -> Params:
+    """params.yaml with KIND's table schema, its data folder, a large validation split and a tiny budget."""
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw["schema"] = tiny_models.schema(kind).model_dump(mode="json") | {"sensitive": {"group": {}}}
+    raw["data"]["dir"] = str(data_dir)
+    raw["featurize"].update(SPLITS)
+    raw["train"].update(BUDGET)
+    return Params.model_validate(raw)
+
+
+@functools.cache
+def trained(kind: str) -> Trained:
+    """KIND's table (ROWS rows, seed 0) trained once per session, in a temporary folder."""
+    root = Path(tempfile.mkdtemp(prefix=f"driftline-{kind}-"))
+    atexit.register(shutil.rmtree, root, True)
+    (root / "data").mkdir()
+    tiny_models.table(kind, ROWS).to_csv(root / "data" / "table.csv", index=False)
+    params = task_params(kind, root / "data")
+    featurize.run(params, root / "featurize", root / "featurize.json", root)
+    train.run(params, root / "featurize", root / "train", root / "checkpoints", root / "train.json",
+              root / "history.json")
+    transform, model = Transform.load(root / "featurize" / "transform.json"), TabularNet.load(root / "train")
+    predictor = Predictor(model, transform, params.schema, {}, params.data.na_values, params.package.max_records)
+    val = load_split(root / "featurize", "val")
+    predictor.decision = fit_decision(predictor.task, raw_outputs(model, transform(val)), predictor.task.targets(val),
+                                      params.evaluate, transform.target)
+    (root / "decision.json").write_text(json.dumps(predictor.decision))
+    return Trained(params, root, predictor)

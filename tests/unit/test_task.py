@@ -1,0 +1,150 @@
+"""The three tasks: targets, strata, decoding, the decision fitted on validation, and each task's metrics."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import expit, softmax
+from sklearn.metrics import accuracy_score, f1_score, log_loss, mean_absolute_error, r2_score, roc_auc_score
+
+from driftline.config import EvaluateParams, Schema
+from driftline.core.decision import fit_decision, fit_temperature
+from driftline.core.encoding import TargetScale
+from driftline.core.metrics import HIGHER_IS_BETTER, multiclass_metrics, regression_metrics
+from driftline.core.task import Task
+from driftline.errors import DataError
+
+EVALUATE = EvaluateParams(threshold_objective="accuracy", threshold_tolerance=0.005, calibration_bins=10,
+                          interval_level=0.9, baseline={"max_iter": 10, "learning_rate": 0.1, "seed": 0})
+
+
+def schema(task: str, target: dict, positive: str | None = None) -> Schema:
+    return Schema.model_validate({"task": task, "target": "y", "positive_label": positive,
+                                  "columns": {"x": {"type": "float"}, "y": target}})
+
+
+MULTICLASS = schema("multiclass", {"type": "category", "categories": ["low", "mid", "high"]})
+REGRESSION = schema("regression", {"type": "float", "min": 0})
+BINARY = schema("binary", {"type": "category", "categories": ["no", "yes"]}, "yes")
+
+
+@pytest.mark.parametrize(("task", "target", "positive", "message"), [
+    ("regression", {"type": "category", "categories": ["a", "b"]}, None, "must be numeric"),
+    ("binary", {"type": "category", "categories": ["a", "b", "c"]}, "a", "set task: multiclass"),
+    ("multiclass", {"type": "category", "categories": ["a", "b"]}, None, "set task: binary"),
+    ("multiclass", {"type": "integer"}, None, "set task: regression"),
+    ("regression", {"type": "float"}, "1", "binary tasks only"),
+])
+def test_the_schema_refuses_a_target_that_does_not_fit_the_task(task, target, positive, message):
+    with pytest.raises(ValueError, match=message):
+        schema(task, target, positive)
+
+
+def test_multiclass_targets_are_codes_in_declared_order_and_unknown_classes_are_refused():
+    task = Task.of(MULTICLASS)
+    assert task.targets(pd.DataFrame({"y": ["high", " low", "mid"]})).tolist() == [2, 0, 1]
+    with pytest.raises(DataError, match="'top'"):
+        task.targets(pd.DataFrame({"y": ["low", "top"]}))
+    with pytest.raises(DataError, match="two classes at least"):
+        task.require(np.array([1, 1, 1]), "validation")
+
+
+def test_regression_targets_refuse_missing_values_and_a_constant_split():
+    task = Task.of(REGRESSION)
+    assert task.targets(pd.DataFrame({"y": ["1.5", 2]})).tolist() == [1.5, 2.0]
+    with pytest.raises(DataError, match="missing in 1 row"):
+        task.targets(pd.DataFrame({"y": [1.0, None]}))
+    with pytest.raises(DataError, match="one value only"):
+        task.require(np.array([3.0, 3.0]), "test")
+
+
+def test_regression_strata_are_quantile_bins_with_rows_in_each():
+    y = np.random.default_rng(0).lognormal(size=1000)
+    strata = Task.of(REGRESSION).strata(y)
+    counts = np.bincount(strata)
+    assert len(counts) == 10 and counts.min() >= 90
+    assert (np.diff([y[strata == b].max() for b in range(10)]) > 0).all()  # bins follow the target's order
+    assert len(np.unique(Task.of(REGRESSION).strata(y[:30]))) == 3  # few rows: fewer bins
+
+
+def test_a_positive_skewed_target_is_scaled_through_its_log_and_decodes_back():
+    skewed = np.random.default_rng(0).lognormal(3, 1, 2000)
+    scale = TargetScale.fit(skewed)
+    assert scale.log
+    z = scale.encode(skewed)
+    assert abs(z.mean()) < 1e-9 and z.std() == pytest.approx(1)
+    np.testing.assert_allclose(scale.decode(z), skewed)
+    symmetric = np.random.default_rng(0).normal(50, 5, 2000)
+    assert not TargetScale.fit(symmetric).log
+    assert not TargetScale.fit(skewed - 30).log  # not positive: no log
+
+
+def test_temperature_matches_scikit_learns_calibration_and_lowers_the_log_loss():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 3000)
+    logits = 3 * (np.eye(3)[y] + rng.normal(0, 0.8, (3000, 3)))  # right but over-confident
+    t = fit_temperature(logits, y)
+    assert t > 1.5
+    assert log_loss(y, softmax(logits / t, axis=1)) < log_loss(y, softmax(logits, axis=1))
+    binary = rng.integers(0, 2, 3000)
+    z = 4 * (binary - 0.5 + rng.normal(0, 0.6, 3000))
+    tb = fit_temperature(z[:, None], binary)
+    # the 1-D logit is halved into sklearn's (-d, d) form: the temperature applies to the logit itself
+    best = min(np.linspace(0.5, 6, 1101), key=lambda c: log_loss(binary, expit(z / c)))
+    assert tb == pytest.approx(best, abs=0.01)
+
+
+def test_the_decision_keeps_the_temperature_only_where_it_lowers_the_validation_calibration_error():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 4000)
+    overconfident = 4 * (np.eye(3)[y] + rng.normal(0, 0.9, (4000, 3)))
+    decision = fit_decision(Task.of(MULTICLASS), overconfident, y, EVALUATE)
+    errors = decision["calibration"]["val_calibration_error"]
+    assert decision["calibration"]["applied"] and errors["scaled"] < errors["unscaled"]
+    assert decision["temperature"] == decision["calibration"]["fitted_temperature"] > 1
+    binary = fit_decision(Task.of(BINARY), overconfident[:, :1] - overconfident[:, 1:2], (y == 0).astype(int),
+                          EVALUATE)
+    assert 0 < binary["threshold"] < 1 and binary["objective"] == "accuracy"
+
+
+def test_the_conformal_interval_covers_its_level_on_new_rows():
+    rng = np.random.default_rng(2)
+    y = rng.lognormal(2, 0.5, 6000)
+    scale = TargetScale.fit(y[:2000])
+    raw = (scale.encode(y) + rng.normal(0, 0.4, 6000))[:, None]  # a model off by noise in scaled units
+    task = Task.of(REGRESSION)
+    decision = fit_decision(task, raw[:2000], y[:2000], EVALUATE, scale)
+    answers = task.decode(raw[2000:], decision, scale)
+    covered = ((y[2000:] >= answers["lower"]) & (y[2000:] <= answers["upper"])).mean()
+    assert covered == pytest.approx(0.9, abs=0.02)
+    assert (answers["lower"] < answers["prediction"]).all() and (answers["prediction"] < answers["upper"]).all()
+
+
+def test_multiclass_metrics_agree_with_scikit_learn():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 4, 800)
+    p = softmax(2 * np.eye(4)[y] + rng.normal(0, 1.2, (800, 4)), axis=1)
+    result = multiclass_metrics(y, p, 10)
+    assert set(result) == set(HIGHER_IS_BETTER["multiclass"])
+    assert result["accuracy"] == pytest.approx(accuracy_score(y, p.argmax(1)))
+    assert result["macro_f1"] == pytest.approx(f1_score(y, p.argmax(1), average="macro"))
+    assert result["log_loss"] == pytest.approx(log_loss(y, p))
+    assert result["roc_auc"] == pytest.approx(roc_auc_score(y, p, multi_class="ovr"))
+    assert result["brier"] == pytest.approx(((p - np.eye(4)[y]) ** 2).sum(axis=1).mean())
+    top = p.max(axis=1)
+    band = np.minimum((top * 10).astype(int), 9)
+    hits = p.argmax(1) == y
+    ece = sum((band == b).mean() * abs(hits[band == b].mean() - top[band == b].mean()) for b in np.unique(band))
+    assert result["calibration_error"] == pytest.approx(ece, abs=1e-6)
+
+
+def test_regression_metrics_agree_with_scikit_learn_and_mape_needs_a_positive_target():
+    rng = np.random.default_rng(4)
+    y = rng.lognormal(1, 0.5, 500)
+    prediction = y + rng.normal(0, 0.3, 500)
+    result = regression_metrics(y, prediction, prediction - 0.5, prediction + 0.5)
+    assert result["mae"] == pytest.approx(mean_absolute_error(y, prediction))
+    assert result["r2"] == pytest.approx(r2_score(y, prediction))
+    assert result["rmse"] == pytest.approx(np.sqrt(((y - prediction) ** 2).mean()))
+    assert result["mape"] == pytest.approx(np.mean(np.abs(y - prediction) / y))
+    assert result["coverage"] == pytest.approx((np.abs(y - prediction) <= 0.5).mean())
+    assert "mape" not in regression_metrics(y - 2, prediction)
