@@ -121,6 +121,7 @@ def run(params: Params, splits_dir: Path, model_dir: Path, decision_path: Path, 
     for name in ("model", "baseline"):
         for kind, rows in _plots(task, y_test, answers[name], cfg.calibration_bins).items():
             write_json(plots_dir / kind / f"{name}.json", rows)
+    (plots_dir / "roc").mkdir(parents=True, exist_ok=True)  # dvc.yaml's output, empty for a regression
     return metrics
 
 
