@@ -18,7 +18,6 @@ from driftline.monitoring.performance import (
     performance,
     realised,
 )
-from driftline.monitoring.run import answers_of, targets
 from tests import tiny_models
 from tests.trained_tasks import one_thread, trained  # noqa: F401 - one_thread: autouse
 
@@ -160,8 +159,8 @@ def test_a_window_without_a_label_of_every_class_is_still_reported():
 def test_late_labels_become_targets_and_nan_where_none_arrived(kind, labels, expected):
     task = Task.of(tiny_models.schema(kind))
     frame = pd.DataFrame({task.schema.target: labels})
-    np.testing.assert_array_equal(targets(frame, task, ["?", ""]), np.array(expected, dtype=np.float64))
-    assert np.isnan(targets(frame.drop(columns=[task.schema.target]), task, [])).all()
+    np.testing.assert_array_equal(task.late_targets(frame, ["?", ""]), np.array(expected, dtype=np.float64))
+    assert np.isnan(task.late_targets(frame.drop(columns=[task.schema.target]))).all()
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -169,7 +168,7 @@ def test_answers_come_back_from_the_scored_columns(kind):
     predictor = trained(kind).predictor
     rows = tiny_models.table(kind, 50, seed=2)
     answers = predictor.predict_columns({name: rows[name].to_numpy() for name in predictor.schema.features})
-    back = answers_of(predictor.task, predictor.predict(rows))
+    back = predictor.task.answers(predictor.predict(rows))
     assert back.keys() == answers.keys()
     for name, values in answers.items():
         np.testing.assert_array_equal(back[name], values)

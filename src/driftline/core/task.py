@@ -11,6 +11,7 @@ temperature, prediction interval).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -52,14 +53,19 @@ class Task(ABC):
     def output_columns(self) -> list[str]:
         """The columns a scored frame gains (Predictor.score), in order."""
 
-    def target_values(self, frame: pd.DataFrame) -> np.ndarray:
-        """The target column, typed as declared (text for categories, floats for numbers)."""
+    def target_values(self, frame: pd.DataFrame, na_values: Sequence[str] = ()) -> np.ndarray:
+        """The target column, typed as declared (text for categories, floats for numbers), NaN where missing."""
         name = self.schema.target
-        return coerce_column(name, columns_of(frame, [name])[name], self.schema.columns[name])
+        return coerce_column(name, columns_of(frame, [name])[name], self.schema.columns[name], na_values)
 
     @abstractmethod
     def targets(self, frame: pd.DataFrame) -> np.ndarray:
         """What the model learns and is scored against, per row; a missing or unknown target is an error."""
+
+    @abstractmethod
+    def late_targets(self, frame: pd.DataFrame, na_values: Sequence[str] = ()) -> np.ndarray:
+        """Late labels as `targets` gives them, as floats: NaN where none has arrived (no target column, a
+        missing cell) or where it is not one of the target's categories."""
 
     @abstractmethod
     def require(self, y: np.ndarray, split: str) -> None:
@@ -77,17 +83,37 @@ class Task(ABC):
         """decode's answers as a scored frame's columns (output_columns)."""
         return answers
 
+    def answers(self, outputs: pd.DataFrame) -> dict[str, np.ndarray]:
+        """A scored frame's columns (output_columns, as Predictor.predict and the inference log name them) back
+        as decode's answers, numbers as floats (a log's columns may hold None): `frame` undone."""
+        return {name: outputs[name].to_numpy(object if name == "label" else np.float64)
+                for name in self.output_columns}
+
 
 class _Classification(Task):
     def targets(self, frame: pd.DataFrame) -> np.ndarray:
-        """Each row's class code: its target's position in the declared categories."""
+        """Each row's class code: its target's position in the declared categories (binary: 1 for the positive
+        label)."""
         values = self.target_values(frame)
-        codes = pd.Categorical(values, categories=self.classes).codes
+        codes = self._codes(values)
         unknown = codes < 0
         if unknown.any():
             raise DataError(f"target '{self.schema.target}' has {int(unknown.sum())} value(s) that are not among its "
                             f"categories {self.classes}, such as {values[unknown][0]!r}")
-        return codes.astype(np.int64)
+        return self._encoded(codes).astype(np.int64)
+
+    def late_targets(self, frame: pd.DataFrame, na_values: Sequence[str] = ()) -> np.ndarray:
+        if self.schema.target not in frame:
+            return np.full(len(frame), np.nan)
+        codes = self._codes(self.target_values(frame, na_values))
+        return np.where(codes < 0, np.nan, self._encoded(codes))
+
+    def _codes(self, values: np.ndarray) -> np.ndarray:
+        """Each value's position in the declared categories; -1 where it is missing or not one of them."""
+        return pd.Categorical(values, categories=self.classes).codes
+
+    def _encoded(self, codes: np.ndarray) -> np.ndarray:
+        return codes
 
     def strata(self, y: np.ndarray) -> np.ndarray:
         return y
@@ -109,10 +135,9 @@ class BinaryTask(_Classification):
     def output_columns(self) -> list[str]:
         return ["probability", "label"]
 
-    def targets(self, frame: pd.DataFrame) -> np.ndarray:
+    def _encoded(self, codes: np.ndarray) -> np.ndarray:
         """1 for the positive label, 0 for the negative one."""
-        codes = super().targets(frame)
-        return (codes == self.classes.index(self.schema.positive_label)).astype(np.int64)
+        return codes == self.classes.index(self.schema.positive_label)
 
     def require(self, y: np.ndarray, split: str) -> None:
         """AUC, early stopping and the decision threshold all rank one label against the other."""
@@ -165,6 +190,10 @@ class MulticlassTask(_Classification):
         columns = {"label": answers["label"], "probability": answers["probability"]}
         return columns | dict(zip(self.probability_columns, answers["probabilities"].T))
 
+    def answers(self, outputs: pd.DataFrame) -> dict[str, np.ndarray]:
+        return {"label": outputs["label"].to_numpy(object), "probability": outputs["probability"].to_numpy(np.float64),
+                "probabilities": outputs[self.probability_columns].to_numpy(np.float64)}
+
 
 class RegressionTask(Task):
     kind = "regression"
@@ -185,6 +214,11 @@ class RegressionTask(Task):
             raise DataError(f"target '{self.schema.target}' is missing in {int(missing.sum())} row(s); every "
                             "training row needs a value")
         return values
+
+    def late_targets(self, frame: pd.DataFrame, na_values: Sequence[str] = ()) -> np.ndarray:
+        if self.schema.target not in frame:
+            return np.full(len(frame), np.nan)
+        return self.target_values(frame, na_values)
 
     def require(self, y: np.ndarray, split: str) -> None:
         if len(np.unique(y)) < 2:

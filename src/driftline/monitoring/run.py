@@ -14,11 +14,10 @@ from sqlalchemy.engine import make_url
 
 from driftline.config import Params
 from driftline.core.artifacts import splits_dir, write_json
-from driftline.core.data import coerce, coerce_column, read_csv
+from driftline.core.data import coerce, read_csv
 from driftline.core.explain import Explainer
 from driftline.core.predictor import Predictor
 from driftline.core.splits import load_split
-from driftline.core.task import Task
 from driftline.errors import MonitorError
 from driftline.monitoring.alerts import PARITY_GAP, evaluate, raise_alert
 from driftline.monitoring.attribution import attribution_drift
@@ -29,31 +28,6 @@ from driftline.registry.resolver import resolve_model
 from driftline.reporting.index import build_index
 
 PREDICTED = {"binary": "probability", "multiclass": "probabilities", "regression": "prediction"}  # fairness reads it
-
-def targets(frame: pd.DataFrame, task: Task, na_values: list[str]) -> np.ndarray:
-    """Each row's late label as task.targets gives it (0/1, a class code, or the value: the log stores a
-    regression's label as text), NaN where none has arrived or it is not one of the target's categories."""
-    name = task.schema.target
-    if name not in frame:
-        return np.full(len(frame), np.nan)
-    values = coerce_column(name, frame[name].to_numpy(), task.schema.columns[name], na_values)
-    if task.kind == "regression":
-        return values
-    codes = pd.Categorical(values, categories=task.classes).codes
-    if task.kind == "binary":
-        return np.where(codes < 0, np.nan, codes == task.classes.index(task.schema.positive_label))
-    return np.where(codes < 0, np.nan, codes)
-
-
-def answers_of(task: Task, outputs: pd.DataFrame) -> dict[str, np.ndarray]:
-    """OUTPUTS (a frame of task.output_columns, as Predictor.predict and the log name them) as core.task's
-    answers, numbers as floats (a log's columns may hold None): task.frame undone."""
-    answers = {name: outputs[name].to_numpy(object if name == "label" else np.float64)
-               for name in ("probability", "label", "prediction", "lower", "upper") if name in task.output_columns}
-    if task.kind == "multiclass":
-        answers["probabilities"] = outputs[task.probability_columns].to_numpy(np.float64)
-    return answers
-
 
 def run(batch: pd.DataFrame, reference: pd.DataFrame, predictor: Predictor, model_dir: Path, version: str,
         params: Params, reports_root: Path, name: str = "batch", root: Path | None = None,
@@ -72,7 +46,7 @@ def run(batch: pd.DataFrame, reference: pd.DataFrame, predictor: Predictor, mode
     typed = coerce(batch, schema, schema.features, predictor.na_values)
     # the answers are the batch's rows in order, whatever their index: the drift report joins them by index
     outputs = predictor.predict(typed) if outputs is None else outputs.set_axis(typed.index)
-    answers = answers_of(task, outputs)
+    answers = task.answers(outputs)
     frames = {"reference": sample.join(prediction_frame(task, predictor.predict(sample))),
               "current": typed.join(prediction_frame(task, outputs))}
     numeric, categorical = prediction_columns(task)
@@ -80,7 +54,7 @@ def run(batch: pd.DataFrame, reference: pd.DataFrame, predictor: Predictor, mode
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H%M%S.%fZ")
     out_dir = reports_root / stamp[:10] / f"{stamp[11:]}-{slug(name)}"
     out_dir.mkdir(parents=True, exist_ok=True)
-    y = targets(batch, task, predictor.na_values)
+    y = task.late_targets(batch, predictor.na_values)
     threshold = predictor.threshold if task.kind == "binary" else None
     performance_summary, realised = performance(
         task, answers, typed, y, estimator(predictor, model_dir, model_reference), model_reference["metrics"],
