@@ -219,3 +219,20 @@ def test_unknown_versions_and_a_missing_champion_are_clear_errors(tmp_path):
     registry.move(CHAMPION, "v1", "first")
     with pytest.raises(RegistryError, match="no previous champion"):
         registry.previous_champion()
+
+
+def test_the_config_names_exactly_the_metrics_and_gaps_the_tasks_report():
+    """config.py spells the gate's metric and gap names out (so params.yaml is checked at load, before torch is
+    imported): they are exactly core.metrics' and core.fairness' own."""
+    import typing
+
+    from driftline.config import FairnessGap, GateMetric
+    from driftline.core.fairness import gaps
+    from driftline.core.metrics import HIGHER_IS_BETTER
+
+    assert set(typing.get_args(GateMetric)) == {m for names in HIGHER_IS_BETTER.values() for m in names}
+    schemas = {kind: Schema.model_validate({
+        "task": kind, "target": "y", "columns": {"x": {"type": "float"}, "y": target}})
+        for kind, target in (("multiclass", {"type": "category", "categories": ["a", "b", "c"]}),
+                             ("regression", {"type": "float"}))}
+    assert set(typing.get_args(FairnessGap)) == {g for s in schemas.values() for g in gaps(Task.of(s))}
