@@ -76,11 +76,14 @@ class Predictor:
         """The binary decision threshold."""
         return self.decision["threshold"]
 
+    def typed(self, columns: Mapping[str, Sequence]) -> dict[str, np.ndarray]:
+        """Raw columns (name: values) of the features, each as its declared type, by the data's reading rules."""
+        return {name: coerce_column(name, columns[name], self.schema.columns[name], self.na_values)
+                for name in self.schema.features}
+
     def encode(self, columns: Mapping[str, Sequence]) -> np.ndarray:
-        """Raw columns (name: values) as the network's input matrix, by the data's reading rules."""
-        typed = {name: coerce_column(name, columns[name], self.schema.columns[name], self.na_values)
-                 for name in self.schema.features}
-        return self.transform.encode(typed)
+        """Raw columns (name: values) as the network's input matrix."""
+        return self.transform.encode(self.typed(columns))
 
     def predict_columns(self, columns: Mapping[str, Sequence]) -> dict[str, np.ndarray]:
         """The task's answers (core.task: decode) for raw columns (name: values), without a DataFrame: the
@@ -89,8 +92,7 @@ class Predictor:
 
     def typed_frame(self, columns: Mapping[str, Sequence]) -> pd.DataFrame:
         """Raw columns (name: values) as a typed frame of the features, by the same rules as predict_columns."""
-        return pd.DataFrame({name: coerce_column(name, columns[name], self.schema.columns[name], self.na_values)
-                             for name in self.schema.features})
+        return pd.DataFrame(self.typed(columns))
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The task's output columns for each row of a raw frame: `probability` and `label` (binary); `label`, its

@@ -62,10 +62,16 @@ class Task(ABC):
     def targets(self, frame: pd.DataFrame) -> np.ndarray:
         """What the model learns and is scored against, per row; a missing or unknown target is an error."""
 
-    @abstractmethod
     def late_targets(self, frame: pd.DataFrame, na_values: Sequence[str] = ()) -> np.ndarray:
         """Late labels as `targets` gives them, as floats: NaN where none has arrived (no target column, a
         missing cell) or where it is not one of the target's categories."""
+        if self.schema.target not in frame:
+            return np.full(len(frame), np.nan)
+        return self._late(self.target_values(frame, na_values))
+
+    @abstractmethod
+    def _late(self, values: np.ndarray) -> np.ndarray:
+        """late_targets of the target's typed VALUES."""
 
     @abstractmethod
     def require(self, y: np.ndarray, split: str) -> None:
@@ -102,10 +108,8 @@ class _Classification(Task):
                             f"categories {self.classes}, such as {values[unknown][0]!r}")
         return self._encoded(codes).astype(np.int64)
 
-    def late_targets(self, frame: pd.DataFrame, na_values: Sequence[str] = ()) -> np.ndarray:
-        if self.schema.target not in frame:
-            return np.full(len(frame), np.nan)
-        codes = self._codes(self.target_values(frame, na_values))
+    def _late(self, values: np.ndarray) -> np.ndarray:
+        codes = self._codes(values)
         return np.where(codes < 0, np.nan, self._encoded(codes))
 
     def _codes(self, values: np.ndarray) -> np.ndarray:
@@ -215,10 +219,8 @@ class RegressionTask(Task):
                             "training row needs a value")
         return values
 
-    def late_targets(self, frame: pd.DataFrame, na_values: Sequence[str] = ()) -> np.ndarray:
-        if self.schema.target not in frame:
-            return np.full(len(frame), np.nan)
-        return self.target_values(frame, na_values)
+    def _late(self, values: np.ndarray) -> np.ndarray:
+        return values
 
     def require(self, y: np.ndarray, split: str) -> None:
         if len(np.unique(y)) < 2:

@@ -104,9 +104,10 @@ def run(params: Params, splits_dir: Path, model_dir: Path, decision_path: Path, 
     decision = fit_decision(task, raw_val, y_val, cfg, transform.target)
     train = load_split(splits_dir, "train")
     threshold = {"threshold": decision["threshold"]} if task.kind == "binary" else {}
+    x_val, x_test = (_as_categories(f, schema) for f in (val, test))
     answers = {"model": task.decode(raw_test, decision, transform.target) | threshold,
-               "baseline": _reference_answers(task, fit_baseline(train, schema, cfg), val, y_val, test, cfg),
-               "dummy": _reference_answers(task, _fit_dummy(task, train, schema, cfg), val, y_val, test, cfg)}
+               "baseline": _reference_answers(task, fit_baseline(train, schema, cfg), x_val, y_val, x_test, cfg),
+               "dummy": _reference_answers(task, _fit_dummy(task, train, schema, cfg), x_val, y_val, x_test, cfg)}
     metrics, scores = {}, {"target": y_test}
     for name, result in answers.items():
         prefix = "" if name == "model" else f"{name}_"
@@ -131,18 +132,17 @@ def _fit_dummy(task: Task, train: pd.DataFrame, schema: Schema, params: Evaluate
     return dummy.fit(_as_categories(train, schema), y)
 
 
-def _reference_answers(task: Task, model, val: pd.DataFrame, y_val: np.ndarray, test: pd.DataFrame,
+def _reference_answers(task: Task, model, x_val: pd.DataFrame, y_val: np.ndarray, x_test: pd.DataFrame,
                        params: EvaluateParams) -> dict[str, np.ndarray]:
-    """A scikit-learn model's answers on test in the model's terms; a binary one gets its own threshold on
-    validation, as the model does."""
-    x_val, x_test = (_as_categories(f, task.schema) for f in (val, test))
+    """A scikit-learn model's answers on test (X_TEST: _as_categories) in the model's terms; a binary one gets
+    its own threshold on validation, as the model does."""
     if task.kind == "regression":
         return {"prediction": model.predict(x_test)}
-    probabilities = np.zeros((len(test), max(task.outputs, 2)))
+    probabilities = np.zeros((len(x_test), max(task.outputs, 2)))
     probabilities[:, model.classes_] = model.predict_proba(x_test)
     if task.kind == "multiclass":
         return {"probabilities": probabilities, "probability": probabilities.max(axis=1)}
-    p_val = np.zeros(len(val)) if len(model.classes_) < 2 else model.predict_proba(x_val)[:, 1]
+    p_val = np.zeros(len(x_val)) if len(model.classes_) < 2 else model.predict_proba(x_val)[:, 1]
     threshold = choose_threshold(y_val, p_val, params.threshold_objective, params.threshold_tolerance)
     return {"probability": probabilities[:, 1], "threshold": threshold}
 

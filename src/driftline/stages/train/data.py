@@ -48,19 +48,17 @@ class SplitData(L.LightningDataModule):
         self.folds = cfg.cv_folds if cfg.cv_below_rows is not None and len(train) < cfg.cv_below_rows else 1
         # The class weights need the labels in train, and the validation metric (early stopping, or the decision
         # fitted after training) in val.
-        task.require(task.targets(train), "training")
-        task.require(task.targets(val), "validation")
-        for name in ("train", "val"):
-            frame = train if name == "train" or self.folds > 1 else val
-            y = task.targets(frame)
-            fold = torch.from_numpy(cv_folds(task.strata(y), self.folds, cfg.seed)) if self.folds > 1 else None
-            x, y = torch.from_numpy(transform(frame)), torch.from_numpy(self._typed(y))
-            if name == "train":
-                rows = epoch_rows(len(frame), cfg)
-                self.batches[name] = TensorBatches(x, y, batch_size(cfg.batch_size, rows), shuffle=True, rows=rows,
-                                                   fold=fold)
-            else:
-                self.batches[name] = TensorBatches(x, y, cfg.batch_size, shuffle=False, fold=fold)
+        y_train, y_val = task.targets(train), task.targets(val)
+        task.require(y_train, "training")
+        task.require(y_val, "validation")
+        x, y = torch.from_numpy(transform(train)), torch.from_numpy(self._typed(y_train))
+        fold = torch.from_numpy(cv_folds(task.strata(y_train), self.folds, cfg.seed)) if self.folds > 1 else None
+        rows = epoch_rows(len(train), cfg)
+        self.batches["train"] = TensorBatches(x, y, batch_size(cfg.batch_size, rows), shuffle=True, rows=rows,
+                                              fold=fold)
+        if self.folds == 1:  # with folds, validation scores the training rows themselves, out of fold
+            x, y = torch.from_numpy(transform(val)), torch.from_numpy(self._typed(y_val))
+        self.batches["val"] = TensorBatches(x, y, cfg.batch_size, shuffle=False, fold=fold)
         self.in_features = transform.width
 
     def _typed(self, y: np.ndarray) -> np.ndarray:
