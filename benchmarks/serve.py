@@ -192,7 +192,8 @@ def main(clients: int = typer.Option(32, min=1), requests: int = typer.Option(10
     bodies = [json.dumps({"records": [row]}).encode() for row in rows]
     champion = resolve_model(params, Path("."), "champion")
     columns = [{name: [row[name]] for name in params.schema.features} for row in rows]
-    bare = bare_predictor(champion.predictor(), columns, requests)
+    predictor = champion.predictor()
+    bare = bare_predictor(predictor, columns, requests)
 
     warm_up = min(requests, 1000)
     with tempfile.TemporaryDirectory() as scratch, ExitStack() as stack:
@@ -208,7 +209,7 @@ def main(clients: int = typer.Option(32, min=1), requests: int = typer.Option(10
         # the log's rows against every answer the logging service gave, in the warm-up too
         on = "driftline, log on"
         answered = warm_up + rounds * requests - warm_up_errors[on] - figures[on]["errors"]
-        logged = len(read_window(log_url, "_target")) == answered
+        logged = len(read_window(log_url, predictor.schema)) == answered
     record.publish("serve", tables(figures, clients, requests, rounds, bare, logged))
 
 
