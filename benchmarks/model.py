@@ -1,12 +1,14 @@
 """Model benchmark: the deep model against the gradient-boosting baseline over several seeds, on one split.
 
 Run from the project root (`make bench-model`, or `python benchmarks/model.py --seeds 5`). Splits the
-project's data with params.yaml's featurize settings into a temporary folder, then for each seed trains
-the default model and fits the baseline, chooses both thresholds on the validation split, and scores the
-test split. Prints tables and records them in benchmarks/results/model.json (benchmarks/record.py): per
-seed, test ROC AUC and accuracy of both models and the training time; the means and spreads; a paired
-bootstrap 95% interval of the mean AUC difference; and training rows per second beside this machine's
-dense matmul throughput, measured in the same run.
+project's data with params.yaml's featurize settings into a temporary folder, then for each seed fits the
+baseline and trains, one after the other, the default model and the previous default (PREVIOUS: the model
+before `train.sharing`), chooses every threshold on the validation split, and scores the test split.
+Prints tables and records them in benchmarks/results/model.json (benchmarks/record.py): per seed, test ROC
+AUC and accuracy, the training time and rows per second, and the in-process time of one record; the means
+and spreads; paired bootstrap 95% intervals of the mean AUC differences (each model against the baseline,
+and the default against the previous one); the two models' speeds side by side; and training rows per
+second beside this machine's dense matmul throughput, measured in the same run.
 
 The small-data rows: per seed, SMALL_ROWS rows of the project's data run through featurize, train and
 evaluate as a project of that size would (so 70% train, 15% validation for every post-hoc choice), with the
@@ -33,7 +35,7 @@ from driftline.core.data import coerce, read_dataset
 from driftline.core.encoding import Transform
 from driftline.core.metrics import calibration_error, choose_threshold
 from driftline.core.model import TabularNet
-from driftline.core.predictor import raw_outputs
+from driftline.core.predictor import Predictor, raw_outputs
 from driftline.core.splits import load_split
 from driftline.core.task import Task
 from driftline.stages import evaluate, featurize, train
@@ -128,6 +130,38 @@ def small_tables(runs: list[dict], params: Params) -> list[dict]:
     ]
 
 
+# The default model before `sharing: mini` (params.yaml's train section at ab813e9), trained side by side.
+PREVIOUS = {"train.sharing": "packed", "train.members": 8, "train.blocks": 2, "train.width": 200,
+            "train.dropout": 0.385, "train.embedding": {"d_embedding": 35, "n_frequencies": 56,
+                                                        "frequency_init_scale": 80.0, "lite": True},
+            "train.learning_rate": 0.0016, "train.weight_decay": 0.0008, "train.warmup_epochs": 1,
+            "train.batch_size": 256, "train.max_epochs": 12, "train.patience": 4}
+MODELS = {"driftline": {}, "previous": PREVIOUS}
+
+
+def record_ms(model: TabularNet, transform: Transform, params: Params, frame, calls: int = 400) -> float:
+    """Median milliseconds of one record through Predictor.predict_columns in process, on one torch thread (as
+    the service runs), over CALLS calls on the first rows of FRAME."""
+    predictor = Predictor(model=model, transform=transform, schema=params.schema,
+                          decision={"threshold": 0.5, "temperature": 1.0}, na_values=params.data.na_values,
+                          max_records=1)
+    records = [{name: [value] for name, value in row.items()}
+               for row in frame[params.schema.features].head(calls).to_dict(orient="records")]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for one in records[:20]:
+            predictor.predict_columns(one)
+        times = []
+        for one in records:
+            started = time.perf_counter()
+            predictor.predict_columns(one)
+            times.append(time.perf_counter() - started)
+    finally:
+        torch.set_num_threads(threads)
+    return 1000 * float(np.median(times))
+
+
 def main(seeds: int = typer.Option(5, min=1), first_seed: int = typer.Option(0),
          rounds: int = typer.Option(1000, help="bootstrap rounds"),
          small_seeds: int = typer.Option(5, min=0, help="seeds of the small-data rows (0: none)")) -> None:
@@ -137,7 +171,7 @@ def main(seeds: int = typer.Option(5, min=1), first_seed: int = typer.Option(0),
         for seed in range(small_seeds):
             small += [small_data(params, seed, folds, Path(tmp)) for folds in (True, False)]
     gflops = matmul_gflops()
-    rows, model_scores, baseline_scores = [], [], []
+    rows, scores, sizes = [], {name: [] for name in [*MODELS, "baseline"]}, {}
     with tempfile.TemporaryDirectory() as tmp:
         splits = Path(tmp, "splits")
         featurize.run(params, splits, Path(tmp, "featurize.json"))
@@ -147,31 +181,37 @@ def main(seeds: int = typer.Option(5, min=1), first_seed: int = typer.Option(0),
         transform = Transform.load(splits / "transform.json")
         for seed in range(first_seed, first_seed + seeds):
             p = with_values(params, {"train.seed": seed, "evaluate.baseline.seed": seed})
-            out = Path(tmp, f"seed-{seed}")
-            started = time.perf_counter()
-            metrics = train.run(p, splits, out, out / "checkpoints", out / "metrics.json", out / "history.json")
-            seconds = time.perf_counter() - started
-            model = TabularNet.load(out)
-            ours = [expit(raw_outputs(model, transform(f))[:, 0]) for f in (val, test)]
             started = time.perf_counter()
             baseline = fit_baseline(load_split(splits, "train"), p.schema, p.evaluate)
             baseline_seconds = time.perf_counter() - started
             theirs = [baseline.predict_proba(_as_categories(f, p.schema))[:, 1] for f in (val, test)]
-            model_scores.append(ours[1])
-            baseline_scores.append(theirs[1])
-            mine, base = scored(y_val, ours[0], y_test, ours[1], p), scored(y_val, theirs[0], y_test, theirs[1], p)
-            rows.append({"seed": seed, "roc_auc": mine["roc_auc"], "accuracy": mine["accuracy"],
-                         "baseline_roc_auc": base["roc_auc"], "baseline_accuracy": base["accuracy"],
-                         "threshold": mine["threshold"], "epochs": metrics["epochs"],
-                         "best_epoch": metrics["best_epoch"], "train_s": seconds, "baseline_fit_s": baseline_seconds,
-                         "train_rows_per_s": metrics["epochs"] * train_rows / seconds})
-    n_params = sum(t.numel() for t in model.state_dict().values())
-    interval = paired_interval(y_test, model_scores, baseline_scores, rounds)
-    record.publish("model", tables(rows, interval, gflops, n_params, train_rows, len(test), params)
+            scores["baseline"].append(theirs[1])
+            base = scored(y_val, theirs[0], y_test, theirs[1], p)
+            for name, overrides in MODELS.items():  # side by side: one seed of each model in turn
+                out = Path(tmp, f"{name}-{seed}")
+                started = time.perf_counter()
+                metrics = train.run(with_values(p, overrides), splits, out, out / "checkpoints", out / "metrics.json",
+                                    out / "history.json")
+                seconds = time.perf_counter() - started
+                model = TabularNet.load(out)
+                ours = [expit(raw_outputs(model, transform(f))[:, 0]) for f in (val, test)]
+                scores[name].append(ours[1])
+                sizes[name] = sum(t.numel() for t in model.state_dict().values())
+                mine = scored(y_val, ours[0], y_test, ours[1], p)
+                rows.append({"seed": seed, "model": name, "roc_auc": mine["roc_auc"], "accuracy": mine["accuracy"],
+                             "baseline_roc_auc": base["roc_auc"], "baseline_accuracy": base["accuracy"],
+                             "threshold": mine["threshold"], "epochs": metrics["epochs"],
+                             "best_epoch": metrics["best_epoch"], "train_s": seconds,
+                             "baseline_fit_s": baseline_seconds,
+                             "train_rows_per_s": metrics["epochs"] * train_rows / seconds,
+                             "record_ms": record_ms(model, transform, p, test)})
+    intervals = {name: paired_interval(y_test, scores[name], scores["baseline"], rounds) for name in MODELS}
+    intervals["driftline - previous"] = paired_interval(y_test, scores["driftline"], scores["previous"], rounds)
+    record.publish("model", tables(rows, intervals, gflops, sizes, train_rows, len(test), params)
                    + (small_tables(small, params) if small else []))
 
 
-KEYS = ["roc_auc", "accuracy", "baseline_roc_auc", "baseline_accuracy", "train_s", "train_rows_per_s"]
+KEYS = ["roc_auc", "accuracy", "baseline_roc_auc", "baseline_accuracy", "train_s", "train_rows_per_s", "record_ms"]
 
 
 def flat(config: dict, prefix: str = "") -> list[list]:
@@ -180,33 +220,41 @@ def flat(config: dict, prefix: str = "") -> list[list]:
             for row in (flat(value, f"{prefix}{key}.") if isinstance(value, dict) else [[prefix + key, value]])]
 
 
-def tables(rows: list[dict], interval: list[float], gflops: float, n_params: int, train_rows: int,
-           test_rows: int, params: Params) -> list[dict]:
-    """The run as the results contract's tables: per seed, over seeds, the differences, throughput, config."""
-    mean = {k: float(np.mean([r[k] for r in rows])) for k in KEYS}
-    std = {k: float(np.std([r[k] for r in rows])) for k in KEYS}
-    rate = mean["train_rows_per_s"]
-    auc_difference = mean["roc_auc"] - mean["baseline_roc_auc"]
-    columns = {"seed": "seed", "roc_auc": "AUC", "accuracy": "accuracy", "baseline_roc_auc": "baseline AUC",
-               "baseline_accuracy": "baseline accuracy", "threshold": "threshold", "epochs": "epochs",
-               "best_epoch": "best epoch", "train_s": "train s", "baseline_fit_s": "baseline fit s",
-               "train_rows_per_s": "train rows/s"}
+def tables(rows: list[dict], intervals: dict[str, list[float]], gflops: float, sizes: dict[str, int],
+           train_rows: int, test_rows: int, params: Params) -> list[dict]:
+    """The run as the results contract's tables: per seed, over seeds, the differences, the models side by
+    side, throughput against this machine's matmul, the configuration."""
+    mean = {name: {k: float(np.mean([r[k] for r in rows if r["model"] == name])) for k in KEYS} for name in MODELS}
+    std = {name: {k: float(np.std([r[k] for r in rows if r["model"] == name])) for k in KEYS} for name in MODELS}
+    rate = mean["driftline"]["train_rows_per_s"]
+    columns = {"seed": "seed", "model": "model", "roc_auc": "AUC", "accuracy": "accuracy",
+               "baseline_roc_auc": "baseline AUC", "baseline_accuracy": "baseline accuracy", "threshold": "threshold",
+               "epochs": "epochs", "best_epoch": "best epoch", "train_s": "train s", "baseline_fit_s": "baseline fit s",
+               "train_rows_per_s": "train rows/s", "record_ms": "1 record ms"}
+    differences = [[f"{name} - baseline" if name in MODELS else name, "ROC AUC", mean[name]["roc_auc"]
+                    - mean[name]["baseline_roc_auc"] if name in MODELS else mean["driftline"]["roc_auc"]
+                    - mean["previous"]["roc_auc"], *interval] for name, interval in intervals.items()]
+    differences += [[f"{name} - baseline", "accuracy", mean[name]["accuracy"] - mean[name]["baseline_accuracy"],
+                     None, None] for name in MODELS]
+    ratio = {k: mean["driftline"][k] / mean["previous"][k] for k in ("train_rows_per_s", "record_ms")}
     return [
         record.table("driftline model vs HistGradientBoosting, per seed (test split)", list(columns.values()),
                      [[r[c] for c in columns] for r in rows],
-                     note="both models' thresholds chosen on the validation split"),
-        record.table(f"Over {len(rows)} seeds", ["measure", "mean", "sd"],
-                     [[columns[k], mean[k], std[k]] for k in KEYS]),
-        record.table("Model - baseline", ["measure", "mean", "95% low", "95% high"], [
-            ["ROC AUC difference", auc_difference, *interval],
-            ["accuracy difference", mean["accuracy"] - mean["baseline_accuracy"], None, None]],
-            note="AUC interval: paired bootstrap over test rows of the mean-over-seeds difference"),
-        # rows per second per GFLOP/s of dense matmul, and the share of that peak training reaches
-        # (about 6 flops per parameter per row for a forward and backward pass)
+                     note="both models' thresholds chosen on the validation split; previous: the default model "
+                          "before sharing: mini (benchmarks/model.py PREVIOUS), trained in the same run"),
+        record.table(f"Over {len(rows) // len(MODELS)} seeds", ["model", "measure", "mean", "sd"],
+                     [[name, columns[k], mean[name][k], std[name][k]] for name in MODELS for k in KEYS]),
+        record.table("Differences", ["models", "measure", "mean", "95% low", "95% high"], differences,
+                     note="AUC intervals: paired bootstrap over test rows of the mean-over-seeds difference"),
+        record.table("Speed, side by side", ["measure", "previous", "driftline", "driftline / previous"], [
+            ["train rows/s (mean over seeds)", mean["previous"]["train_rows_per_s"], rate, ratio["train_rows_per_s"]],
+            ["1 record in process, ms (Predictor.predict_columns, 1 thread)", mean["previous"]["record_ms"],
+             mean["driftline"]["record_ms"], ratio["record_ms"]],
+            ["parameters", sizes["previous"], sizes["driftline"], sizes["driftline"] / sizes["previous"]]]),
+        # rows per second per GFLOP/s of dense matmul (a machine-independent rate)
         record.table("Training throughput", ["measure", "value"], [
             ["train rows/s (mean over seeds)", rate], ["dense float32 matmul GFLOP/s", gflops],
             ["torch threads", torch.get_num_threads()], ["rows per GFLOP", rate / gflops],
-            ["share of matmul peak", 6 * n_params * rate / (gflops * 1e9)], ["parameters", n_params],
             ["train rows", train_rows], ["test rows", test_rows]]),
         record.table("Model configuration (params.yaml train)", ["key", "value"],
                      flat(params.train.model_dump(mode="json"))),

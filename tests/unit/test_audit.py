@@ -70,13 +70,16 @@ def encoded(params):
     return Transform.fit(frame, params.schema, params.featurize), frame
 
 
-@pytest.mark.parametrize(("model", "outputs"), [("mlp_plr", 1), ("mlp", 1), ("mlp_plr", 3)])
-def test_attributions_add_up_to_each_output(params, encoded, model, outputs):
+@pytest.mark.parametrize(("model", "outputs", "sharing"), [
+    ("mlp_plr", 1, "packed"), ("mlp", 1, "packed"), ("mlp_plr", 3, "packed"), ("mlp_plr", 1, "mini"),
+    ("mlp_plr", 3, "mini")])
+def test_attributions_add_up_to_each_output(params, encoded, model, outputs, sharing):
     transform, frame = encoded
     torch.manual_seed(0)
-    net = TabularNet(transform.width, transform.scores, members=3, blocks=2, width=32, dropout=0.0,
+    net = TabularNet(transform.width, transform.scores, members=4, blocks=2, width=32, dropout=0.1,
                      embedding=params.train.embedding.model_dump() if model == "mlp_plr" else None,
-                     outputs=outputs).eval()
+                     outputs=outputs, sharing=sharing, groups=2 if sharing == "mini" else 1,
+                     categories=transform.categories, d_category=4 if sharing == "mini" else None).eval()
     rows = frame.iloc[100:130 if outputs == 1 else 110]
     values, base = column_attributions(net, transform, frame.iloc[:40], rows)
     assert values.shape == (len(rows), len(transform.columns), outputs) and base.shape == (outputs,)

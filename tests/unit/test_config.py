@@ -29,6 +29,8 @@ def test_shipped_params_load():
     [
         (lambda r: r["train"].update(max_epoch=3), "train.max_epoch"),
         (lambda r: r["train"].update(dropout=1.5), "train.dropout"),
+        (lambda r: r["train"].update(sharing="tabm"), "train.sharing"),
+        (lambda r: r["train"].update(sharing="packed", category_embedding=8), "set sharing: mini"),
         (lambda r: r["featurize"].update(test_size=0), "featurize.test_size"),
         (lambda r: r.update(extra_section={}), "extra_section"),
         (lambda r: r["schema"].update(target="salary"), "target 'salary'"),

@@ -3,7 +3,8 @@ import math
 import pytest
 import torch
 
-from driftline.core.model import TabularNet
+from driftline.core.model import Dropout, TabularNet
+from driftline.errors import ConfigError
 
 EMBEDDING = {"d_embedding": 4, "n_frequencies": 3, "frequency_init_scale": 1.0, "lite": False}
 
@@ -77,3 +78,95 @@ def test_save_and_load_give_identical_outputs(tmp_path, embedding, outputs):
 def test_activations_are_distinct_modules():
     relus = [m for m in net().backbone.modules() if isinstance(m, torch.nn.ReLU)]
     assert len(relus) == len({id(m) for m in relus}) == 2
+
+
+def test_mini_groups_are_independent_networks():
+    """Group g's members compute what a lone one-group network with group g's weights computes, and the
+    members of a group share the MLP but not their outputs."""
+    torch.manual_seed(0)
+    model = net(members=6, sharing="mini", groups=3)
+    lone = net(members=2, sharing="mini", groups=1)
+    prefix = {"embeddings.1.": "embeddings.0.", "backbone.networks.1.": "backbone.networks.0."}
+    state = {name.replace(old, new): tensor for name, tensor in model.state_dict().items()
+             for old, new in prefix.items() if name.startswith(old)}
+    lone.load_state_dict(state | {k: v for k, v in model.state_dict().items() if "." not in k})
+    x = torch.randn(5, 6)
+    torch.testing.assert_close(model.member_outputs(x)[:, 2:4], lone.member_outputs(x))
+    assert not torch.allclose(model.member_outputs(x)[:, 2], model.member_outputs(x)[:, 3])
+    assert model.member_inputs(x).shape == (5, 6, 12) and model.sources == net().sources
+    assert sum(t.numel() for t in model.parameters()) < sum(t.numel() for t in net(members=6).parameters())
+
+
+@pytest.mark.parametrize("embedding", [EMBEDDING, None])
+def test_mini_save_and_load_give_identical_outputs(tmp_path, embedding):
+    model = net(embedding=embedding, members=4, sharing="mini", groups=2, outputs=3)
+    model.save(tmp_path)
+    x = torch.randn(4, 6)
+    torch.testing.assert_close(model(x), TabularNet.load(tmp_path)(x))
+
+
+def test_packed_models_keep_the_model_json_they_had():
+    assert set(net().config) == {"in_features", "embedded", "members", "blocks", "width", "dropout", "embedding"}
+
+
+def test_members_that_do_not_split_into_groups_are_refused():
+    with pytest.raises(ConfigError, match="5 members do not split into 2 groups"):
+        net(members=5, sharing="mini", groups=2)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.385, 0.5])
+def test_dropout_keeps_nn_dropouts_statistics(p):
+    """The byte-mask Dropout drops the share nn.Dropout does (its rate rounded to 1/256) and keeps the mean."""
+    torch.manual_seed(0)
+    x = torch.ones(400_000)
+    ours, theirs = Dropout(p).train()(x), torch.nn.Dropout(p).train()(x)
+    assert abs((ours == 0).float().mean() - (theirs == 0).float().mean()) < 1 / 256 + 0.003
+    assert abs(ours.mean() - 1) < 0.01 and abs(theirs.mean() - 1) < 0.01
+    y = torch.randn(8, 8)
+    assert torch.equal(Dropout(p).eval()(y), y)
+
+
+def test_dropout_passes_gradients_of_kept_units_only():
+    torch.manual_seed(0)
+    x = torch.randn(64, 32, requires_grad=True)
+    out = Dropout(0.3).train()(x)
+    out.sum().backward()
+    kept = out != 0
+    torch.testing.assert_close(x.grad[kept], torch.full_like(x.grad[kept], 256 / (256 - 77)))
+    assert (x.grad[~kept] == 0).all()
+
+
+def test_mini_backbone_has_distinct_activations_and_our_dropout():
+    modules = list(net(sharing="mini", dropout=0.2).backbone.modules())
+    relus = [m for m in modules if isinstance(m, torch.nn.ReLU)]
+    assert len(relus) == len({id(m) for m in relus}) == 2
+    assert not any(isinstance(m, torch.nn.Dropout) for m in modules)
+    assert sum(isinstance(m, Dropout) for m in modules) == 2
+
+
+def test_category_embeddings_pick_one_row_per_one_hot_block():
+    """Each categorical column's one-hot block becomes its category's embedding, and the members' inputs hold
+    the numbers' embeddings, the categories' and the rest, in that order (sources say whose each is)."""
+    torch.manual_seed(0)
+    model = net(in_features=9, embedded=[0], sharing="mini", members=2, categories=[[1, 4], [5, 7]], d_category=3)
+    x = torch.zeros(2, 9)
+    x[0, [0, 2, 6, 4, 7, 8]] = torch.tensor([0.5, 1, 1, 0.3, -1, 2])  # categories: 2nd of the first, 2nd of the other
+    x[1, [1, 5]] = 1
+    inputs = model.member_inputs(x)
+    assert inputs.shape == (2, 2, 4 + 2 * 3 + 3) and model.sources == [0] * 4 + [1] * 3 + [5] * 3 + [4, 7, 8]
+    weight = model.category_embeddings[0].weight
+    torch.testing.assert_close(inputs[0, 0, 4:10], torch.cat([weight[1], weight[4]]))
+    torch.testing.assert_close(inputs[1, 1, 4:10], torch.cat([weight[0], weight[3]]))
+    torch.testing.assert_close(inputs[0, 0, 10:], torch.tensor([0.3, -1, 2]))
+
+
+def test_category_embeddings_learn_and_load(tmp_path):
+    model = net(in_features=9, embedded=[0], sharing="mini", members=4, groups=2, categories=[[1, 4], [5, 7]],
+                d_category=3)
+    x = torch.randn(4, 9)
+    model(x).sum().backward()
+    assert model.category_embeddings[1].weight.grad.abs().sum() > 0
+    model.save(tmp_path)
+    torch.testing.assert_close(model(x), TabularNet.load(tmp_path)(x))
+    with pytest.raises(ConfigError, match="need sharing: mini"):
+        net(in_features=9, categories=[[1, 4]], d_category=3)

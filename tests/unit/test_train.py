@@ -81,7 +81,6 @@ def test_split_data_encodes_both_splits(params, splits_dir):
     transform = Transform.load(splits_dir / "transform.json")
     train_frame = pd.read_parquet(splits_dir / "train.parquet")
     y = Task.of(params.schema).targets(train_frame)
-    assert data.in_features == transform.width
     assert data.batches["train"].x.shape == (len(train_frame), transform.width)
     np.testing.assert_array_equal(data.batches["train"].y.numpy(), y)
     assert data.class_weights == pytest.approx((len(y) - y.sum()) / y.sum())
@@ -92,7 +91,7 @@ def test_fast_dev_run_takes_a_training_and_a_validation_step(params, splits_dir,
     L.seed_everything(0, verbose=False)
     p = small(params)
     data = SplitData(splits_dir, p)
-    module = Learner(data.in_features, data.transform.scores, p.train, data.task, data.class_weights)
+    module = Learner(data.transform, p.train, data.task, data.class_weights)
     before = {k: v.clone() for k, v in module.state_dict().items()}
     steps = Steps()
     quiet_trainer(tmp_path, fast_dev_run=True, callbacks=[steps]).fit(module, datamodule=data)
@@ -112,7 +111,7 @@ def test_training_loss_falls(params, splits_dir, tmp_path):
     L.seed_everything(0, verbose=False)
     p = small(params, learning_rate=0.003, batch_size=128, dropout=0.0)
     data = SplitData(splits_dir, p)
-    module = Learner(data.in_features, data.transform.scores, p.train, data.task, data.class_weights)
+    module = Learner(data.transform, p.train, data.task, data.class_weights)
     history = History("val_auc")
     quiet_trainer(tmp_path, max_epochs=6, callbacks=[history], num_sanity_val_steps=0,
                   deterministic=True).fit(module, datamodule=data)
@@ -224,7 +223,7 @@ def test_max_rows_samples_each_epoch_and_sets_the_steps(params, splits_dir, tmp_
     data = SplitData(splits_dir, p)
     assert f"each epoch samples 1,000 of {rows:,} training rows" in capsys.readouterr().err
     assert data.batches["train"].rows == 1000 and len(data.batches["train"]) == 16
-    module = Learner(data.in_features, data.transform.scores, p.train, data.task, data.class_weights)
+    module = Learner(data.transform, p.train, data.task, data.class_weights)
     steps = Steps()
     quiet_trainer(tmp_path, max_epochs=2, callbacks=[steps], num_sanity_val_steps=0).fit(module, datamodule=data)
     assert steps.train == 2 * 16
@@ -298,7 +297,7 @@ def test_each_folds_members_learn_only_outside_their_fold_and_score_it(params, s
     by its fold's members only, and the network served averages all of them."""
     p = small(params, cv_below_rows=10**6, cv_folds=3, weight_decay=0.0, dropout=0.0)
     data = SplitData(splits_dir, p)
-    module = Learner(data.in_features, data.transform.scores, p.train, data.task, 1.0, data.folds)
+    module = Learner(data.transform, p.train, data.task, 1.0, data.folds)
     assert module.net.members == 6
     train = data.batches["train"]
     x, y, fold = train.x[train.fold == 0][:64], train.y[train.fold == 0][:64], train.fold[train.fold == 0][:64]
@@ -318,9 +317,16 @@ def test_each_folds_members_learn_only_outside_their_fold_and_score_it(params, s
         torch.testing.assert_close(module.net(train.x[:50]), outputs.mean(dim=1))
 
 
-def test_a_cross_validated_run_early_stops_on_the_folds_and_saves_their_ensemble(params, splits_dir, tmp_path):
-    p = small(params, cv_below_rows=10**6, cv_folds=3, max_epochs=3)
+@pytest.mark.parametrize("sharing", ["auto", "mini"])
+def test_a_cross_validated_run_early_stops_on_the_folds_and_saves_their_ensemble(params, splits_dir, tmp_path,
+                                                                                 sharing):
+    """auto shares nothing between members when it cross-validates; mini gives each fold its own network."""
+    # three epochs of 8 steps (2,100 rows): a learning rate that learns something in 24 steps
+    p = small(params, cv_below_rows=10**6, cv_folds=3, max_epochs=3, learning_rate=0.01, sharing=sharing)
     metrics = train.run(p, splits_dir, tmp_path / "model", tmp_path / "checkpoints", tmp_path / "metrics.json",
                         tmp_path / "history.json")
     assert 0.75 < metrics["best_val_auc"] <= 1 and metrics["epochs"] == 3
-    assert json.loads((tmp_path / "model" / "model.json").read_text())["members"] == 6
+    config = json.loads((tmp_path / "model" / "model.json").read_text())
+    assert config["members"] == 6
+    assert config.get("sharing", "packed") == ("packed" if sharing == "auto" else "mini")
+    assert config.get("groups") == (None if sharing == "auto" else 3)

@@ -185,6 +185,11 @@ class Transform:
         """Positions of the numeric columns' normal scores: the inputs a model may embed."""
         return [self.slices[name][0] for name in self.columns if name in self.numeric]
 
+    @property
+    def categories(self) -> list[list[int]]:
+        """[start, end) of each categorical column's one-hot block: the inputs a model may embed as categories."""
+        return [list(self.slices[name]) for name in self.columns if name in self.categorical]
+
     def __call__(self, frame: pd.DataFrame) -> np.ndarray:
         return self.encode(columns_of(frame, self.columns))
 

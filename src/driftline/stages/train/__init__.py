@@ -67,7 +67,7 @@ def run(params: Params, splits_dir: Path, out_dir: Path, checkpoint_dir: Path, m
     if cfg.class_weight == "balanced" and task.kind == "regression":
         raise ConfigError("train.class_weight: 'balanced' weighs classes; a regression has none (set none)")
     weights = data.class_weights if cfg.class_weight == "balanced" else 1.0
-    module = Learner(data.in_features, data.transform.scores, cfg, task, weights, data.folds)
+    module = Learner(data.transform, cfg, task, weights, data.folds)
     monitor, mode = module.metric_name, task.stop_mode
     checkpoint = ModelCheckpoint(dirpath=checkpoint_dir, filename="best", monitor=monitor, mode=mode,
                                  save_top_k=1, save_last=True, enable_version_counter=False)

@@ -59,7 +59,6 @@ class SplitData(L.LightningDataModule):
         if self.folds == 1:  # with folds, validation scores the training rows themselves, out of fold
             x, y = torch.from_numpy(transform(val)), torch.from_numpy(self._typed(y_val))
         self.batches["val"] = TensorBatches(x, y, cfg.batch_size, shuffle=False, fold=fold)
-        self.in_features = transform.width
 
     def _typed(self, y: np.ndarray) -> np.ndarray:
         if self.task.kind == "multiclass":

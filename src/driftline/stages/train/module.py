@@ -11,6 +11,7 @@ from torchmetrics import MeanMetric, MeanSquaredError
 from torchmetrics.classification import BinaryAUROC
 
 from driftline.config import TrainParams
+from driftline.core.encoding import Transform
 from driftline.core.model import TabularNet
 from driftline.core.task import Task
 
@@ -25,17 +26,21 @@ class Learner(L.LightningModule):
 
     FOLDS > 1 (cross-validation, SplitData): the network holds FOLDS groups of `members` members, group j
     learning on the rows outside fold j only, and validation scores each row by its own fold's group. The
-    network served averages every member, so it is the folds' ensemble.
+    network served averages every member, so it is the folds' ensemble. `sharing: auto` shares nothing between
+    members then (packed), and shares the MLP within each group otherwise (mini, TabularNet).
     """
 
-    def __init__(self, in_features: int, embedded: list[int], params: TrainParams, task: Task,
-                 weights: float | list[float] = 1.0, folds: int = 1):
+    def __init__(self, transform: Transform, params: TrainParams, task: Task, weights: float | list[float] = 1.0,
+                 folds: int = 1):
         super().__init__()
-        self.save_hyperparameters({"in_features": in_features, "weights": weights, "task": task.kind,
+        self.save_hyperparameters({"in_features": transform.width, "weights": weights, "task": task.kind,
                                    "folds": folds, **params.model_dump()})
         embedding = params.embedding.model_dump() if params.model == "mlp_plr" else None
-        self.net = TabularNet(in_features, embedded, params.members * folds, params.blocks, params.width,
-                              params.dropout, embedding, TabularNet.offset_for(weights), task.outputs)
+        sharing = params.sharing if params.sharing != "auto" else ("packed" if folds > 1 else "mini")
+        mini = sharing == "mini"
+        self.net = TabularNet(transform.width, transform.scores, params.members * folds, params.blocks, params.width,
+                              params.dropout, embedding, TabularNet.offset_for(weights), task.outputs, sharing,
+                              folds if mini else 1, transform.categories, params.category_embedding if mini else None)
         self.folds = folds
         self.params, self.kind = params, task.kind
         self.register_buffer("weights", torch.tensor(weights, dtype=torch.float32))
@@ -105,8 +110,8 @@ class Learner(L.LightningModule):
 
     def configure_optimizers(self):
         # No weight decay on the embeddings or the biases (as in the MLP-PLR recipe).
-        decayed = {n: p for n, p in self.net.named_parameters() if not n.startswith("embeddings.")
-                   and not n.endswith("bias")}
+        decayed = {n: p for n, p in self.net.named_parameters()
+                   if not n.startswith(("embeddings.", "category_embeddings.")) and not n.endswith("bias")}
         rest = [p for n, p in self.net.named_parameters() if n not in decayed]
         optimizer = torch.optim.AdamW([{"params": list(decayed.values()), "weight_decay": self.params.weight_decay},
                                        {"params": rest, "weight_decay": 0.0}], lr=self.params.learning_rate)
