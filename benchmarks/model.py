@@ -130,9 +130,9 @@ def small_tables(runs: list[dict], params: Params) -> list[dict]:
     ]
 
 
-# The default model before `sharing: mini` (params.yaml's train section at ab813e9), trained side by side.
-PREVIOUS = {"train.sharing": "packed", "train.category_embedding": None, "train.members": 8, "train.blocks": 2, "train.width": 200,
-            "train.dropout": 0.385, "train.embedding": {"d_embedding": 35, "n_frequencies": 56,
+# The default model before `train.sharing` (params.yaml's train section at ab813e9), trained side by side.
+PREVIOUS = {"train.sharing": "packed", "train.category_embedding": None, "train.members": 8, "train.blocks": 2,
+            "train.width": 200, "train.dropout": 0.385, "train.embedding": {"d_embedding": 35, "n_frequencies": 56,
                                                         "frequency_init_scale": 80.0, "lite": True},
             "train.learning_rate": 0.0016, "train.weight_decay": 0.0008, "train.warmup_epochs": 1,
             "train.batch_size": 256, "train.max_epochs": 12, "train.patience": 4}
