@@ -37,7 +37,10 @@ def suggest(trial: optuna.Trial, base: TrainParams) -> dict:
         "blocks": trial.suggest_int("blocks", 1, 4),
         "width": trial.suggest_int("width", 64, 512, log=True),
         "dropout": trial.suggest_float("dropout", 0.0, 0.4),
+        "members": trial.suggest_int("members", 4, 12),
     }
+    if base.sharing != "packed" and base.category_embedding is not None:
+        point["category_embedding"] = trial.suggest_categorical("category_embedding", [4, 8, 16])
     if base.model == "mlp_plr":
         point |= {
             "embedding.d_embedding": trial.suggest_int("embedding.d_embedding", 8, 64, log=True),
