@@ -1,15 +1,26 @@
 """Fairness per task: the audit's per-group tables and gaps (core.fairness), and their drift in monitoring."""
 
+from functools import partial
+
 import numpy as np
 import pandas as pd
 import pytest
-from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
-from sklearn.metrics import f1_score, mean_absolute_error, root_mean_squared_error
+from fairlearn.metrics import (
+    MetricFrame,
+    count,
+    demographic_parity_difference,
+    equalized_odds_difference,
+    false_positive_rate,
+    mean_prediction,
+    selection_rate,
+    true_positive_rate,
+)
+from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, root_mean_squared_error
 
 from driftline.config import Schema
 from driftline.core.fairness import group_fairness
 from driftline.core.task import Task
-from driftline.monitoring.fairness import fairness_drift
+from driftline.monitoring.fairness import answer_rates, fairness_drift, label_rates
 
 CLASSES = ["low", "mid", "high"]
 
@@ -151,3 +162,37 @@ def test_multiclass_selection_rate_gap_follows_a_shift_of_one_group():
     assert after["groups"]["red"]["selection_rate_high"] == 1.0
     assert after["selection_rate_gap"] > before["selection_rate_gap"]
     assert after["groups"]["red"]["accuracy"] == pytest.approx(np.mean(y[frame["colour"] == "red"] == 2))
+
+
+def fairlearns(functions: dict, y: np.ndarray, answered: np.ndarray, groups: np.ndarray) -> pd.DataFrame:
+    return MetricFrame(metrics=functions, y_true=y, y_pred=answered, sensitive_features=groups).by_group
+
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "regression"])
+def test_monitorings_pandas_group_rates_are_fairlearns(kind):
+    rng = np.random.default_rng(7)
+    groups = rng.choice(["a", "b", "c", "d"], 5000, p=[0.5, 0.3, 0.15, 0.05])
+    task = Task.of(schema(kind))
+    if kind == "regression":
+        y = rng.normal(100, 10, 5000)
+        answered = y + rng.normal(0, np.where(groups == "b", 8.0, 2.0))
+        every, labelled = {"mean_prediction": mean_prediction}, {"mae": mean_absolute_error}
+    elif kind == "multiclass":
+        y, answered = rng.integers(0, 3, 5000), rng.integers(0, 3, 5000)
+        every = {f"selection_rate_{c}": partial(selection_rate, pos_label=code) for code, c in enumerate(CLASSES)}
+        labelled = {"accuracy": accuracy_score}
+    else:
+        y = (rng.uniform(size=5000) < np.where(groups == "a", 0.5, 0.3)).astype(np.int64)
+        answered = (rng.uniform(size=5000) < 0.3 + 0.4 * y).astype(np.int64)
+        every = {"selection_rate": selection_rate}
+        labelled = {"positives": lambda yt, yp: int(np.sum(yt)), "tpr": partial(true_positive_rate, pos_label=1),
+                    "fpr": partial(false_positive_rate, pos_label=1)}
+    exact = kind != "regression"  # means of floats: pandas and numpy add up in different orders
+    ours = answer_rates(task, answered, groups)
+    theirs = fairlearns({"count": count} | every, answered, answered, groups)
+    pd.testing.assert_frame_equal(ours[theirs.columns], theirs, check_dtype=False, check_names=False,
+                                  check_exact=exact, rtol=1e-12)
+    ours = label_rates(task, y, answered, groups)
+    theirs = fairlearns({"labelled": count} | labelled, y, answered, groups)
+    pd.testing.assert_frame_equal(ours[theirs.columns], theirs, check_dtype=False, check_names=False,
+                                  check_exact=exact, rtol=1e-12)

@@ -12,15 +12,12 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
-from prefect.artifacts import create_markdown_artifact
-from prefect.context import FlowRunContext, TaskRunContext
-from prefect.events import emit_event
-from prefect.settings import PREFECT_API_URL
 
 from driftline.config import Params, PolicyParams
 from driftline.core.artifacts import write_json
@@ -158,13 +155,20 @@ def post_webhook(url: str, body: dict, timeout_s: float) -> dict:
     return {"status": response.status_code, "error": f"HTTP {response.status_code}"}
 
 
+# Prefect is imported only where an alert fires: it costs a monitoring run a second of start-up otherwise.
 def _in_prefect_run() -> bool:
+    if "prefect.context" not in sys.modules:  # a process in a Prefect run has imported it
+        return False
+    from prefect.context import FlowRunContext, TaskRunContext
+
     return FlowRunContext.get() is not None or TaskRunContext.get() is not None
 
 
 def _prefect_api() -> bool:
     """Whether PREFECT_API_URL names a server: without one, emit_event would start a throwaway local server
     (seconds) whose automations nobody configured."""
+    from prefect.settings import PREFECT_API_URL
+
     return bool(PREFECT_API_URL.value())
 
 
@@ -182,6 +186,8 @@ def alert_markdown(record: dict) -> str:
 
 def _emit(record: dict) -> None:
     """The event that the `training` deployment's trigger waits for (sent in the background by Prefect)."""
+    from prefect.events import emit_event
+
     emit_event(
         event=EVENT, id=uuid.UUID(record["event"]["id"]),
         resource={"prefect.resource.id": record["event"]["resource"], "prefect.resource.name": record["model"],
@@ -218,6 +224,8 @@ def raise_alert(summary: dict, findings: list[dict], params: Params, root: Path,
     if emitted:
         _emit(record)
     if _in_prefect_run():  # outside a run, Prefect would warn and start a throwaway server for the artifact
+        from prefect.artifacts import create_markdown_artifact
+
         create_markdown_artifact(key=ARTIFACT_KEY, markdown=alert_markdown(record),
                                  description=f"Monitoring alert: {', '.join(f['rule'] for f in findings)}")
     return record

@@ -13,18 +13,10 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
-from fairlearn.metrics import (
-    MetricFrame,
-    count,
-    demographic_parity_difference,
-    false_positive_rate,
-    selection_rate,
-    true_positive_rate,
-)
 
 from driftline.config import Schema
 from driftline.core.data import sensitive_groups
-from driftline.core.fairness import by_group, metrics, spread
+from driftline.core.fairness import spread
 from driftline.core.task import Task
 
 
@@ -46,7 +38,7 @@ def fairness_drift(frame: pd.DataFrame, predicted: np.ndarray, y: np.ndarray, th
     y = np.asarray(y, dtype=np.float64)
     enough = int((~np.isnan(y)).sum()) >= min_labelled_rows
     if task.kind == "binary":
-        answered, attribute = (np.asarray(predicted) >= threshold).astype(np.int64), _binary
+        answered, attribute = (np.asarray(predicted) >= threshold).astype(np.int64), partial(_binary, task)
     elif task.kind == "multiclass":
         answered, attribute = np.asarray(predicted).argmax(axis=1), partial(_attribute, task)
     else:
@@ -56,6 +48,39 @@ def fairness_drift(frame: pd.DataFrame, predicted: np.ndarray, y: np.ndarray, th
                         reference_fairness.get(name, {}))
         for name, spec in schema.sensitive.items()
     }
+
+
+# The group rates below are pandas groupby means and sums, not fairlearn's MetricFrame: MetricFrame builds one
+# Python object per row for every metric and group (45 s of the 325k-row batch of benchmarks/scale.py at 100x);
+# tests/unit/test_fairness.py checks the figures against MetricFrame's.
+def answer_rates(task: Task, answered: np.ndarray, groups: np.ndarray) -> pd.DataFrame:
+    """Per group (the index, sorted), the figures of every row: `count`, and the selection rate of the 0/1
+    decisions (binary), of each class, `selection_rate_<class>` (multiclass, ANSWERED holds class codes), or
+    the mean prediction (regression)."""
+    if task.kind == "binary":
+        figures = {"selection_rate": answered == 1}
+    elif task.kind == "multiclass":
+        figures = {f"selection_rate_{c}": answered == code for code, c in enumerate(task.classes)}
+    else:
+        figures = {"mean_prediction": answered}
+    grouped = pd.DataFrame(figures).groupby(groups, sort=True)
+    return grouped.mean().assign(count=grouped.size())
+
+
+def label_rates(task: Task, y: np.ndarray, answered: np.ndarray, groups: np.ndarray) -> pd.DataFrame:
+    """Per group of the labelled rows Y (the index, sorted): `labelled`, and the positives, TPR and FPR (binary:
+    NaN without a positive, a negative label), the accuracy (multiclass) or the MAE (regression)."""
+    if task.kind == "binary":
+        positive, chosen = y == 1, answered == 1
+        grouped = pd.DataFrame({"positives": positive, "hits": positive & chosen,
+                                "false_alarms": ~positive & chosen}).groupby(groups, sort=True)
+        sums, labelled = grouped.sum(), grouped.size()
+        return pd.DataFrame({"labelled": labelled, "positives": sums["positives"],
+                             "tpr": sums["hits"] / sums["positives"],
+                             "fpr": sums["false_alarms"] / (labelled - sums["positives"])})
+    figures = {"accuracy": y == answered} if task.kind == "multiclass" else {"mae": np.abs(answered - y)}
+    grouped = pd.DataFrame(figures).groupby(groups, sort=True)
+    return grouped.mean().assign(labelled=grouped.size())
 
 
 def _watched(task: Task) -> tuple[list[str], list[str], dict[str, list[str]]]:
@@ -71,14 +96,11 @@ def _attribute(task: Task, groups: np.ndarray, answered: np.ndarray, y: np.ndarr
                reference: dict) -> dict:
     """A multiclass or regression attribute: ANSWERED holds decided class codes or predictions."""
     shown, scored, gaps = _watched(task)
-    functions = metrics(task)
-    everyone = by_group({"count": count} | {m: functions[m] for m in shown}, answered, answered, groups)
     labelled = ~np.isnan(y)
     target = y[labelled].astype(np.int64) if task.kind == "multiclass" else y[labelled]
-    rated = by_group({"labelled": count} | {m: functions[m] for m in scored}, target, answered[labelled],
-                     groups[labelled])
+    rated = label_rates(task, target, answered[labelled], groups[labelled]).to_dict(orient="index")
     tables = {}
-    for group, row in everyone.items():
+    for group, row in answer_rates(task, answered, groups).to_dict(orient="index").items():
         own, known = rated.get(group, {}), reference.get(group, {})
         table = {"count": int(row["count"])}
         for name in shown:
@@ -98,62 +120,35 @@ def _gated(reference: dict, groups: np.ndarray) -> list:
     return [g for g, table in reference.items() if table.get("gated", True)] if reference else sorted(set(groups))
 
 
-def _binary(groups: np.ndarray, decided: np.ndarray, y: np.ndarray, enough: bool, reference: dict) -> dict:
+def _binary(task: Task, groups: np.ndarray, decided: np.ndarray, y: np.ndarray, enough: bool,
+            reference: dict) -> dict:
     """A binary attribute: DECIDED holds the 0/1 decisions."""
     gated = _gated(reference, groups)
-    # selection rate reads only the decisions: they stand in for the labels fairlearn asks for
-    selection = MetricFrame(metrics={"count": count, "selection_rate": selection_rate}, y_true=decided,
-                            y_pred=decided, sensitive_features=groups).by_group
+    selection = answer_rates(task, decided, groups).to_dict(orient="index")
     labelled = ~np.isnan(y)
-    rates = _label_rates(y[labelled].astype(np.int64), decided[labelled], groups[labelled])
-    compared = np.isin(groups, gated)
-    rated = [g for g in gated if g in rates.index and 0 < rates.loc[g, "positives"] < rates.loc[g, "labelled"]]
-    tpr_gap = fpr_gap = None
-    if enough and len(rated) >= 2:
-        kept = labelled & np.isin(groups, rated)
-        gaps = MetricFrame(metrics={"tpr": _tpr, "fpr": _fpr}, y_true=y[kept].astype(np.int64),
-                           y_pred=decided[kept], sensitive_features=groups[kept]).difference()
-        tpr_gap, fpr_gap = float(gaps["tpr"]), float(gaps["fpr"])
+    rates = label_rates(task, y[labelled], decided[labelled], groups[labelled]).to_dict(orient="index")
+    # TPR and FPR gaps over the gated groups that hold labels of both classes
+    rated = [g for g in gated if g in rates and 0 < rates[g]["positives"] < rates[g]["labelled"]]
     return {
-        "groups": {group: _group(row, rates, enough, reference.get(group, {})) for group, row in selection.iterrows()},
-        "demographic_parity_difference": float(demographic_parity_difference(
-            decided[compared], decided[compared], sensitive_features=groups[compared]))
-        if len(set(groups[compared])) >= 2 else None,
+        "groups": {group: _group(row, rates.get(group), enough, reference.get(group, {}))
+                   for group, row in selection.items()},
+        "demographic_parity_difference": spread(selection, gated, ["selection_rate"]),
         "reference_demographic_parity_difference": spread(reference, gated, ["selection_rate"]),
-        "tpr_gap": tpr_gap,
-        "fpr_gap": fpr_gap,
+        "tpr_gap": spread(rates, rated, ["tpr"]) if enough else None,
+        "fpr_gap": spread(rates, rated, ["fpr"]) if enough else None,
         "reference_tpr_gap": spread(reference, gated, ["tpr"]),
         "reference_fpr_gap": spread(reference, gated, ["fpr"]),
     }
 
 
-def _tpr(y: np.ndarray, decided: np.ndarray) -> float:
-    return true_positive_rate(y, decided, pos_label=1)
-
-
-def _fpr(y: np.ndarray, decided: np.ndarray) -> float:
-    return false_positive_rate(y, decided, pos_label=1)
-
-
-def _label_rates(y: np.ndarray, decided: np.ndarray, groups: np.ndarray) -> pd.DataFrame:
-    if len(y) == 0:
-        return pd.DataFrame(columns=["labelled", "positives", "tpr", "fpr"])
-    return MetricFrame(
-        metrics={"labelled": count, "positives": lambda yt, yp: int(np.sum(yt)), "tpr": _tpr, "fpr": _fpr},
-        y_true=y, y_pred=decided, sensitive_features=groups,
-    ).by_group
-
-
-def _group(selection: pd.Series, rates: pd.DataFrame, enough: bool, reference: dict) -> dict:
-    group, labelled, positives = selection.name, 0, 0
-    if group in rates.index:
-        labelled, positives = int(rates.loc[group, "labelled"]), int(rates.loc[group, "positives"])
+def _group(selection: dict, rates: dict | None, enough: bool, reference: dict) -> dict:
+    labelled, positives = (int(rates["labelled"]), int(rates["positives"])) if rates else (0, 0)
     return {
         "count": int(selection["count"]),
         "selection_rate": float(selection["selection_rate"]),
         "reference_selection_rate": reference.get("selection_rate"),
         "labelled": labelled,
         # a rate of a class the group has no label of is undefined, not 0
-        "tpr": float(rates.loc[group, "tpr"]) if enough and positives > 0 else None,
-        "fpr": float(rates.loc[group, "fpr"]) if enough and labelled - positives > 0 else None,
+        "tpr": float(rates["tpr"]) if enough and positives > 0 else None,
+        "fpr": float(rates["fpr"]) if enough and labelled - positives > 0 else None,
     }

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy.engine import make_url
 
 from driftline.config import Params
 from driftline.core.artifacts import splits_dir, write_json
@@ -24,6 +23,7 @@ from driftline.monitoring.attribution import attribution_drift
 from driftline.monitoring.drift import drift_report, prediction_columns, prediction_frame, summarise
 from driftline.monitoring.fairness import fairness_drift
 from driftline.monitoring.performance import estimator, performance
+from driftline.monitoring.workspace import add_snapshot
 from driftline.registry.resolver import resolve_model
 from driftline.reporting.index import build_index
 
@@ -31,14 +31,16 @@ PREDICTED = {"binary": "probability", "multiclass": "probabilities", "regression
 
 def run(batch: pd.DataFrame, reference: pd.DataFrame, predictor: Predictor, model_dir: Path, version: str,
         params: Params, reports_root: Path, name: str = "batch", root: Path | None = None,
-        outputs: pd.DataFrame | None = None) -> dict:
+        outputs: pd.DataFrame | None = None, window: dict | None = None) -> dict:
     """Compare BATCH with the training split and with the model's own reference, write the reports in a
     dated folder, and raise an alert where params.yaml's policy says so.
 
     Data and prediction drift (Evidently), performance realised on the rows with a label and estimated on
     those without (CBPE for classification, DLE for regression), drift of SHAP attributions and of fairness.
     OUTPUTS is what the service answered for each row (a log window: task.output_columns); a CSV batch is
-    scored here. With ROOT, the project's reports/index.html is rebuilt to list this run, and alerts are raised.
+    scored here. WINDOW ({"start", "end"}, ISO) is the log window the batch is. With ROOT, the project's
+    reports/index.html is rebuilt to list this run, the run becomes a snapshot in the Evidently workspace
+    (monitor.workspace, timestamped at the window's end), and alerts are raised.
     """
     schema, cfg, task = predictor.schema, params.monitor, predictor.task
     model_reference = json.loads((model_dir / "reference.json").read_text())
@@ -63,7 +65,7 @@ def run(batch: pd.DataFrame, reference: pd.DataFrame, predictor: Predictor, mode
     summary = summarise(snapshot.dict(), schema.features + numeric + categorical, numeric + categorical, cfg) | {
         "batch": name, "task": task.kind, "rows": len(batch), "reference_rows": len(sample),
         "report": str(out_dir / "report.html"), "created": stamp,
-        "model_version": version,
+        "model_version": version, **({"window": window} if window else {}),
         "performance": performance_summary,
         "attribution": attribution_drift(predictor, background, typed, model_reference["attribution"],
                                          cfg.explain_rows, cfg.seed),
@@ -80,6 +82,7 @@ def run(batch: pd.DataFrame, reference: pd.DataFrame, predictor: Predictor, mode
     write_json(out_dir / "summary.json", summary)
     if root is not None:
         build_index(root)
+        add_snapshot(root / cfg.workspace, summary, params.package.model_name)
     return summary
 
 
@@ -112,6 +115,9 @@ def monitor_window(params: Params, root: Path = Path("."), start: datetime | Non
                    end: datetime | None = None, model: str = "champion") -> dict:
     """Compare the inference log's records of [START, END) (with their late labels) with the training split
     and MODEL's reference; the answers are those the service gave."""
+    # imported here: monitoring a CSV batch needs neither the log nor sqlalchemy
+    from sqlalchemy.engine import make_url
+
     from driftline.serving.log import log_url, read_window
 
     resolved = resolve_model(params, root, model)
@@ -121,9 +127,11 @@ def monitor_window(params: Params, root: Path = Path("."), start: datetime | Non
     name = f"log {_shown(start)}..{_shown(end)}"
     if window.empty:
         raise MonitorError(f"the inference log has no records in {name[4:]} ({make_url(url).render_as_string()})")
+    edges = {"start": None if start is None else start.astimezone(timezone.utc).isoformat(),
+             "end": (end or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat()}
     summary = run(window, load_split(splits_dir(root), "train"), predictor, resolved.path, resolved.entry["version"],
-                  params,
-                  root / params.monitor.reports_dir, name, root, outputs=window[predictor.task.output_columns])
+                  params, root / params.monitor.reports_dir, name, root,
+                  outputs=window[predictor.task.output_columns], window=edges)
     return summary | {"model_versions": sorted(window["model_version"].unique().tolist())}
 
 
