@@ -333,6 +333,9 @@ class PolicyParams(Strict):
 class MonitorParams(Strict):
     reports_dir: Path = Field(description="Where each run writes <date>/<time>-<batch>/report.html and "
                                           "summary.json.")
+    workspace: Path = Field(Path("reports/workspace"), description=(
+        "The Evidently workspace every monitoring run adds a snapshot to (one project per model) and `driftline ui` "
+        "shows; `driftline workspace rebuild` makes it again from the stored summaries."))
     reference_rows: int = Field(ge=10, description="Sample of the training split that batches are compared with.")
     num_method: NumericDriftMethod = Field(description=(
         "Evidently's drift method for numeric columns. Distances stay sane on large samples; p-value tests such "

@@ -1,0 +1,46 @@
+"""The Evidently workspace that `driftline ui` shows: one project per model, one snapshot per monitoring run.
+
+The stored summary.json files are the source of truth: `rebuild` makes the whole workspace again from them, so
+nothing depends on the workspace surviving.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from evidently.ui.workspace import Project, Workspace
+
+from driftline.monitoring.dashboard import dashboard, groups_of
+from driftline.monitoring.figures import figures, snapshot
+
+
+def project(workspace: Workspace, model_name: str) -> Project:
+    """MODEL_NAME's project, created where the workspace has none."""
+    found = workspace.search_project(model_name)
+    return found[0] if found else workspace.create_project(
+        model_name, description=f"driftline monitoring runs of the model {model_name}")
+
+
+def add_snapshot(workspace_dir: Path, summary: dict, model_name: str) -> str:
+    """Add the monitoring run SUMMARY (monitoring.run's summary.json) to MODEL_NAME's project as one snapshot,
+    and extend the dashboard with the panels its figures need; the snapshot's id."""
+    workspace = Workspace(str(workspace_dir))
+    found = project(workspace, model_name)
+    added = workspace.add_run(found.id, snapshot(summary))
+    groups = groups_of(workspace.get_dashboard(found.id)) | {group for group, _ in figures(summary)}
+    # one write of the whole model: ProjectDashboard.add_panel lists a panel twice in a tab that exists already
+    workspace.save_dashboard(found.id, dashboard(groups))
+    return str(added.id)
+
+
+def rebuild(workspace_dir: Path, reports_dir: Path, model_name: str) -> int:
+    """Make the workspace again from the summaries under REPORTS_DIR (<date>/<time>-<batch>/summary.json):
+    every project it had is deleted, then each run is added; the number of snapshots."""
+    workspace = Workspace(str(workspace_dir))
+    for existing in workspace.list_projects():
+        workspace.delete_project(existing.id)
+    summaries = [json.loads(path.read_text()) for path in sorted(reports_dir.glob("*/*/summary.json"))]
+    for summary in summaries:
+        add_snapshot(workspace_dir, summary, model_name)
+    return len(summaries)
