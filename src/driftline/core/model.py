@@ -50,15 +50,15 @@ class TabularNet(nn.Module):
             self.config["outputs"] = outputs
         if sharing != "packed":  # and packed ones the model.json they had before sharing
             self.config |= {"sharing": sharing, "groups": groups}
+        categories = [list(c) for c in categories or []] if d_category is not None else []
         if not categories:
             d_category = None
         if d_category is not None:
-            self.config |= {"categories": [list(c) for c in categories], "d_category": d_category}
+            self.config |= {"categories": categories, "d_category": d_category}
         if members % groups:
             raise ConfigError(f"{members} members do not split into {groups} groups")
         if d_category is not None and sharing == "packed":
             raise ConfigError("category embeddings need sharing: mini")
-        categories = [list(c) for c in categories or []] if d_category is not None else []
         self.members, self.outputs, self.sharing, self.groups = members, outputs, sharing, groups
         if embedding is None:
             embedded = []
