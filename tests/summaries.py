@@ -29,6 +29,7 @@ def summary(window: int) -> dict:
             "estimated_on_labelled": {"roc_auc": 0.925 - shift, "accuracy": 0.865} if window else None,
             "reference": {"roc_auc": 0.92, "accuracy": 0.866},
             "sampling_error": {"roc_auc": 0.01, "accuracy": 0.008},
+            "thresholds": {"roc_auc": {"lower": 0.86, "upper": 0.98}, "accuracy": {"lower": 0.82, "upper": 0.91}},
         },
         "attribution": {"rows": 300, "shares": {"age": 0.5 + shift, "sex": 0.5 - shift},
                         "reference_shares": {"age": 0.5, "sex": 0.5}, "ndcg": 1.0 - shift},
@@ -43,8 +44,20 @@ def summary(window: int) -> dict:
 def write_summaries(reports_dir: Path) -> list[dict]:
     """The three summaries as monitoring runs store them: <date>/<time>-<batch>/summary.json."""
     summaries = [summary(window) for window in range(3)]
-    for window, each in enumerate(summaries):
-        folder = reports_dir / f"{ENDS[window]:%Y-%m-%d}" / f"010000.000000Z-log_{window}"
+    write(reports_dir, summaries)
+    return summaries
+
+
+def old_summary(window: int) -> dict:
+    """Window WINDOW as a run wrote it before performance was monitored: no task, performance or window."""
+    keys = ("dataset_drift", "drifted_share", "drifted_columns", "prediction_drift", "scores", "batch", "rows",
+            "report", "created", "model_version", "alerts")
+    return {key: summary(window)[key] for key in keys}
+
+
+def write(reports_dir: Path, summaries: list[dict]) -> None:
+    """SUMMARIES stored as monitoring runs store them, one folder per run."""
+    for n, each in enumerate(summaries):
+        folder = reports_dir / each["created"][:10] / f"{each['created'][11:]}-log_{n}"
         folder.mkdir(parents=True)
         (folder / "summary.json").write_text(json.dumps(each))
-    return summaries

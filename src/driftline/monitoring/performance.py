@@ -4,6 +4,9 @@ The estimates are NannyML's: confidence-based performance estimation (CBPE) for 
 model's probabilities recalibrated on the validation split, and direct loss estimation (DLE) for regression,
 gradient-boosting "nanny" models of each row's error fitted on the validation split. Both assume that the
 relation between the features and the target has not changed (no concept drift).
+
+How far an estimate may stray by chance, and the thresholds of an alarm, are NannyML's too: the test split's spread
+(monitoring.uncertainty), which the estimators carry and performance() scales to each window.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from driftline.core.data import columns_of
 from driftline.core.metrics import task_metrics
 from driftline.core.predictor import Predictor
 from driftline.core.task import Task
-from driftline.errors import DataError
+from driftline.monitoring.uncertainty import SPREAD_KEYS, ratio, scorable, subset, window_spread
 
 NANNY_FILE = "nanny.parquet"  # the validation rows (features and target) DLE learns from, in the model's folder
 NANNY_ROWS = 20_000  # refitting takes about a second per 5,000 rows; more rows barely sharpen a mean error
@@ -65,10 +68,6 @@ def _expected_auc(score: np.ndarray, c: np.ndarray) -> float | None:
                                sample_weight=np.r_[c, 1 - c]))
 
 
-def _ratio(part: float, whole: float) -> float:
-    return float(part / whole) if whole > 0 else 0.0  # sklearn's zero_division=0
-
-
 def cbpe_binary(calibration: dict[str, list[float]], probability: np.ndarray, threshold: float) -> dict[str, float]:
     """NannyML's CBPE: ROC AUC, accuracy, F1, precision and recall expected without labels.
 
@@ -83,9 +82,9 @@ def cbpe_binary(calibration: dict[str, list[float]], probability: np.ndarray, th
     return {
         "roc_auc": _expected_auc(probability, c),
         "accuracy": float((tp + tn) / len(c)),
-        "f1": _ratio(2 * tp, 2 * tp + fp + fn),
-        "precision": _ratio(tp, tp + fp),
-        "recall": _ratio(tp, tp + fn),
+        "f1": ratio(2 * tp, 2 * tp + fp + fn),
+        "precision": ratio(tp, tp + fp),
+        "recall": ratio(tp, tp + fn),
     }
 
 
@@ -107,19 +106,22 @@ def cbpe_multiclass(calibrations: list[dict[str, list[float]]], probabilities: n
     eps = np.finfo(np.float64).eps  # clipped as sklearn's log_loss clips them
     return {
         "accuracy": float(c[np.arange(len(c)), decided].mean()),
-        "macro_f1": float(np.mean([_ratio(2 * t, 2 * t + p + n) for t, p, n in zip(tp, fp, fn)])),
+        "macro_f1": float(np.mean([ratio(2 * t, 2 * t + p + n) for t, p, n in zip(tp, fp, fn)])),
         "roc_auc": float(np.mean(aucs)) if aucs else None,
         "log_loss": float(-(c * np.log(np.clip(probabilities, eps, 1 - eps))).sum(axis=1).mean()),
     }
 
 
 class CBPE:
-    """Classification estimates from the calibration stored in the model's reference.json."""
+    """Classification estimates from the calibration stored in the model's reference.json; SPREAD is what it
+    holds of the test split's spread (uncertainty.spread_reference: empty for a model packaged before it was stored)."""
 
     method = "CBPE"
 
-    def __init__(self, kind: str, calibration: dict | list[dict], threshold: float | None = None):
+    def __init__(self, kind: str, calibration: dict | list[dict], threshold: float | None = None,
+                 spread: dict | None = None):
         self.kind, self.calibration, self.threshold = kind, calibration, threshold
+        self.spread = spread or {}
 
     def estimate(self, answers: dict[str, np.ndarray], rows: pd.DataFrame | None = None) -> dict[str, float]:
         """The estimate over ANSWERS (core.task: decode); the rows' features are not needed."""
@@ -142,12 +144,13 @@ class DLE:
 
     The nannies are refitted from the validation rows stored with the model (NANNY_FILE) whenever a monitor
     run needs them: sklearn has no pickle-free format for a fitted model, and the refit is deterministic.
+    SPREAD is as CBPE's.
     """
 
     method = "DLE"
 
-    def __init__(self, predictor: Predictor, reference: pd.DataFrame):
-        self.predictor = predictor
+    def __init__(self, predictor: Predictor, reference: pd.DataFrame, spread: dict | None = None):
+        self.predictor, self.spread = predictor, spread or {}
         prediction = predictor.predict_columns(columns_of(reference, predictor.schema.features))["prediction"]
         x = self._inputs(reference, prediction)
         error = predictor.task.targets(reference) - prediction
@@ -155,8 +158,8 @@ class DLE:
         self.squared = _nanny().fit(x, error ** 2)
 
     @classmethod
-    def load(cls, predictor: Predictor, model_dir: Path) -> DLE:
-        return cls(predictor, pd.read_parquet(Path(model_dir) / NANNY_FILE))
+    def load(cls, predictor: Predictor, model_dir: Path, spread: dict | None = None) -> DLE:
+        return cls(predictor, pd.read_parquet(Path(model_dir) / NANNY_FILE), spread)
 
     def _inputs(self, rows: pd.DataFrame, prediction: np.ndarray) -> np.ndarray:
         encoded = self.predictor.encode(columns_of(rows, self.predictor.schema.features))
@@ -180,11 +183,13 @@ def estimation_reference(task: Task, answers: dict[str, np.ndarray], y: np.ndarr
 
 
 def estimator(predictor: Predictor, model_dir: Path, reference: dict) -> CBPE | DLE:
-    """The packaged model's estimator, from its reference.json (REFERENCE) and folder."""
+    """The packaged model's estimator, from its reference.json (REFERENCE) and folder, carrying the test split's
+    spread where the reference holds it."""
     kind = predictor.task.kind
+    spread = {key: reference[key] for key in SPREAD_KEYS if key in reference}
     if kind == "regression":
-        return DLE.load(predictor, model_dir)
-    return CBPE(kind, reference["calibration"], predictor.threshold if kind == "binary" else None)
+        return DLE.load(predictor, model_dir, spread)
+    return CBPE(kind, reference["calibration"], predictor.threshold if kind == "binary" else None, spread)
 
 
 def performance_report(task: Task, y: np.ndarray, answers: dict[str, np.ndarray], threshold: float | None) -> Run:
@@ -217,52 +222,43 @@ def performance_report(task: Task, y: np.ndarray, answers: dict[str, np.ndarray]
     return Report([preset]).run(current_data=Dataset.from_pandas(frame, data_definition=definition))
 
 
-def realised(task: Task, y: np.ndarray, answers: dict[str, np.ndarray], bins: int,
-             threshold: float | None = None) -> tuple[dict[str, float], Run]:
+def realised(task: Task, y: np.ndarray, answers: dict[str, np.ndarray], bins: int, threshold: float | None = None,
+             report: bool = True) -> tuple[dict[str, float], Run | None]:
     """The task's metrics of labelled rows (core.metrics, as evaluate measures the test split, so that they
     compare with the model's test figures) and the Evidently snapshot of the same rows (`save_html` writes
-    its report). Y holds targets as task.targets gives them; binary decisions are probability >= THRESHOLD.
+    its report; None without REPORT, which saves the report's 0.15-0.35 s). Y holds targets as task.targets
+    gives them; binary decisions are probability >= THRESHOLD.
 
     Evidently's own figures agree on the rows it can score (tests check it), but its multiclass preset
     cannot score a window that lacks a class's label, and its MAPE is in percent and infinite at a zero
     target: the figures are core.metrics', Evidently's is the report.
     """
-    return task_metrics(task.kind, y, answers, bins, threshold), performance_report(task, y, answers, threshold)
-
-
-def _scorable(task: Task, y: np.ndarray) -> bool:
-    try:
-        task.require(y, "window")
-    except DataError:
-        return False
-    return True
-
-
-def _subset(answers: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
-    return {name: np.asarray(values)[rows] for name, values in answers.items()}
+    snapshot = performance_report(task, y, answers, threshold) if report else None
+    return task_metrics(task.kind, y, answers, bins, threshold), snapshot
 
 
 def performance(task: Task, answers: dict[str, np.ndarray], rows: pd.DataFrame | None, y: np.ndarray,
                 estimate: CBPE | DLE, reference_metrics: dict, min_labelled_rows: int, bins: int,
-                threshold: float | None = None) -> tuple[dict, Run | None]:
+                threshold: float | None = None, report: bool = True) -> tuple[dict, Run | None]:
     """Realised and estimated performance of a window, beside the model's test metrics (REFERENCE_METRICS),
-    and the realised Evidently snapshot (None without one).
+    and the realised Evidently snapshot (None without realised figures, or without REPORT: realised()).
 
     ANSWERS are what the model answered (core.task: decode) for ROWS (typed features; DLE reads them). Y holds
     targets as task.targets gives them and NaN where no label has arrived yet. Realised figures need at least
     MIN_LABELLED_ROWS labels that the task can score (task.require: both labels, two classes, two values);
     the ESTIMATE covers the unlabelled rows, and the labelled ones too so that it can be checked against
-    what was realised.
+    what was realised. Where the estimator carries the test split's spread, the summary adds the estimate's
+    `sampling_error` and the window's `thresholds` (window_spread).
     """
     y = np.asarray(y, dtype=np.float64)
     labelled = ~np.isnan(y)
     targets = y[labelled] if task.kind == "regression" else y[labelled].astype(np.int64)
     realised_metrics, snapshot = None, None
-    if labelled.sum() >= min_labelled_rows and _scorable(task, targets):
-        realised_metrics, snapshot = realised(task, targets, _subset(answers, labelled), bins, threshold)
+    if labelled.sum() >= min_labelled_rows and scorable(task, targets):
+        realised_metrics, snapshot = realised(task, targets, subset(answers, labelled), bins, threshold, report)
 
     def estimated(mask: np.ndarray) -> dict | None:
-        return estimate.estimate(_subset(answers, mask), None if rows is None else rows[mask]) if mask.any() else None
+        return estimate.estimate(subset(answers, mask), None if rows is None else rows[mask]) if mask.any() else None
 
     summary = {
         "rows": len(y),
@@ -274,4 +270,5 @@ def performance(task: Task, answers: dict[str, np.ndarray], rows: pd.DataFrame |
         "estimated_on_labelled": estimated(labelled) if realised_metrics else None,
         "reference": reference_metrics,
     }
+    summary |= window_spread(estimate.spread, summary["estimated"], int((~labelled).sum()), len(y))
     return summary, snapshot

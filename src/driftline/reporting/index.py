@@ -12,13 +12,18 @@ from html import escape
 from pathlib import Path
 from urllib.parse import quote
 
+from driftline.reporting.timeline import write_timelines
+
 # The keys of run.json's "links" (each relative to the run's folder), in the order the index shows them.
 RUN_LINKS = {"contract": "contract report", "audit": "audit plots", "card": "model card", "gate": "gate result"}
 # Markdown and JSON read best on the run's own page, where these keys are anchors.
 ON_RUN_PAGE = ("card", "gate")
 IMAGES = (".png", ".svg", ".jpg", ".jpeg", ".gif", ".webp")
 STYLE = """
-body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 960px; padding: 0 1rem; color: #222; }
+body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 1500px; padding: 0 1rem; color: #222; }
+.columns { display: flex; flex-wrap: wrap; gap: 0 2rem; align-items: flex-start; }
+.columns > ol.runs { flex: 1 1 460px; min-width: 0; }
+.timeline { flex: 1 1 560px; min-width: 0; } .timeline figure { margin: .6rem 0 1.2rem; }
 h1 { font-size: 1.6rem; margin-bottom: .2rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
 .muted, time { color: #666; } ol.runs { list-style: none; padding: 0; }
 ol.runs li { border: 1px solid #ddd; border-radius: 6px; padding: .6rem .9rem; margin: .6rem 0; }
@@ -51,11 +56,14 @@ def build_index(root: Path) -> Path:
     """Write ROOT/reports/index.html, and a page per training run, from what the runs left; returns its path.
 
     Training runs are reports/runs/<version>/run.json; monitoring runs are
-    reports/monitoring/<date>/<time>-<batch>/summary.json beside their report.html.
+    reports/monitoring/<date>/<time>-<batch>/summary.json beside their report.html, and beside the list their
+    timeline figures (reporting.timeline) show them over time.
     """
     reports = root / "reports"
     entries = [training_entry(reports, path) for path in sorted(reports.glob("runs/*/run.json"))]
-    entries += [monitoring_entry(reports, path) for path in sorted(reports.glob("monitoring/*/*/summary.json"))]
+    summaries = {path: read_json(path) for path in sorted(reports.glob("monitoring/*/*/summary.json"))}
+    summaries = {path: summary for path, summary in summaries.items() if summary is not None}
+    entries += [monitoring_entry(reports, path, summary) for path, summary in summaries.items()]
     entries = sorted((e for e in entries if e is not None), key=lambda e: e.created, reverse=True)
     trained = sum(e.kind == "training" for e in entries)
     header = (
@@ -65,7 +73,9 @@ def build_index(root: Path) -> Path:
     items = "".join(render_entry(e) for e in entries) or "<li>No runs yet.</li>"
     index = reports / "index.html"
     index.parent.mkdir(parents=True, exist_ok=True)
-    index.write_text(page("driftline reports", f"{header}<ol class=\"runs\">{items}</ol>"), encoding="utf-8")
+    timeline = render_timeline(write_timelines(reports, list(summaries.values())), reports)
+    body = f"{header}<div class=\"columns\">{timeline}<ol class=\"runs\">{items}</ol></div>"
+    index.write_text(page("driftline reports", body), encoding="utf-8")
     return index
 
 
@@ -93,11 +103,9 @@ def training_entry(reports: Path, run_json: Path) -> Entry | None:
     )
 
 
-def monitoring_entry(reports: Path, summary_json: Path) -> Entry | None:
-    """The index entry of one monitoring run, linking to the drift report beside its summary."""
-    summary = read_json(summary_json)
-    if summary is None:
-        return None
+def monitoring_entry(reports: Path, summary_json: Path, summary: dict) -> Entry:
+    """The index entry of one monitoring run (its SUMMARY, read from SUMMARY_JSON), linking to the drift report
+    beside it."""
     drifted = [str(c) for c in summary.get("drifted_columns") or []]
     text = f"{summary.get('rows', '?')} rows, {len(drifted)} drifted column(s)" + (
         f": {', '.join(drifted)}" if drifted else ""
@@ -108,6 +116,24 @@ def monitoring_entry(reports: Path, summary_json: Path) -> Entry | None:
         title=str(summary.get("batch", summary_json.parent.name)), title_href=report,
         badges=[("drift", "bad") if summary.get("dataset_drift") else ("no drift", "ok")], summary=text,
         links=[("drift report", report)],
+    )
+
+
+def render_timeline(figures: list[Path], reports: Path) -> str:
+    """The section beside the list that shows each task's timeline figure (reporting.timeline), and how to read
+    it; nothing without monitoring runs."""
+    if not figures:
+        return ""
+    shown = "".join(
+        f'<figure><img src="{escape(href(path, reports))}" alt="{escape(path.stem)} monitoring runs over time">'
+        "</figure>" for path in figures)
+    return (
+        '<section class="timeline"><h2>Performance over time</h2>'
+        "<p class=\"muted\">Per window (at its end): the estimated primary metric (blue), its band of ±3 sampling "
+        "errors, the realised value where labels arrived (green squares), the thresholds from chunks of the test "
+        "split (dashed), alerts (red triangles) and a new model version (purple dotted line); below, the drifted "
+        "share and the largest fairness gap.</p>"
+        f"{shown}</section>"
     )
 
 

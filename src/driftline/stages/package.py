@@ -18,6 +18,7 @@ from driftline.core.predictor import Predictor, raw_outputs
 from driftline.core.splits import load_split
 from driftline.core.task import Task
 from driftline.monitoring.performance import NANNY_FILE, NANNY_ROWS, estimation_reference
+from driftline.monitoring.uncertainty import spread_reference
 from driftline.registry.bento import build_bento
 from driftline.registry.infra import records
 
@@ -30,8 +31,10 @@ def monitoring_reference(params: Params, splits_dir: Path, model_dir: Path, audi
 
     reference.json holds the audit's mean |SHAP| per column and fairness tables, the DECISION, the task's test
     metrics (as the evaluate stage measures them; recomputed here so that a baseline change does not repackage
-    the model) and what CBPE needs (monitoring.performance: estimation_reference, fitted on the validation
-    split). A regression's DLE learns from validation rows (features and target), at most NANNY_ROWS of them.
+    the model), what CBPE needs (monitoring.performance: estimation_reference, fitted on the validation
+    split) and the test split's spread, from which monitoring derives each estimate's sampling error and the
+    thresholds of NannyML's reference chunks (monitoring.uncertainty: spread_reference). A regression's DLE
+    learns from validation rows (features and target), at most NANNY_ROWS of them.
     """
     schema = params.schema
     task = Task.of(schema)
@@ -39,14 +42,15 @@ def monitoring_reference(params: Params, splits_dir: Path, model_dir: Path, audi
     val, test = load_split(splits_dir, "val"), load_split(splits_dir, "test")
     answers = {name: task.decode(raw_outputs(model, transform(split)), decision, transform.target)
                for name, split in (("val", val), ("test", test))}
-    metrics = task_metrics(task.kind, task.targets(test), answers["test"], params.evaluate.calibration_bins,
-                           decision.get("threshold"))
+    bins, threshold, y_test = params.evaluate.calibration_bins, decision.get("threshold"), task.targets(test)
+    metrics = task_metrics(task.kind, y_test, answers["test"], bins, threshold)
     reference = {
         "attribution": json.loads((audit_dir / "shap_importance.json").read_text()),
         "fairness": json.loads((audit_dir / "fairness.json").read_text()),
         "metrics": {k: round(v, 6) for k, v in metrics.items()},
         "decision": decision,
     } | estimation_reference(task, answers["val"], task.targets(val))
+    reference |= spread_reference(task, answers["test"], y_test, bins, threshold)
     train = load_split(splits_dir, "train")
     background = train.sample(min(params.audit.background_rows, len(train)), random_state=params.audit.seed)
     # the split is shuffled, so its first rows are a random sample
