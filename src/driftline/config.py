@@ -313,6 +313,17 @@ CategoricalDriftMethod = Literal["jensenshannon", "chisquare", "psi", "kl_div", 
                                  "g_test", "TVD", "z"]
 
 
+class Segment(SensitiveSpec):
+    """One column that splits a batch into segments, as `sex` or `{column: age, bins: [...]}`."""
+
+    column: str = Field(description="The column, a category or (with bins) a number.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named(cls, value):
+        return {"column": value} if isinstance(value, str) else value  # `sex` is short for {column: sex}
+
+
 class PolicyParams(Strict):
     """What raises an alert; null turns a rule off."""
 
@@ -328,6 +339,11 @@ class PolicyParams(Strict):
     min_attribution_ndcg: float | None = Field(None, ge=0, le=1, description=(
         "Alert when the rank agreement (nDCG) of mean |SHAP| with the audit's falls below this (SageMaker "
         "Clarify's default is 0.9)."))
+    segments: bool = Field(False, description=(
+        "Apply the dataset_drift, max_metric_drop and max_parity_gap rules to each segment (monitor.segments) "
+        "too, with the same thresholds: a segment drifts when its share of drifted columns (after the segments' "
+        "false-alarm rule) reaches monitor.drift_share; its metric is compared with the estimate on the same "
+        "segment of the reference sample. Each finding names its segment (`sex=Female`)."))
 
 
 class MonitorParams(Strict):
@@ -351,6 +367,20 @@ class MonitorParams(Strict):
     min_labelled_rows: int = Field(ge=1, description=(
         "Realised performance and label-based fairness need at least this many labelled rows."))
     seed: int = Field(description="Seed of the samples.")
+    segments: list[Segment] = Field([], description=(
+        "Columns whose values split a batch into segments, each monitored on its own (drift per column, "
+        "prediction drift, performance realised and estimated, fairness of the other sensitive attributes) "
+        "against the same segment of the reference sample: a category column's name (`sex`), or "
+        "`{column: age, bins: [...]}` for a number; a number without bins takes schema.sensitive's."))
+    min_segment_rows: int = Field(100, ge=10, description=(
+        "A segment value is monitored with at least this many rows in the batch, and compared with the "
+        "reference (drift, reference performance) with at least this many in the reference sample too."))
+    segment_fdr: float = Field(0.05, gt=0, lt=1, description=(
+        "False-alarm control over every segment x column drift test of a run: Benjamini-Hochberg at this "
+        "false discovery rate. Each test's p-value is its method's own (ks, chisquare, ...) or, for a distance "
+        "(wasserstein, jensenshannon, psi, ...), that of KS (numbers) or chi-square (categories) on the same "
+        "rows; a column drifts in a segment when its adjusted p-value is below this and, for a distance, the "
+        "distance also reaches monitor.threshold, so that small segments' noisy distances do not fire."))
     policy: PolicyParams = Field(description=(
         "When a run raises an alert: a record in reports/alerts, the webhook, and a Prefect event that retrains."))
     webhook: str | None = Field(None, pattern=r"^https?://", description=(
@@ -492,6 +522,23 @@ class Params(Strict):
     serve: ServeParams = Field(description="driftline serve and its inference log.")
     monitor: MonitorParams = Field(description="Drift, performance and the alert policy of driftline monitor.")
     flows: FlowParams = Field(description="The Prefect flows' task retries.")
+
+    @model_validator(mode="after")
+    def _segments_are_columns(self) -> Params:
+        seen = set()
+        for segment in self.monitor.segments:
+            name, spec = segment.column, self.schema_.columns.get(segment.column)
+            if spec is None or name == self.schema_.target:
+                raise ValueError(f"monitor.segments: '{name}' is not a feature column")
+            if name in seen:
+                raise ValueError(f"monitor.segments: '{name}' is listed twice")
+            seen.add(name)
+            if segment.bins and not spec.numeric:
+                raise ValueError(f"monitor.segments: '{name}' has bins but is not numeric")
+            sensitive = self.schema_.sensitive.get(name)
+            if spec.numeric and not (segment.bins or (sensitive and sensitive.bins)):
+                raise ValueError(f"monitor.segments: the number '{name}' needs bins (its own or schema.sensitive's)")
+        return self
 
     @property
     def schema(self) -> Schema:  # noqa: D102 - 'schema' and 'validate' clash with pydantic names

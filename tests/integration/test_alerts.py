@@ -130,6 +130,36 @@ def test_rules_switched_off_raise_nothing():
     assert rules(broken, OFF) == []
 
 
+def segmented(drift: bool, auc: float, parity: float) -> dict:
+    """A quiet summary whose segment `sex=Female` has the given drift decision, estimated ROC AUC (against 0.93
+    expected on the segment of the reference) and race parity gap; `sex=Male` breaks nothing."""
+    def segment(drift: bool, auc: float, parity: float) -> dict:
+        return {"rows": 200, "dataset_drift": drift, "drifted_columns": ["age"] if drift else [],
+                "performance": performance(None, auc),
+                "fairness": {"race": {"demographic_parity_difference": parity}}}
+
+    return quiet_summary(segments={"values": {"sex=Female": segment(drift, auc, parity),
+                                              "sex=Male": segment(False, 0.93, 0.0)}})
+
+
+def test_a_segment_breaking_a_rule_is_named():
+    policy = POLICY.model_copy(update={"segments": True})
+    assert evaluate(segmented(False, 0.90, 0.3), policy) == []  # at every threshold, as the batch
+    findings = evaluate(segmented(True, 0.8999, 0.3001), policy)
+    assert [(f["rule"], f["segment"]) for f in findings] == [
+        ("segment_dataset_drift", "sex=Female"), ("segment_metric_drop", "sex=Female"),
+        ("segment_parity_gap", "sex=Female")]
+    assert findings[0]["message"].startswith("segment sex=Female: dataset drift: 1 drifted column(s): age")
+    assert findings[1] | {"value": 0.0301, "source": "estimated", "metric": "roc_auc"} == findings[1]
+    assert findings[2]["attribute"] == "race"
+
+
+def test_segment_rules_are_off_unless_the_policy_names_them():
+    assert POLICY.segments is False
+    assert evaluate(segmented(True, 0.5, 0.9), POLICY) == []
+    assert rules(quiet_summary(segments={}), POLICY.model_copy(update={"segments": True})) == []
+
+
 @contextmanager
 def receiver() -> Iterator[tuple[str, list]]:
     """A real HTTP server on loopback that keeps the JSON bodies POSTed to it."""

@@ -41,12 +41,29 @@ def test_shipped_params_load():
         (lambda r: r["monitor"].update(num_method="wasserstien"), "monitor.num_method"),
         (lambda r: r["schema"]["columns"]["income"]["categories"].append("unknown"), "exactly two categories"),
         (lambda r: r["schema"]["sensitive"]["age"].update(bins=[17, 65, 25]), "strictly increasing"),
+        (lambda r: r["monitor"].update(segments=["sex", "height"]), "monitor.segments: 'height' is not a feature"),
+        (lambda r: r["monitor"].update(segments=["income"]), "monitor.segments: 'income' is not a feature"),
+        (lambda r: r["monitor"].update(segments=["fnlwgt"]), "the number 'fnlwgt' needs bins"),
+        (lambda r: r["monitor"].update(segments=[{"column": "sex", "bins": [0, 1]}]), "'sex' has bins but is not"),
+        (lambda r: r["monitor"].update(segments=["race", "race"]), "'race' is listed twice"),
+        (lambda r: r["monitor"].update(segments=[{"column": "age", "bins": [40, 20]}]), "strictly increasing"),
+        (lambda r: r["monitor"].update(segments=[{"column": "age", "edges": [1, 2]}]), "monitor.segments.0.edges"),
+        (lambda r: r["monitor"].update(segment_fdr=0), "monitor.segment_fdr"),
+        (lambda r: r["monitor"].update(min_segment_rows=1), "monitor.min_segment_rows"),
     ],
 )
 def test_bad_params_fail_naming_the_key(tmp_path, edit, named):
     with pytest.raises(ConfigError) as error:
         load_params(write(tmp_path, edit))
     assert named in str(error.value)
+
+
+def test_segments_are_named_or_banded(tmp_path):
+    """`sex` is short for {column: sex}; a number takes its own bins, or schema.sensitive's."""
+    params = load_params(write(tmp_path, lambda r: r["monitor"].update(
+        segments=["sex", {"column": "age"}, {"column": "hours_per_week", "bins": [1, 40, 100]}])))
+    sex, age, hours = params.monitor.segments
+    assert (sex.column, sex.bins, age.bins) == ("sex", None, None) and hours.bins == [1, 40, 100]
 
 
 def test_missing_file_is_a_config_error(tmp_path):

@@ -40,6 +40,8 @@ def test_three_runs_read_back_with_their_figures_tags_and_windows(tmp_path):
     assert last[("performance.roc_auc", f"estimated - {BAND} SE")] == pytest.approx(0.83 - BAND * 0.01)
     assert last[("performance.roc_auc", f"estimated + {BAND} SE")] == pytest.approx(0.83 + BAND * 0.01)
     assert last[("performance.roc_auc", "realised")] == pytest.approx(0.82)
+    assert last[("performance.roc_auc", "lower threshold")] == pytest.approx(0.86)
+    assert last[("performance.accuracy", "upper threshold")] == pytest.approx(0.91)
     assert last[("performance.roc_auc", "test")] == pytest.approx(0.92) and last[("labels", "coverage")] == 1.0
     assert last[("attribution", "nDCG")] == pytest.approx(0.9) and last[("attribution.share", "age")] == 0.6
     assert last[("fairness.demographic_parity_difference", "sex")] == pytest.approx(0.26)
@@ -74,3 +76,18 @@ def test_the_cli_rebuilds_the_workspace_from_the_projects_summaries(tmp_path):
     workspace = Workspace(str(tmp_path / "reports" / "ws"))
     [project] = workspace.list_projects()
     assert len(workspace.list_runs(project.id)) == 3
+
+
+def test_segments_get_a_tab_with_a_series_per_segment(tmp_path):
+    segment = {"rows": 500, "drifted_share": 0.2, "drifted_columns": ["age"], "prediction_drift": False,
+               "performance": {"estimated": {"roc_auc": 0.81}, "realised": None}, "fairness": {}}
+    watched = summary(2) | {"segments": {"values": {"sex=Female": segment, "sex=Male": segment | {"rows": 900}}}}
+    add_snapshot(tmp_path / "ws", watched, MODEL)
+    [run] = stored(tmp_path / "ws")
+    assert run["values"][("segment.drifted share", "sex=Female")] == pytest.approx(0.2)
+    assert run["values"][("segment.rows", "sex=Male")] == 900
+    assert run["values"][("segment.roc_auc estimated", "sex=Male")] == pytest.approx(0.81)
+    workspace = Workspace(str(tmp_path / "ws"))
+    dashboard = workspace.get_dashboard(workspace.list_projects()[0].id)
+    assert [tab.title for tab in dashboard.tabs][-2:] == ["Segments", "Alerts and model versions"]
+    assert {"drifted share per segment", "roc_auc estimated per segment"} <= {p.title for p in dashboard.panels}

@@ -104,14 +104,32 @@ def _attribution(summary: dict, policy: PolicyParams) -> dict | None:
 
 
 def evaluate(summary: dict, policy: PolicyParams) -> list[dict]:
-    """One finding {rule, value, threshold, message} per rule of POLICY that SUMMARY breaks.
+    """One finding {rule, value, threshold, message} per rule of POLICY that SUMMARY breaks, then one per rule
+    that a segment breaks (_segments).
 
     The metric and the parity gap are the summary's task's (core.metrics.PRIMARY, PARITY_GAP). A rule is
     skipped when its threshold is null or the summary has no input for it (no labels and no estimate, no
     fairness or attribution section).
     """
     checks = (_dataset_drift, _metric_drop, _parity_gap, _attribution)
-    return [finding for check in checks if (finding := check(summary, policy)) is not None]
+    found = [finding for check in checks if (finding := check(summary, policy)) is not None]
+    return found + _segments(summary, policy)
+
+
+def _segments(summary: dict, policy: PolicyParams) -> list[dict]:
+    """With policy.segments, the drift, metric-drop and parity-gap rules applied to each segment of the summary
+    (monitoring.segments gives each one a summary's shape), as rules `segment_<rule>` whose findings name it
+    (`segment`: `sex=Female`)."""
+    if not policy.segments:
+        return []
+    found = []
+    for label, segment in ((summary.get("segments") or {}).get("values") or {}).items():
+        as_summary = segment | {"task": _kind(summary)}
+        for check in (_dataset_drift, _metric_drop, _parity_gap):
+            if (finding := check(as_summary, policy)) is not None:
+                found.append(finding | {"rule": f"segment_{finding['rule']}", "segment": label,
+                                        "message": f"segment {label}: {finding['message']}"})
+    return found
 
 
 def key_figures(summary: dict) -> dict:

@@ -1,5 +1,5 @@
-"""The workspace's dashboard, built in code: tabs for drift, performance, fairness, explanations, and alerts and
-model versions, whose panels draw the figures (monitoring.figures) of every snapshot over time."""
+"""The workspace's dashboard, built in code: tabs for drift, performance, fairness, explanations, segments, and
+alerts and model versions, whose panels draw the figures (monitoring.figures) of every snapshot over time."""
 
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ def series(group: str, label: str | None = None, legend: str = "{{label}}") -> P
 
 
 def tabs(groups: set[str]) -> dict[str, list[DashboardPanelPlot]]:
-    """The panels of each tab; GROUPS name the performance metrics and fairness gaps that the runs had."""
+    """The panels of each tab; GROUPS name the performance metrics, fairness gaps and segment figures that the
+    runs had."""
     performance = sorted(g for g in groups if g.startswith("performance."))
     fairness = sorted(g for g in groups if g.startswith("fairness."))
+    segments = sorted(g for g in groups if g.startswith("segment."))
     return {
         "Drift": [
             line_plot_panel("Drift score per column", [series("drift.score")]),
@@ -31,7 +33,9 @@ def tabs(groups: set[str]) -> dict[str, list[DashboardPanelPlot]]:
         ],
         "Performance": [
             *(line_plot_panel(f"{g.removeprefix('performance.')}: realised and estimated",
-                              [series(g)], description=f"the estimate's band is ±{BAND} sampling errors")
+                              [series(g)], description=f"the estimate's band is ±{BAND} sampling errors; the "
+                              "thresholds are the mean ± 3 standard deviations of reference chunks of the test split, "
+                              "scaled to the window's rows")
               for g in performance),
             line_plot_panel("Label coverage", [series("labels", "coverage")]),
         ],
@@ -40,6 +44,10 @@ def tabs(groups: set[str]) -> dict[str, list[DashboardPanelPlot]]:
             line_plot_panel("Attribution ranking against the audit (nDCG)", [series("attribution", "nDCG")]),
             bar_plot_panel("Attribution shares", [series("attribution.share")], stacked=True),
         ],
+        **({"Segments": [line_plot_panel(f"{g.removeprefix('segment.')} per segment", [series(g)],
+                                         description="one series per segment value (monitor.segments); its "
+                                                     "legend filters them") for g in segments]}
+           if segments else {}),  # a tab only where the runs watched segments
         "Alerts and model versions": [
             bar_plot_panel("Alerts per run", [series("alerts", "count")], size="half"),
             bar_plot_panel("Rules fired", [series("alerts.rule")], size="half", stacked=True),

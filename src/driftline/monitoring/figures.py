@@ -11,7 +11,6 @@ rebuilding the workspace from the stored summary.json files gives the same snaps
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
 from typing import Optional
 
 import pandas as pd
@@ -19,10 +18,10 @@ from evidently import DataDefinition, Dataset, Report
 from evidently.core.metric_types import SingleValueCalculation, SingleValueMetric
 from evidently.core.report import Context, Snapshot
 
+from driftline.core.metrics import PRIMARY
 from driftline.monitoring.drift import PREDICTION
+from driftline.reporting.timeline import BAND, window_end
 
-BAND = 3  # the estimate's band is ±3 sampling errors, as NannyML draws it
-CREATED = "%Y-%m-%dT%H%M%S.%fZ"  # monitoring.run's `created` stamp
 SOURCES = ("realised", "estimated", "estimated_on_labelled", "reference")  # the summary's performance sections
 
 
@@ -59,7 +58,7 @@ def figures(summary: dict) -> dict[tuple[str, str], float]:
         answer = column == PREDICTION or column.startswith("probability_")
         values[("drift.prediction" if answer else "drift.score", column)] = score
     values |= {("alerts.rule", alert["rule"]): 1 for alert in summary.get("alerts") or []}
-    values |= performance_figures(summary.get("performance") or {})
+    values |= performance_figures(summary.get("performance") or {}) | segment_figures(summary)
     attribution = summary.get("attribution") or {}
     values[("attribution", "nDCG")] = attribution.get("ndcg")
     values |= {("attribution.share", column): share for column, share in (attribution.get("shares") or {}).items()}
@@ -74,7 +73,8 @@ def figures(summary: dict) -> dict[tuple[str, str], float]:
 
 def performance_figures(performance: dict) -> dict[tuple[str, str], object]:
     """Per metric (group `performance.<metric>`): realised, estimated with its ±BAND sampling-error bounds
-    (`sampling_error`: {metric: the estimate's standard error}), estimated on the labelled rows, and test."""
+    (`sampling_error`: {metric: the estimate's standard error}), estimated on the labelled rows, test, and the
+    window's lower and upper thresholds (`thresholds`: {metric: {"lower", "upper"}}, from reference chunks)."""
     values: dict[tuple[str, str], object] = {("labels", "coverage"): performance.get("label_coverage")}
     for source in SOURCES:
         label = "test" if source == "reference" else source.replace("_", " ")
@@ -84,20 +84,36 @@ def performance_figures(performance: dict) -> dict[tuple[str, str], object]:
         if estimated.get(metric) is not None and error is not None:
             values[(f"performance.{metric}", f"estimated - {BAND} SE")] = estimated[metric] - BAND * error
             values[(f"performance.{metric}", f"estimated + {BAND} SE")] = estimated[metric] + BAND * error
+    for metric, bounds in (performance.get("thresholds") or {}).items():
+        values |= {(f"performance.{metric}", f"{edge} threshold"): bounds.get(edge) for edge in ("lower", "upper")}
     return values
 
 
-def window_end(summary: dict) -> datetime:
-    """The end of the run's window (`window.end`, ISO), or for a batch the moment it was monitored."""
-    end = (summary.get("window") or {}).get("end")
-    moment = datetime.fromisoformat(end) if end else datetime.strptime(summary["created"], CREATED)
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+def segment_figures(summary: dict) -> dict[tuple[str, str], float]:
+    """The segments' numbers as figures() gives a summary's, {(group, label): value}, the label the segment
+    (`sex=Female`): rows, drifted share and columns, prediction drift, the task's primary metric realised,
+    estimated and as expected on the reference segment, and the fairness gaps (label `sex=Female race`).
+    Summaries without segments give none; figures the run did not have are left out."""
+    kind = summary.get("task", "binary")
+    metric = PRIMARY[kind]
+    values: dict[tuple[str, str], object] = {}
+    for label, segment in ((summary.get("segments") or {}).get("values") or {}).items():
+        values[("segment.rows", label)] = segment["rows"]
+        values[("segment.drifted share", label)] = segment["drifted_share"]
+        drifted = segment["drifted_columns"]
+        values[("segment.drifted columns", label)] = None if drifted is None else len(drifted)
+        values[("segment.prediction drift", label)] = segment["prediction_drift"]
+        for source in ("realised", "estimated", "reference"):
+            values[(f"segment.{metric} {source}", label)] = (segment["performance"].get(source) or {}).get(metric)
+        for attribute, gaps in (segment.get("fairness") or {}).items():
+            values |= {(f"segment.fairness.{gap}", f"{label} {attribute}"): value
+                       for gap, value in gaps.items() if gap != "groups" and not gap.startswith("reference_")}
+    return {key: float(v) for key, v in values.items() if isinstance(v, (int, float)) and math.isfinite(v)}
 
 
-def snapshot(summary: dict) -> Snapshot:
-    """The Evidently snapshot of one monitoring run: its figures, timestamped at the window's end, with tags
-    and metadata that name the model version, the batch or window, and the task."""
-    values = figures(summary)
+def snapshot(summary: dict, values: dict[tuple[str, str], float]) -> Snapshot:
+    """The Evidently snapshot of one monitoring run: its figures (VALUES, as figures() gives them), timestamped
+    at the window's end, with tags and metadata that name the model version, the batch or window, and the task."""
     metrics = [DriftlineFigure(group=group, label=label) for group, label in values]
     row = pd.DataFrame([{metric.column: value for metric, value in zip(metrics, values.values())}])
     data = Dataset.from_pandas(row, data_definition=DataDefinition(numerical_columns=list(row.columns)))
