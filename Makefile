@@ -53,7 +53,7 @@ bench-model: data
 	$(BIN)/python benchmarks/model.py
 
 bench-monitor: data
-	$(BIN)/python benchmarks/monitor.py
+	$(BIN)/python benchmarks/monitor.py --days 30
 
 bench: data
 	$(BIN)/python benchmarks/pipeline.py

@@ -12,10 +12,12 @@ from driftline.core.data import coerce, sensitive_groups
 from driftline.core.encoding import Transform
 from driftline.core.explain import (
     ADDITIVITY_TOLERANCE,
+    CHUNK_ROWS,
     EXPLAINED,
     Explainer,
     additivity_error,
     column_attributions,
+    deeplift,
 )
 from driftline.core.model import TabularNet
 from driftline.core.predictor import Predictor, raw_outputs
@@ -85,6 +87,42 @@ def test_attributions_add_up_to_each_output(params, encoded, model, outputs, sha
     assert values.shape == (len(rows), len(transform.columns), outputs) and base.shape == (outputs,)
     assert additivity_error(values, base, raw_outputs(net, transform(rows))) < 1e-4
     assert np.abs(values).sum(axis=0).min() > 0  # every column has a say in every output
+
+
+@pytest.mark.parametrize(("model", "outputs", "sharing"), [
+    ("mlp_plr", 1, "packed"), ("mlp_plr", 3, "packed"), ("mlp_plr", 3, "mini"), ("mlp", 1, "packed"),
+    ("mlp", 3, "mini"), ("mlp_plr", 1, "mini")])
+def test_deeplift_gives_shaps_own_values(params, encoded, model, outputs, sharing):
+    """explain.deeplift tiles CHUNK_ROWS rows per pass where shap tiles one, and forwards the background once:
+    the same attributions, every output and each row's largest (shap's ranked_outputs=1), over more rows than
+    one pass holds. Mini models embed the categories (mlp: nothing else in front of the backbone)."""
+    transform, frame = encoded
+    torch.manual_seed(0)
+    net = TabularNet(transform.width, transform.scores, members=4, blocks=2, width=32, dropout=0.1,
+                     embedding=params.train.embedding.model_dump() if model == "mlp_plr" else None,
+                     outputs=outputs, sharing=sharing,
+                     groups=2 if sharing == "mini" else 1, categories=transform.categories,
+                     d_category=4 if sharing == "mini" else None).eval()
+    x = torch.from_numpy(transform(frame.iloc[100:100 + 2 * CHUNK_ROWS + 3]))
+    explainer = shap.DeepExplainer((net, net.backbone), torch.from_numpy(transform(frame.iloc[:40])))
+    every = torch.arange(outputs).expand(len(x), outputs)
+    assert np.allclose(deeplift(explainer, x, every), explainer.shap_values(x, check_additivity=False),
+                       rtol=1e-4, atol=1e-6)
+    theirs, ranks = explainer.shap_values(x, check_additivity=False, ranked_outputs=1)
+    if outputs == 1:  # shap ranks nothing with one output
+        ranks = every
+    assert np.allclose(deeplift(explainer, x, torch.as_tensor(ranks)), theirs, rtol=1e-4, atol=1e-6)
+
+
+def test_deeplift_refuses_a_layer_it_cannot_rescale(encoded):
+    transform, frame = encoded
+    net = TabularNet(transform.width, transform.scores, members=2, blocks=1, width=8, dropout=0.0).eval()
+    net.backbone.append(torch.nn.LogSigmoid())  # nonlinear, and unknown to shap's op_handler
+    explainer = shap.DeepExplainer((net, net.backbone), torch.from_numpy(transform(frame.iloc[:5])))
+    with pytest.raises(AuditError, match="LogSigmoid"):
+        deeplift(explainer, torch.from_numpy(transform(frame.iloc[5:7])), torch.zeros(2, 1, dtype=torch.long))
+
+
 def test_explaining_through_the_periodic_embeddings_would_not_add_up(params, encoded):
     """Why column_attributions explains the members' inputs: DeepExplainer on the raw inputs is wrong here."""
     transform, frame = encoded

@@ -23,6 +23,7 @@ from driftline.monitoring.attribution import attribution_drift
 from driftline.monitoring.drift import drift_report, prediction_columns, prediction_frame, summarise
 from driftline.monitoring.fairness import fairness_drift
 from driftline.monitoring.performance import estimator, performance
+from driftline.monitoring.segments import segment_summary
 from driftline.monitoring.workspace import add_snapshot
 from driftline.registry.resolver import resolve_model
 from driftline.reporting.index import build_index
@@ -53,24 +54,27 @@ def run(batch: pd.DataFrame, reference: pd.DataFrame, predictor: Predictor, mode
               "current": typed.join(prediction_frame(task, outputs))}
     numeric, categorical = prediction_columns(task)
     snapshot = drift_report(frames["reference"], frames["current"], schema, cfg, (numeric, categorical))
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H%M%S.%fZ")
-    out_dir = reports_root / stamp[:10] / f"{stamp[11:]}-{slug(name)}"
-    out_dir.mkdir(parents=True, exist_ok=True)
     y = task.late_targets(batch, predictor.na_values)
     threshold = predictor.threshold if task.kind == "binary" else None
+    estimate = estimator(predictor, model_dir, model_reference)
     performance_summary, realised = performance(
-        task, answers, typed, y, estimator(predictor, model_dir, model_reference), model_reference["metrics"],
-        cfg.min_labelled_rows, params.evaluate.calibration_bins, threshold)
-    background = Explainer.load(predictor, model_dir).background
+        task, answers, typed, y, estimate, model_reference["metrics"], cfg.min_labelled_rows,
+        params.evaluate.calibration_bins, threshold)
+    predicted = answers[PREDICTED[task.kind]]
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H%M%S.%fZ")
+    out_dir = reports_root / stamp[:10] / f"{stamp[11:]}-{slug(name)}"
     summary = summarise(snapshot.dict(), schema.features + numeric + categorical, numeric + categorical, cfg) | {
         "batch": name, "task": task.kind, "rows": len(batch), "reference_rows": len(sample),
         "report": str(out_dir / "report.html"), "created": stamp,
         "model_version": version, **({"window": window} if window else {}),
         "performance": performance_summary,
-        "attribution": attribution_drift(predictor, background, typed, model_reference["attribution"],
-                                         cfg.explain_rows, cfg.seed),
-        "fairness": fairness(batch, typed, answers[PREDICTED[task.kind]], y, threshold, params, model_reference),
+        "attribution": attribution_drift(predictor, Explainer.load(predictor, model_dir).background, typed,
+                                         model_reference["attribution"], cfg.explain_rows, cfg.seed),
+        "fairness": fairness(batch, typed, predicted, y, threshold, params, model_reference),
+        "segments": segment_summary(frames, answers, predicted, y, estimate, threshold,
+                                    model_reference["fairness"], params),
     }
+    out_dir.mkdir(parents=True, exist_ok=True)
     snapshot.save_html(str(out_dir / "report.html"))
     if realised is not None:
         realised.save_html(str(out_dir / "performance.html"))
@@ -124,7 +128,7 @@ def monitor_window(params: Params, root: Path = Path("."), start: datetime | Non
     predictor = resolved.predictor()
     url = log_url(params.serve.log_url, root)
     window = read_window(url, predictor.schema, start, end)
-    name = f"log {_shown(start)}..{_shown(end)}"
+    name = log_name(start, end)
     if window.empty:
         raise MonitorError(f"the inference log has no records in {name[4:]} ({make_url(url).render_as_string()})")
     edges = {"start": None if start is None else start.astimezone(timezone.utc).isoformat(),
@@ -135,8 +139,11 @@ def monitor_window(params: Params, root: Path = Path("."), start: datetime | Non
     return summary | {"model_versions": sorted(window["model_version"].unique().tolist())}
 
 
-def _shown(moment: datetime | None) -> str:
-    return "" if moment is None else moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+def log_name(start: datetime | None, end: datetime | None) -> str:
+    """A log window's batch name, `log START..END` (UTC, to the minute; an open edge is blank)."""
+    shown = ["" if moment is None else moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+             for moment in (start, end)]
+    return f"log {shown[0]}..{shown[1]}"
 
 
 SHOWN = {"binary": ("roc_auc", "accuracy", "f1"), "multiclass": ("log_loss", "accuracy", "macro_f1", "roc_auc"),

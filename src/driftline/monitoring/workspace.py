@@ -25,13 +25,21 @@ def project(workspace: Workspace, model_name: str) -> Project:
 def add_snapshot(workspace_dir: Path, summary: dict, model_name: str) -> str:
     """Add the monitoring run SUMMARY (monitoring.run's summary.json) to MODEL_NAME's project as one snapshot,
     and extend the dashboard with the panels its figures need; the snapshot's id."""
+    return add_snapshots(workspace_dir, [summary], model_name)[0]
+
+
+def add_snapshots(workspace_dir: Path, summaries: list[dict], model_name: str) -> list[str]:
+    """add_snapshot of each of SUMMARIES, with the workspace opened and the dashboard written once."""
     workspace = Workspace(str(workspace_dir))
     found = project(workspace, model_name)
-    added = workspace.add_run(found.id, snapshot(summary))
-    groups = groups_of(workspace.get_dashboard(found.id)) | {group for group, _ in figures(summary)}
+    groups, added = groups_of(workspace.get_dashboard(found.id)), []
+    for summary in summaries:
+        values = figures(summary)
+        added.append(str(workspace.add_run(found.id, snapshot(summary, values)).id))
+        groups |= {group for group, _ in values}
     # one write of the whole model: ProjectDashboard.add_panel lists a panel twice in a tab that exists already
     workspace.save_dashboard(found.id, dashboard(groups))
-    return str(added.id)
+    return added
 
 
 def rebuild(workspace_dir: Path, reports_dir: Path, model_name: str) -> int:
@@ -41,6 +49,5 @@ def rebuild(workspace_dir: Path, reports_dir: Path, model_name: str) -> int:
     for existing in workspace.list_projects():
         workspace.delete_project(existing.id)
     summaries = [json.loads(path.read_text()) for path in sorted(reports_dir.glob("*/*/summary.json"))]
-    for summary in summaries:
-        add_snapshot(workspace_dir, summary, model_name)
+    add_snapshots(workspace_dir, summaries, model_name)
     return len(summaries)
