@@ -64,6 +64,9 @@ def test_each_window_is_monitored_once_and_past_alerts_are_recorded_not_raised(t
     assert age[1] > 3 * max(age[0], age[2]) and summaries[1]["alerts"]  # 150 rows: the others drift a little too
     assert sorted((trained / "reports" / "alerts").glob("*.json")) == alerts_before  # nothing raised
     assert all("alert_record" not in s for s in summaries)
+    # the packaged model's spread reaches each window: the estimate's sampling error and its thresholds
+    assert all(s["performance"]["sampling_error"]["roc_auc"] > 0 for s in summaries)
+    assert all(t["lower"] < t["upper"] for s in summaries for t in s["performance"]["thresholds"].values())
     assert len(sorted((tmp_path / "monitoring").glob("*/*/summary.json"))) == 3
     workspace = Workspace(str(tmp_path / "ws"))
     [project] = workspace.search_project(params.package.model_name)

@@ -105,6 +105,24 @@ def test_mini_save_and_load_give_identical_outputs(tmp_path, embedding):
     torch.testing.assert_close(model(x), TabularNet.load(tmp_path)(x))
 
 
+@pytest.mark.parametrize("sharing", ["packed", "mini"])
+def test_models_saved_with_or_without_the_derived_buffers_load(tmp_path, sharing):
+    """Models packaged before c870f6c saved no one_hot buffer, those packaged since saved it (and mini's
+    category embeddings their column): both load, to the same outputs."""
+    from safetensors.torch import load_file, save_file
+
+    model = net(members=4, sharing=sharing, groups=2 if sharing == "mini" else 1)
+    model.save(tmp_path)
+    x = torch.randn(4, 6)
+    state = load_file(tmp_path / "model.safetensors")
+    assert "one_hot" not in state
+    save_file(state | {"one_hot": torch.tensor([], dtype=torch.long)}, tmp_path / "model.safetensors")
+    torch.testing.assert_close(model(x), TabularNet.load(tmp_path)(x))
+    save_file(state | {"unknown": torch.zeros(1)}, tmp_path / "model.safetensors")
+    with pytest.raises(RuntimeError, match="unknown"):  # a stray weight is still refused
+        TabularNet.load(tmp_path)
+
+
 def test_packed_models_keep_the_model_json_they_had():
     assert set(net().config) == {"in_features", "embedded", "members", "blocks", "width", "dropout", "embedding"}
 

@@ -65,7 +65,8 @@ class TabularNet(nn.Module):
         one_hot = [i for start, end in categories for i in range(start, end)]
         passthrough = sorted(set(range(in_features)) - set(embedded) - set(one_hot))
         self.register_buffer("embedded", torch.tensor(embedded, dtype=torch.long))
-        self.register_buffer("one_hot", torch.tensor(one_hot, dtype=torch.long))
+        # derived from model.json's categories, so not saved: models packaged before it existed load as they were
+        self.register_buffer("one_hot", torch.tensor(one_hot, dtype=torch.long), persistent=False)
         self.register_buffer("passthrough", torch.tensor(passthrough, dtype=torch.long))
         d_embedding = embedding["d_embedding"] if embedded else 0
         d_in = len(embedded) * d_embedding + len(categories) * (d_category or 0) + len(passthrough)
@@ -136,7 +137,12 @@ class TabularNet(nn.Module):
     @classmethod
     def load(cls, directory: Path) -> TabularNet:
         model = cls(**json.loads((Path(directory) / "model.json").read_text()))
-        model.load_state_dict(load_file(Path(directory) / "model.safetensors"))
+        saved = model.state_dict().keys()
+        # the buffers derived from model.json were saved by the models packaged between c870f6c and their
+        # being marked not persistent: they are built again, not read
+        derived = {name for name, _ in model.named_buffers()} - saved
+        model.load_state_dict({k: v for k, v in load_file(Path(directory) / "model.safetensors").items()
+                               if k not in derived})
         return model.eval()
 
 
@@ -149,7 +155,8 @@ class CategoryEmbeddings(nn.Module):
         sizes = [end - start for start, end in categories]
         self.shape = (sum(sizes), len(sizes), d)
         self.weight = nn.Parameter(torch.empty(sum(sizes), d).uniform_(-d**-0.5, d**-0.5))  # as rtdl's
-        self.register_buffer("column", torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes)))
+        self.register_buffer("column", torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes)),
+                             persistent=False)  # derived from the categories, as TabularNet's one_hot
 
     def forward(self, one_hot: torch.Tensor) -> torch.Tensor:
         table = self.weight.new_zeros(self.shape)  # block diagonal: (one-hot inputs, columns, d)
