@@ -123,6 +123,26 @@ def test_deeplift_refuses_a_layer_it_cannot_rescale(encoded):
         deeplift(explainer, torch.from_numpy(transform(frame.iloc[5:7])), torch.zeros(2, 1, dtype=torch.long))
 
 
+def test_explanations_in_threads_at_once_are_each_their_own(params, encoded):
+    """The service explains on a thread pool: two explanations at once, with predictions served meanwhile,
+    give what each gives alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    transform, frame = encoded
+    torch.manual_seed(0)
+    net = TabularNet(transform.width, transform.scores, members=4, blocks=2, width=32, dropout=0.1,
+                     embedding=params.train.embedding.model_dump()).eval()
+    batches = [frame.iloc[100:140], frame.iloc[200:240]]
+    alone = [column_attributions(net, transform, frame.iloc[:40], rows)[0] for rows in batches]
+    with ThreadPoolExecutor(3) as pool:
+        running = [pool.submit(column_attributions, net, transform, frame.iloc[:40], rows) for rows in batches]
+        for _ in range(20):
+            raw_outputs(net, transform(frame.iloc[:300]))
+        together = [future.result()[0] for future in running]
+    for one, other in zip(alone, together):
+        np.testing.assert_allclose(one, other, rtol=1e-5, atol=1e-7)
+
+
 def test_explaining_through_the_periodic_embeddings_would_not_add_up(params, encoded):
     """Why column_attributions explains the members' inputs: DeepExplainer on the raw inputs is wrong here."""
     transform, frame = encoded
