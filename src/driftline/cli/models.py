@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -11,16 +12,50 @@ from rich.table import Table
 from driftline.cli.common import ROOT, app, console, reported, show_release
 from driftline.config import load_params
 
+DRY_RUN_VERDICT = Path("reports/release-dry-run.json")
+
 
 @app.command(rich_help_panel="Registry")
-def release() -> None:
-    """Register the packaged model, gate it, check its bento serves, write its card; promote it if blessed."""
+def release(
+    dry_run: bool = typer.Option(False, "--dry-run", help="gate and infra-check the packaged model and write the "
+                                 "verdict; register, move and keep nothing (exit 2 when a new model would be refused)"),
+    verdict: Path = typer.Option(None, "--verdict", help=f"with --dry-run: where the verdict goes as JSON "
+                                 f"(default {DRY_RUN_VERDICT})"),
+) -> None:
+    """Register the packaged model, gate it, check its bento serves, write its card; promote it if blessed.
+
+    With --dry-run, only judge it: the pull request's job sees the verdict before anything is registered.
+    """
+    from driftline.registry.release import dry_run as judge_model
     from driftline.registry.release import release as release_model
 
+    if verdict is not None and not dry_run:
+        raise typer.BadParameter("only a dry run writes a verdict file; a release writes registry/blessings/",
+                                 param_hint="--verdict")
+    if dry_run:
+        path = verdict or DRY_RUN_VERDICT
+        with reported("release --dry-run"):
+            result = judge_model(load_params(), path, ROOT)
+        if show_dry_run(result, path):
+            raise typer.Exit(2)
+        return
     with reported("release"):
         result = release_model(load_params(), ROOT)
     if show_release(result):
         raise typer.Exit(2)
+
+
+def show_dry_run(verdict: dict, path: Path) -> bool:
+    """The gate's table and what a release would do (release's exit status); True when it would refuse a new model."""
+    blessing = verdict["blessing"]
+    table = Table("check", "value", "threshold", "passed", title=f"gate (dry run): blessed={blessing['blessed']}")
+    for c in blessing["checks"]:
+        table.add_row(c["name"], figure(c["value"]), c["threshold"], "yes" if c["passed"] else "[red]NO[/red]")
+    Console().print(table)
+    outcome = ("would be promoted to champion" if verdict["would_promote"] else
+               "would be registered, not promoted" if verdict["new"] else "already registered: nothing would move")
+    console.print(f"version {verdict['version']}: {outcome}; nothing registered or moved (verdict: {path})")
+    return verdict["new"] and not verdict["would_promote"]
 
 
 @app.command(rich_help_panel="Registry")

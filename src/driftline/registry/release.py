@@ -1,7 +1,8 @@
 """Release: register the packaged model, gate it, check its bento serves, write its card, promote it.
 
 It runs after the dvc.yaml stages (as the training flow's last step, or `driftline release`). A
-model that is already registered is left as it is, so a no-op `dvc repro` never moves an alias.
+model that is already registered is left as it is, so a no-op `dvc repro` never moves an alias. A dry run
+(`driftline release --dry-run`, a pull request's job) judges the model the same way and keeps nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import json
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import bentoml
@@ -149,16 +152,85 @@ def release(params: Params, root: Path = Path(".")) -> dict:
     registry = Registry(root / params.registry.dir)
     known = registry.by_model_tag(info["model_tag"])
     if known is not None:
-        return {"version": known["version"], "new": False, "promoted": False, "blessed": known["blessed"],
-                "blessing": read(registry.blessing_path(known["version"]))}
+        return registered(registry, known)
+    entry, card, final = judge(params, root, registry, info["model_tag"])
+    version, blessed = entry["version"], final["blessed"]
+    try:
+        export_model(registry, version, info["model_tag"], root, params)
+    except IngestError as exc:
+        raise RegistryError(f"could not version the model under {registry.dir}: {exc}") from None
+    write_json(registry.blessing_path(version), final)
+    write_card(registry, version, card | {"gate": final, "infra_check": final["infra"]})
+    registry.register(entry)
+    registry.move(CHALLENGER, version, "new candidate from the training run")
+    if blessed:
+        registry.move(CHAMPION, version, "blessed by the gate and the infra check")
+    snapshot_reports(root, registry, entry)
+    build_index(root)
+    return {"version": version, "new": True, "promoted": blessed, "blessed": blessed, "blessing": final}
 
+
+def registered(registry: Registry, known: dict) -> dict:
+    """The release's answer for a model registered before: its stored verdict, nothing moved."""
+    return {"version": known["version"], "new": False, "promoted": False, "blessed": known["blessed"],
+            "blessing": read(registry.blessing_path(known["version"]))}
+
+
+def dry_run(params: Params, verdict_path: Path, root: Path = Path(".")) -> dict:
+    """What `release` would decide, judged exactly as it judges (gate, card, bento, load and query), written to
+    VERDICT_PATH as JSON; nothing is registered or moved.
+
+    A pull request's job runs it before anyone merges, so it must leave no trace that a later release would
+    trip over or that git would show: the registry stays byte-identical, and the bento it builds (and a
+    champion imported from its export to be re-scored) leave the BentoML store again.
+    """
+    info = read(package_info(root))
+    registry = Registry(root / params.registry.dir)
+    known = registry.by_model_tag(info["model_tag"])
+    if known is not None:  # the release would leave it as it is
+        result = registered(registry, known)
+    else:
+        with store_as_it_was():
+            entry, _, final = judge(params, root, registry, info["model_tag"])
+        result = {"version": entry["version"], "new": True, "promoted": final["blessed"],
+                  "blessed": final["blessed"], "blessing": final}
+    verdict = {"dry_run": True, "model_tag": info["model_tag"], "champion": registry.aliases.get(CHAMPION),
+               "version": result["version"], "new": result["new"], "blessed": result["blessed"],
+               "would_promote": result["promoted"], "blessing": result["blessing"]}
+    write_json(verdict_path, verdict)
+    return verdict
+
+
+@contextmanager
+def store_as_it_was() -> Iterator[None]:
+    """Delete from the local BentoML store the models and bentos that the block adds.
+
+    The additions are told apart by their tags before and after, so a model that another process stores
+    meanwhile (a `dvc repro package` on the same store) would go too: CI runs the two one after the other.
+    """
+    models, bentos = {str(m.tag) for m in bentoml.models.list()}, {str(b.tag) for b in bentoml.list()}
+    try:
+        yield
+    finally:
+        for bento in [b.tag for b in bentoml.list() if str(b.tag) not in bentos]:
+            bentoml.delete(bento)
+        for model in [m.tag for m in bentoml.models.list() if str(m.tag) not in models]:
+            bentoml.models.delete(model)
+
+
+def judge(params: Params, root: Path, registry: Registry, model_tag: str) -> tuple[dict, dict, dict]:
+    """The packaged MODEL_TAG gated against REGISTRY's champion, its bento built (card inside) and load-and-queried.
+
+    Returns its registry entry, card and blessing; writes nothing under the registry, which is the caller's
+    to change (the release) or to leave alone (the dry run).
+    """
     task = Task.of(params.schema)
     require_task(params.gate, task)  # before any work: a gate on what this task does not report cannot judge it
     unfilled = params.card.unfilled()
     if unfilled:
         print(f"release: warning: {', '.join(unfilled)} still hold driftline init's placeholders; write them in "
               "params.yaml so that the model card describes the data and its uses", file=sys.stderr)
-    version = bentoml.models.get(info["model_tag"]).tag.version
+    version = bentoml.models.get(model_tag).tag.version
     test = load_split(splits_dir(root), "test")
     scores = pd.read_parquet(stage_file(root, "evaluate", "scores.parquet"))
     y = scores["target"].to_numpy()
@@ -178,7 +250,7 @@ def release(params: Params, root: Path = Path(".")) -> dict:
     primary = PRIMARY[kind]
     git_commit, dirty = git_state(root)
     entry = {
-        "version": version, "model_tag": info["model_tag"], "bento_tag": None, "created": now(),
+        "version": version, "model_tag": model_tag, "bento_tag": None, "created": now(),
         "data_version": data_version(root, params), "git_commit": git_commit, "git_dirty": dirty,
         "params_hash": hashlib.sha256(params.model_dump_json().encode()).hexdigest()[:16], "task": kind,
         "metrics": comparison["candidate"], f"baseline_{primary}": comparison["baseline"][primary],
@@ -192,27 +264,14 @@ def release(params: Params, root: Path = Path(".")) -> dict:
     with tempfile.TemporaryDirectory() as tmp:  # the card ships in the bento; the registry gets it at the end
         staging = Registry(Path(tmp))
         write_card(staging, version, card)
-        bento = build_bento(info["model_tag"], root, extra_files=staging.card_files(version))
+        bento = build_bento(model_tag, root, extra_files=staging.card_files(version))
 
     infra, infra_line = infra_check(str(bento.tag), entry, registry, test, params)
     checks = verdict["checks"] + [infra_line]
     blessed = all(c["passed"] for c in checks)
-    final = {"version": version, "blessed": blessed, "checks": checks, "infra": infra, "created": now()}
     entry |= {"bento_tag": str(bento.tag), "blessed": blessed,
               "failed_checks": [c["name"] for c in checks if not c["passed"]]}
-    try:
-        export_model(registry, version, info["model_tag"], root, params)
-    except IngestError as exc:
-        raise RegistryError(f"could not version the model under {registry.dir}: {exc}") from None
-    write_json(registry.blessing_path(version), final)
-    write_card(registry, version, card | {"gate": final, "infra_check": infra})
-    registry.register(entry)
-    registry.move(CHALLENGER, version, "new candidate from the training run")
-    if blessed:
-        registry.move(CHAMPION, version, "blessed by the gate and the infra check")
-    snapshot_reports(root, registry, entry)
-    build_index(root)
-    return {"version": version, "new": True, "promoted": blessed, "blessed": blessed, "blessing": final}
+    return entry, card, {"version": version, "blessed": blessed, "checks": checks, "infra": infra, "created": now()}
 
 
 def write_card(registry: Registry, version: str, card: dict) -> None:
