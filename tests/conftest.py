@@ -81,7 +81,7 @@ def trained(tmp_path_factory) -> Path:
     """A small project with every stage run in-process, in dvc.yaml's order."""
     from driftline.config import load_params
     from driftline.registry.release import release
-    from driftline.stages import audit, evaluate, featurize, package, train, validate
+    from driftline.stages import featurize, validate
 
     root = make_project(tmp_path_factory.mktemp("trained"))
     params = load_params(root / "params.yaml")
@@ -89,16 +89,31 @@ def trained(tmp_path_factory) -> Path:
     validate.run(params, art / "validate/result.json", art / "validate/bias.json", art / "validate/docs",
                  met / "validate.json", root)
     featurize.run(params, art / "featurize", met / "featurize.json", root)
+    model_stages(root)
+    release(params, root)
+    return root
+
+
+def model_stages(root: Path, train_changes: dict | None = None, packaged: bool = True) -> None:
+    """train, evaluate, audit and (PACKAGED) package of the project at ROOT in-process, in dvc.yaml's order,
+    after TRAIN_CHANGES to params.yaml's train section."""
+    from driftline.config import load_params
+    from driftline.stages import audit, evaluate, package, train
+
+    if train_changes:
+        raw = yaml.safe_load((root / "params.yaml").read_text())
+        raw["train"] |= train_changes
+        (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    params, art, met = load_params(root / "params.yaml"), root / "artifacts", root / "metrics"
+    decision = art / "evaluate/decision.json"
     train.run(params, art / "featurize", art / "train", art / "train-checkpoints", met / "train.json",
               root / "plots/train_history.json")
-    decision = art / "evaluate/decision.json"
     evaluate.run(params, art / "featurize", art / "train", decision, art / "evaluate/scores.parquet",
                  met / "evaluate.json", root / "plots")
     audit.run(params, art / "featurize", art / "train", decision, art / "audit", met / "audit.json")
-    package.run(params, art / "featurize", art / "train", decision, art / "audit", art / "package/package.json",
-                root)
-    release(params, root)
-    return root
+    if packaged:
+        package.run(params, art / "featurize", art / "train", decision, art / "audit", art / "package/package.json",
+                    root)
 
 
 @pytest.fixture(scope="session")

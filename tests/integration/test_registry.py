@@ -10,11 +10,10 @@ import time
 import httpx
 import pandas as pd
 import pytest
-import yaml
 
 from driftline.core.artifacts import dvc_env
 from driftline.registry.infra import records
-from tests.conftest import cli, dvc, serving
+from tests.conftest import cli, dvc, model_stages, serving
 
 
 def registry(root):
@@ -26,7 +25,6 @@ def loop(trained, held_out, tmp_path_factory):
     """A copy of the trained project (its first model is champion), then a crippled candidate released."""
     from driftline.config import load_params
     from driftline.registry.release import release
-    from driftline.stages import audit, evaluate, package, train
 
     root = tmp_path_factory.mktemp("loop") / "project"
     shutil.copytree(trained, root)
@@ -35,18 +33,8 @@ def loop(trained, held_out, tmp_path_factory):
     held_out.drop(columns=["income"]).head(300).to_csv(rows, index=False)
     cli(root, "predict", str(rows), "-o", str(rows.with_name("first.csv")))
 
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["train"] |= {"max_epochs": 1, "members": 1, "learning_rate": 0.00001}  # crippled on purpose
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    p, art, met = load_params(root / "params.yaml"), root / "artifacts", root / "metrics"
-    decision = art / "evaluate/decision.json"
-    train.run(p, art / "featurize", art / "train", art / "train-checkpoints", met / "train.json",
-              root / "plots/train_history.json")
-    evaluate.run(p, art / "featurize", art / "train", decision, art / "evaluate/scores.parquet",
-                 met / "evaluate.json", root / "plots")
-    audit.run(p, art / "featurize", art / "train", decision, art / "audit", met / "audit.json")
-    package.run(p, art / "featurize", art / "train", decision, art / "audit", art / "package/package.json",
-                root)
+    model_stages(root, {"max_epochs": 1, "members": 1, "learning_rate": 0.00001})  # crippled on purpose
+    p = load_params(root / "params.yaml")
     started = time.perf_counter()
     second = release(p, root)
     return {"root": root, "first": first, "second": second, "rows": rows, "release_s": time.perf_counter() - started}
