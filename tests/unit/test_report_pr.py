@@ -17,6 +17,16 @@ def test_the_metrics_diff_is_one_row_per_metric_with_a_signed_change_and_a_dash_
     assert md.metrics_diff_table({}) == ["No metrics differ from the base (or neither side has any)."]
 
 
+def test_unchanged_metrics_are_folded_below_the_changed_ones():
+    diff = {"metrics/evaluate.json": {"roc_auc": {"old": 0.9, "new": 0.9, "diff": 0.0},
+                                      "f1": {"old": 0.6, "new": 0.7, "diff": 0.1}}}
+    table = md.metrics_diff_table(diff)
+    assert table[2] == "| metrics/evaluate.json | f1 | 0.6000 | 0.7000 | +0.1000 |" and len(table) == 11
+    assert table[4] == "<details><summary>1 unchanged metric(s)</summary>" and table[-1] == "</details>"
+    assert "| metrics/evaluate.json | roc_auc | 0.9000 | 0.9000 | +0.0000 |" in table[5:]
+    assert md.metrics_diff_table({"m.json": {"a": {"old": 1, "new": 1, "diff": 0}}})[0] == "No metric changed."
+
+
 def test_the_intervals_name_the_metric_and_each_difference():
     table = md.intervals_table({"champion": [0.9, 0.92], "candidate": [0.91, 0.93],
                                 "candidate - champion": [-0.002, 0.011]}, "roc_auc")

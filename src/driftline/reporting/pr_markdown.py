@@ -19,13 +19,25 @@ def signed(value, digits: int = 4) -> str:
 
 
 def metrics_diff_table(diff: dict[str, dict[str, dict]]) -> list[str]:
-    """`dvc metrics diff --json`'s {file: {metric: {old, new, diff}}} as one row per metric."""
+    """`dvc metrics diff --all --json`'s {file: {metric: {old, new, diff}}} as one row per metric: the ones that
+    changed in the table, the unchanged ones folded below it (GitHub renders <details>), so a reviewer sees
+    what moved first."""
     rows = [(path, name, change) for path, metrics in diff.items() for name, change in metrics.items()]
     if not rows:
         return ["No metrics differ from the base (or neither side has any)."]
-    return ["| file | metric | base | candidate | change |", "|---|---|---|---|---|",
-            *[f"| {path} | {name} | {number(c.get('old'))} | {number(c.get('new'))} | {signed(c.get('diff'))} |"
-              for path, name, c in rows]]
+    head = ["| file | metric | base | candidate | change |", "|---|---|---|---|---|"]
+
+    def table(chosen: list) -> list[str]:
+        return head + [f"| {path} | {name} | {number(c.get('old'))} | {number(c.get('new'))} | "
+                       f"{signed(c.get('diff'))} |" for path, name, c in chosen]
+
+    changed = [row for row in rows if row[2].get("old") != row[2].get("new")]
+    same = [row for row in rows if row[2].get("old") == row[2].get("new")]
+    lines = table(changed) if changed else ["No metric changed."]
+    if same:
+        lines += ["", f"<details><summary>{len(same)} unchanged metric(s)</summary>", "", *table(same), "",
+                  "</details>"]
+    return lines
 
 
 def intervals_table(intervals: dict[str, list], primary: str) -> list[str]:
