@@ -33,14 +33,18 @@ def reported(action: str, spinner: bool = True) -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def show_release(result: dict) -> bool:
-    """Print the gate's table and what happened to the version; True when the gate refused a new model."""
-    blessing = result["blessing"]
-    table = Table("check", "value", "threshold", "passed", title=f"gate: blessed={blessing['blessed']}")
+def gate_table(blessing: dict, title: str) -> Table:
+    """A blessing's checks (registry.gate) as a table titled TITLE and the verdict."""
+    table = Table("check", "value", "threshold", "passed", title=f"{title}: blessed={blessing['blessed']}")
     for c in blessing["checks"]:
         value = "" if c["value"] is None else f"{c['value']:.4f}"
         table.add_row(c["name"], value, c["threshold"], "yes" if c["passed"] else "[red]NO[/red]")
-    Console().print(table)
+    return table
+
+
+def show_release(result: dict) -> bool:
+    """Print the gate's table and what happened to the version; True when the gate refused a new model."""
+    Console().print(gate_table(result["blessing"], "gate"))
     outcome = "promoted to champion" if result["promoted"] else (
         "new, not promoted: the champion is unchanged" if result["new"] else "already registered: nothing moved")
     console.print(f"version {result['version']}: {outcome}")

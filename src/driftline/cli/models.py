@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from driftline.cli.common import ROOT, app, console, reported, show_release
+from driftline.cli.common import ROOT, app, console, gate_table, reported, show_release
 from driftline.config import load_params
 
 DRY_RUN_VERDICT = Path("reports/release-dry-run.json")
@@ -47,11 +47,7 @@ def release(
 
 def show_dry_run(verdict: dict, path: Path) -> bool:
     """The gate's table and what a release would do (release's exit status); True when it would refuse a new model."""
-    blessing = verdict["blessing"]
-    table = Table("check", "value", "threshold", "passed", title=f"gate (dry run): blessed={blessing['blessed']}")
-    for c in blessing["checks"]:
-        table.add_row(c["name"], figure(c["value"]), c["threshold"], "yes" if c["passed"] else "[red]NO[/red]")
-    Console().print(table)
+    Console().print(gate_table(verdict["blessing"], "gate (dry run)"))
     outcome = ("would be promoted to champion" if verdict["would_promote"] else
                "would be registered, not promoted" if verdict["new"] else "already registered: nothing would move")
     console.print(f"version {verdict['version']}: {outcome}; nothing registered or moved (verdict: {path})")

@@ -12,14 +12,13 @@ import json
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import bentoml
 import numpy as np
 import pandas as pd
 import yaml
+from bentoml.exceptions import NotFound
 
 from driftline.config import Params, Schema
 from driftline.core.artifacts import dvc, git_state, package_info, splits_dir, stage_file, stage_outs, write_json
@@ -190,8 +189,7 @@ def dry_run(params: Params, verdict_path: Path, root: Path = Path(".")) -> dict:
     if known is not None:  # the release would leave it as it is
         result = registered(registry, known)
     else:
-        with store_as_it_was():
-            entry, _, final = judge(params, root, registry, info["model_tag"])
+        entry, final = judged_leaving_the_store(params, root, registry, info["model_tag"])
         result = {"version": entry["version"], "new": True, "promoted": final["blessed"],
                   "blessed": final["blessed"], "blessing": final}
     verdict = {"dry_run": True, "model_tag": info["model_tag"], "champion": registry.aliases.get(CHAMPION),
@@ -201,21 +199,32 @@ def dry_run(params: Params, verdict_path: Path, root: Path = Path(".")) -> dict:
     return verdict
 
 
-@contextmanager
-def store_as_it_was() -> Iterator[None]:
-    """Delete from the local BentoML store the models and bentos that the block adds.
-
-    The additions are told apart by their tags before and after, so a model that another process stores
-    meanwhile (a `dvc repro package` on the same store) would go too: CI runs the two one after the other.
-    """
-    models, bentos = {str(m.tag) for m in bentoml.models.list()}, {str(b.tag) for b in bentoml.list()}
+def judged_leaving_the_store(params: Params, root: Path, registry: Registry, model_tag: str) -> tuple[dict, dict]:
+    """judge() of MODEL_TAG, then the two things it adds to the BentoML store deleted again: the bento it built
+    and the champion's model where it had to be imported from its export to be re-scored. Only those two, by
+    their tags: another process's models and bentos in the same store are not the dry run's to remove."""
+    champion = registry.aliases.get(CHAMPION)
+    imported = registry.get(champion)["model_tag"] if champion is not None else None
+    if imported is not None and in_store(imported):
+        imported = None  # in the store before the dry run: it stays
+    bentos = {str(b.tag) for b in bentoml.list()}
     try:
-        yield
+        entry, _, final = judge(params, root, registry, model_tag)
     finally:
-        for bento in [b.tag for b in bentoml.list() if str(b.tag) not in bentos]:
-            bentoml.delete(bento)
-        for model in [m.tag for m in bentoml.models.list() if str(m.tag) not in models]:
-            bentoml.models.delete(model)
+        if imported is not None and in_store(imported):
+            bentoml.models.delete(imported)
+    if entry["bento_tag"] not in bentos:
+        bentoml.delete(entry["bento_tag"])
+    return entry, final
+
+
+def in_store(model_tag: str) -> bool:
+    """Whether the BentoML store holds the model MODEL_TAG."""
+    try:
+        bentoml.models.get(model_tag)
+    except NotFound:
+        return False
+    return True
 
 
 def judge(params: Params, root: Path, registry: Registry, model_tag: str) -> tuple[dict, dict, dict]:
