@@ -15,7 +15,7 @@ from driftline.config import Params
 from driftline.core.artifacts import splits_dir
 from driftline.core.splits import load_split
 from driftline.errors import MonitorError
-from driftline.monitoring.run import log_name, run
+from driftline.monitoring.run import log_name, run, window_edges
 from driftline.monitoring.workspace import add_snapshots
 from driftline.registry.resolver import resolve_model
 from driftline.reporting.index import build_index
@@ -54,7 +54,7 @@ def backfill(params: Params, root: Path, start: datetime, end: datetime | None, 
     reference = load_split(splits_dir(root), "train")
     summaries, skipped = [], []
     for lower, upper in spans:
-        edges = {"start": lower.astimezone(timezone.utc).isoformat(), "end": upper.astimezone(timezone.utc).isoformat()}
+        edges = window_edges(lower, upper)
         part = log[(log["created"] >= lower) & (log["created"] < upper)].reset_index(drop=True)
         if part.empty:
             skipped.append(edges)

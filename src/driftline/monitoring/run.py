@@ -131,12 +131,17 @@ def monitor_window(params: Params, root: Path = Path("."), start: datetime | Non
     name = log_name(start, end)
     if window.empty:
         raise MonitorError(f"the inference log has no records in {name[4:]} ({make_url(url).render_as_string()})")
-    edges = {"start": None if start is None else start.astimezone(timezone.utc).isoformat(),
-             "end": (end or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat()}
+    edges = window_edges(start, end or datetime.now(timezone.utc))
     summary = run(window, load_split(splits_dir(root), "train"), predictor, resolved.path, resolved.entry["version"],
                   params, root / params.monitor.reports_dir, name, root,
                   outputs=window[predictor.task.output_columns], window=edges)
     return summary | {"model_versions": sorted(window["model_version"].unique().tolist())}
+
+
+def window_edges(start: datetime | None, end: datetime) -> dict:
+    """A log window as a summary's `window`: its edges in UTC, ISO (an open start is None)."""
+    return {"start": None if start is None else start.astimezone(timezone.utc).isoformat(),
+            "end": end.astimezone(timezone.utc).isoformat()}
 
 
 def log_name(start: datetime | None, end: datetime | None) -> str:
