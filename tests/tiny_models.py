@@ -51,12 +51,13 @@ def schema(kind: str) -> Schema:
     return Schema(task=kind, target=target, columns=FEATURES | {target: spec}, **extra)
 
 
-def package(kind: str) -> bentoml.Model:
-    """A model of KIND's table in the BentoML store, with every file Predictor.load and the explainer read."""
+def package(kind: str, seed: int = 0) -> bentoml.Model:
+    """A model of KIND's table in the BentoML store, with every file Predictor.load and the explainer read; SEED
+    draws its initial weights (two seeds: two models that answer differently, as a champion and a candidate)."""
     frame, declared = table(kind), schema(kind)
     task = Task.of(declared)
     transform = Transform.fit(frame, declared, load_params(REPO / "params.yaml").featurize, task.targets(frame))
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = TabularNet(transform.width, transform.scores, members=2, blocks=1, width=16, dropout=0.0,
                        embedding={"d_embedding": 4, "n_frequencies": 4, "frequency_init_scale": 0.1, "lite": True},
                        outputs=task.outputs)

@@ -82,7 +82,8 @@ def rows(model: type[BaseModel], prefix: str, shipped) -> list[list[str]]:
         about = field.description or ""
         if nested is not None and nested.__doc__:
             about = f"{about} {' '.join(nested.__doc__.split())}".strip()
-        default = [] if field.is_required() else ["default " + shown(field.default)]
+        section = isinstance(field.default, BaseModel)  # a section that may be left out: its keys' defaults
+        default = [] if field.is_required() else ["optional" if section else "default " + shown(field.default)]
         kind = ", ".join([text(type_name(field.annotation)), *constraints(field), *default])
         scalar = nested is None and value is not None and len(json.dumps(value)) <= 60
         found.append([code(prefix + key), kind, shown(value) if scalar else "", text(about)])

@@ -153,6 +153,16 @@ class Schema(Strict):
         (other,) = (c for c in self.classes if c != self.positive_label)
         return other
 
+    def same_target(self, other: Schema) -> bool:
+        """Whether a model trained on OTHER answers what this schema asks: the same task, target and classes."""
+        return (self.task, self.target, self.classes, self.positive_label) == (
+            other.task, other.target, other.classes, other.positive_label)
+
+    def same_records(self, other: Schema) -> bool:
+        """Whether a model trained on OTHER answers the same question of the same records (the same features):
+        one that can serve beside this schema's model, in a rollout."""
+        return self.same_target(other) and self.features == other.features
+
 
 class DataParams(Strict):
     dir: Path = Field(description="Every *.csv below it (with a header row) is training data, read in name order.")
@@ -393,6 +403,9 @@ class ServeParams(Strict):
         "environment variable wins."))
     log_enabled: bool = Field(description="Log every scored record (driftline serve --log/--no-log overrides it).")
     timeout_s: float = Field(gt=0, le=3600, description="A request not answered in this long gets 504.")
+    log_retention_days: int | None = Field(None, ge=1, description=(
+        "Days the inference log keeps a record (its features are personal data in most tables): `driftline log "
+        "purge` and the monitoring deployment delete older ones; null: kept forever."))
 
 
 GateMetric = Literal["roc_auc", "pr_auc", "accuracy", "f1", "log_loss", "calibration_error", "macro_f1", "brier",
@@ -472,10 +485,51 @@ class GateParams(Strict):
     infra: InfraParams = Field(description="The load-and-query check of the built bento before promotion.")
 
 
+class DecisionPolicy(Strict):
+    """How `driftline rollout decide` turns the arms' evidence from the inference log into promote, keep waiting
+    or roll back. The task's primary metric is compared (ROC AUC, log loss, RMSE), in its own direction."""
+
+    min_labelled: int = Field(200, ge=10, description=(
+        "Labelled records each arm needs (shadow: the same records in both) before the realised comparison "
+        "decides; with fewer, only the deadline or a guard can end the rollout."))
+    min_hours: float = Field(24, ge=0, description=(
+        "Hours the rollout must have run before it can be promoted: a day's traffic, not an hour's."))
+    margin: float = Field(0.0, ge=0, description=(
+        "How much better the candidate's primary metric must be (candidate minus champion, in the metric's "
+        "direction and units) at the interval's bound to promote; 0: not worse at the bound."))
+    confidence: float = Field(0.95, gt=0.5, lt=1, description=(
+        "Two-sided level of the interval of the metric difference: DeLong for ROC AUC, else a paired "
+        "bootstrap (shadow) or an unpaired one (canary)."))
+    bootstrap_rounds: int = Field(1000, ge=100, le=20_000, description="Resamples of the bootstrap interval.")
+    max_prediction_drift: float | None = Field(0.2, gt=0, description=(
+        "Guard: roll back when the drift score (monitor.num_method's distance) between the arms' answers on "
+        "the window reaches this; null: no guard."))
+    max_fairness_increase: float | None = Field(0.05, ge=0, description=(
+        "Guard: roll back when the candidate's largest fairness gap over the sensitive attributes (the "
+        "monitoring's parity gap of the answers) is above the champion's by more than this; null: no guard."))
+    deadline_hours: float = Field(168, gt=0, description=(
+        "When the evidence is still inconclusive this long after the start, on_deadline decides."))
+    on_deadline: Literal["rollback", "promote", "keep"] = Field("rollback", description=(
+        "What an inconclusive rollout does at the deadline: roll back (keep the champion), promote the "
+        "candidate (it was not shown worse), or keep waiting."))
+
+
+class RolloutParams(Strict):
+    mode: Literal["direct", "shadow", "canary"] = Field("direct", description=(
+        "What a blessed release does: `direct` makes it champion at once; `shadow` makes it candidate, scored "
+        "beside the champion on every request and logged, never answered; `canary` makes it candidate and "
+        "answers canary_share of the records with it (chosen by a stable hash of the record id)."))
+    canary_share: float = Field(0.1, gt=0, lt=1, description="The share of records the candidate answers in canary.")
+    decide: DecisionPolicy = Field(DecisionPolicy(), description=(
+        "When a rollout's candidate is promoted or rolled back (`driftline rollout decide`)."))
+
+
 class RegistryParams(Strict):
     dir: Path = Field(description=(
         "registry.json, history.jsonl, cards/ and blessings/ (in git); models/ (in DVC)."))
     push: bool = Field(description="`dvc push` each exported model to the default remote.")
+    rollout: RolloutParams = Field(RolloutParams(), description=(
+        "How a blessed version reaches traffic: at once, or as a candidate in shadow or canary first."))
 
 
 class FlowParams(Strict):

@@ -58,3 +58,7 @@ class ModelNotFound(DriftlineError, FileNotFoundError):
 
 class ClusterUnreachable(DriftlineError, ConnectionError):
     """The Dask scheduler that batch scoring was pointed at does not answer."""
+
+
+class RetentionError(DriftlineError, ValueError):
+    """A purge of the inference log that cannot run: no cut given or configured, or a cut in the future."""

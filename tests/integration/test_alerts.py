@@ -24,6 +24,7 @@ from pydantic import TypeAdapter
 from driftline.config import PolicyParams, load_params, with_values
 from driftline.monitoring.alerts import ARTIFACT_KEY, EVENT, evaluate, raise_alert
 from driftline.registry.infra import free_port
+from driftline.registry.release import triggered_by
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY = PolicyParams(dataset_drift=True, max_metric_drop=0.03, max_parity_gap=0.3, min_attribution_ndcg=0.9)
@@ -255,7 +256,8 @@ def test_inside_a_flow_run_the_alert_is_an_event_and_an_artifact(prefect_harness
 
 
 def test_a_burst_of_alerts_starts_one_training_run(prefect_harness, tmp_path):
-    """prefect.yaml's own trigger, on a stand-in deployment: two alerts inside the cooldown, one flow run."""
+    """prefect.yaml's own trigger, on a stand-in deployment: two alerts inside the cooldown, one flow run, which
+    gets the first alert's record."""
     spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
     (training,) = (d for d in spec["deployments"] if d["name"] == "training")
     (trigger,) = (TypeAdapter(DeploymentTriggerTypes).validate_python(t) for t in training["triggers"])
@@ -272,5 +274,16 @@ def test_a_burst_of_alerts_starts_one_training_run(prefect_harness, tmp_path):
             assert wait_for(lambda: read_alert_events(client, [r["event"]["id"] for r in records]), 20)
             time.sleep(3)  # the second alert has reached the server: give its evaluation time to act, if it would
             assert len(runs()) == 1
+            assert runs()[0].parameters == {"alert": records[0]["record"]}  # the release keeps it as the trigger
         finally:  # the harness is shared by the session: later alerts must not start runs
             client.delete_resource_owned_automations(f"prefect.deployment.{deployment_id}")
+
+
+def test_the_training_run_an_alert_starts_names_it_as_its_trigger(tmp_path):
+    summary, findings = drifted()
+    record = raise_alert(summary, findings, params_with(None), tmp_path)
+    assert triggered_by(tmp_path, Path(record["record"])) == {
+        "alert": f"reports/alerts/{Path(record['record']).name}", "event": record["event"]["id"],
+        "rules": [f["rule"] for f in findings]}
+    gone = tmp_path / "elsewhere.json"  # a record deleted since (or never there) is still named
+    assert triggered_by(tmp_path, gone) == {"alert": "elsewhere.json", "event": None, "rules": None}

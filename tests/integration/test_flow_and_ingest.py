@@ -3,6 +3,7 @@
 import hashlib
 import json
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -115,10 +116,30 @@ def test_monitoring_flow_publishes_the_summary_and_report(flows, tmp_path):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
+    from driftline.serving.log import PREDICTIONS, connect, utc_now
+
     root, _, _, monitoring = flows
     batch = tmp_path / "batch.csv"
     full_data().iloc[4000:5000].to_csv(batch, index=False)
-    summary = monitoring(batch=str(batch), root=str(root))
+    params_file = root / "params.yaml"
+    shipped = params_file.read_text()
+    params = yaml.safe_load(shipped)
+    log = tmp_path / "inference.db"
+    params["serve"] |= {"log_retention_days": 30, "log_url": f"sqlite:///{log}"}
+    row = {"request_id": "r", "model_version": "1", "features": {}, "probability": 0.5, "label": "x"}
+    engine = connect(f"sqlite:///{log}")
+    with engine.begin() as connection:  # one record past the retention, one inside it
+        connection.execute(PREDICTIONS.insert(), [row | {"record_id": name, "created": utc_now() - timedelta(days=age)}
+                                                  for name, age in (("old", 31), ("new", 29))])
+    try:
+        params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+        summary = monitoring(batch=str(batch), root=str(root))
+    finally:
+        params_file.write_text(shipped)
+    assert summary["purged"]["predictions"] == 1
+    with engine.connect() as connection:
+        assert [r.record_id for r in connection.execute(PREDICTIONS.select())] == ["new"]
+    engine.dispose()
     assert summary["rows"] == 1000 and set(summary["scores"]) >= {"age", "prediction"}
     assert Path(summary["report"]).is_file()
     with get_client(sync_client=True) as client:

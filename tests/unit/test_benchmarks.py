@@ -122,3 +122,24 @@ def test_the_commit_is_marked_dirty_while_tracked_files_differ(tmp_path):
     assert record.commit(tmp_path) == sha
     (tmp_path / "tracked.txt").write_text("two\n")
     assert record.commit(tmp_path) == f"{sha}-dirty"
+
+
+def test_the_serve_benchmark_reports_shadow_against_single_model_serving():
+    spec = importlib.util.spec_from_file_location("benchmark_serve", ROOT / "benchmarks" / "serve.py")
+    serve = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(serve)
+
+    def figures(rate: float, p99: float) -> dict:
+        return {"requests_per_s": rate, "p50_ms": p99 / 2, "p99_ms": p99, "errors": 0, "server_cpu_ms": 1000 / rate,
+                "client_cpu_ms": 0.2, "wall_ms": 1000 / rate, "rounds_per_s": [rate]}
+
+    measured = {serve.SINGLE: figures(1000, 40), "driftline, log off": figures(1100, 38),
+                serve.SHADOW: figures(800, 50), "floor (no model work)": figures(1500, 30)}
+    tables = serve.tables(measured, 32, 100, 1, 1600.0, {serve.SINGLE: True, serve.SHADOW: True})
+    shadow = next(t for t in tables if t["title"].startswith("Shadow against single-model serving"))
+    assert shadow["rows"][-1] == ["shadow / single", 0.8, 1.25, 1.25, None, 1.25]
+    assert "p99 is 1.25x and its throughput 0.80x" in shadow["note"]
+    checks = dict(next(t for t in tables if t["title"] == "Checks")["rows"])
+    assert checks[f"goal: shadow p99 <= {serve.SHADOW_P99} x single-model p99, 0 errors, every answered record "
+                  "logged in both arms"] is True
+    assert problems(record.document("serve", tables)) == []

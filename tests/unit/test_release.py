@@ -5,7 +5,7 @@ import pandas as pd
 
 from driftline.config import Schema
 from driftline.core.task import Task
-from driftline.registry.release import metrics_of, same_target, stored_scores
+from driftline.registry.release import metrics_of, stored_scores
 
 
 def schema(kind: str, target: str = "y", classes: tuple = ("a", "b", "c"), positive: str = "b") -> Schema:
@@ -34,8 +34,8 @@ def test_scores_are_read_by_the_contract_s_column_names():
 
 def test_a_champion_is_compared_only_when_it_answers_the_same_question():
     pair = ("a", "b")
-    assert same_target(schema("binary", classes=pair), schema("binary", classes=pair))
-    assert not same_target(schema("binary", classes=pair), schema("binary", classes=pair, positive="a"))
-    assert not same_target(schema("binary", classes=pair), schema("multiclass"))
-    assert not same_target(schema("multiclass"), schema("multiclass", classes=("a", "b", "d")))
-    assert not same_target(schema("regression"), schema("regression", target="z"))
+    assert schema("binary", classes=pair).same_target(schema("binary", classes=pair))
+    assert not schema("binary", classes=pair).same_target(schema("binary", classes=pair, positive="a"))
+    assert not schema("binary", classes=pair).same_target(schema("multiclass"))
+    assert not schema("multiclass").same_target(schema("multiclass", classes=("a", "b", "d")))
+    assert not schema("regression").same_target(schema("regression", target="z"))

@@ -4,7 +4,18 @@ One module per command group; each command is one library call. Heavy libraries 
 commands, so `driftline --help` starts fast.
 """
 
-from driftline.cli import data, models, monitor, project, report, serving, workspace  # noqa: F401  (each registers commands)
+from driftline.cli import (  # noqa: F401  (each registers commands)
+    data,
+    history,
+    logs,
+    models,
+    monitor,
+    project,
+    report,
+    rollout,
+    serving,
+    workspace,
+)
 from driftline.cli.common import app
 
 __all__ = ["app"]

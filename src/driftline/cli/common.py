@@ -45,7 +45,10 @@ def gate_table(blessing: dict, title: str) -> Table:
 def show_release(result: dict) -> bool:
     """Print the gate's table and what happened to the version; True when the gate refused a new model."""
     Console().print(gate_table(result["blessing"], "gate"))
+    rollout = result.get("rollout")
     outcome = "promoted to champion" if result["promoted"] else (
+        f"candidate in a {rollout['mode']} rollout beside champion {rollout['champion']}: `driftline rollout "
+        "decide` promotes it on evidence" if rollout else
         "new, not promoted: the champion is unchanged" if result["new"] else "already registered: nothing moved")
     console.print(f"version {result['version']}: {outcome}")
-    return result["new"] and not result["promoted"]
+    return result["new"] and not result["promoted"] and not rollout

@@ -49,9 +49,10 @@ def show_dry_run(verdict: dict, path: Path) -> bool:
     """The gate's table and what a release would do (release's exit status); True when it would refuse a new model."""
     Console().print(gate_table(verdict["blessing"], "gate (dry run)"))
     outcome = ("would be promoted to champion" if verdict["would_promote"] else
+               "would become the rollout's candidate" if verdict["would_roll_out"] else
                "would be registered, not promoted" if verdict["new"] else "already registered: nothing would move")
     console.print(f"version {verdict['version']}: {outcome}; nothing registered or moved (verdict: {path})")
-    return verdict["new"] and not verdict["would_promote"]
+    return verdict["new"] and not verdict["would_promote"] and not verdict["would_roll_out"]
 
 
 @app.command(rich_help_panel="Registry")

@@ -10,6 +10,8 @@ import typer
 
 from driftline.cli.common import ROOT, app, console, reported
 from driftline.config import load_params
+from driftline.registry.store import CHAMPION, Registry
+from driftline.serving.auth import TOKEN_VARIABLE, check_binding, is_loopback
 
 
 @app.command(rich_help_panel="Models at work")
@@ -46,28 +48,43 @@ def predict(
 
 @app.command(rich_help_panel="Models at work")
 def serve(
-    port: int = typer.Option(3000, help="port on 127.0.0.1"),
+    port: int = typer.Option(3000, help="port to listen on"),
+    host: str = typer.Option("127.0.0.1", help="address to listen on; one other machines reach (0.0.0.0, ::, a "
+                                               f"LAN address) needs {TOKEN_VARIABLE} or --insecure"),
+    insecure: bool = typer.Option(False, "--insecure", help=f"serve beyond loopback without {TOKEN_VARIABLE}"),
     model: str = typer.Option("champion", help="a version or an alias"),
     log: bool = typer.Option(None, "--log/--no-log", help="log every scored record (default: serve.log_enabled)"),
 ) -> None:
-    """Serve the champion's bento on 127.0.0.1 (POST /predict, POST /explain, GET /healthz, GET /metadata).
+    """Serve the champion's bento (POST /predict, POST /explain, GET /healthz, GET /metadata), on 127.0.0.1 unless
+    --host says otherwise.
 
     Every scored record goes to the inference log (params.yaml serve.log_url, or DRIFTLINE_LOG_URL);
     GET /metadata/log counts its writes and failures. The service keeps the version it started with;
     /metadata says which one, and whether the registry's champion has moved since (restart to follow it).
+    While a rollout runs (`driftline rollout status`), the champion is served with the candidate beside it, in
+    shadow or canary. With DRIFTLINE_API_TOKEN set, every route but the probes needs `Authorization: Bearer
+    <token>`.
     """
     from driftline.registry.resolver import serving_bento
+    from driftline.registry.rollout import service_env
     from driftline.serving.log import log_url
 
+    token = os.environ.get(TOKEN_VARIABLE)
     with reported(f"serve {model}"):
+        check_binding(host, token, insecure)  # before anything is loaded: a refusal is immediate
         params = load_params()
-        bento, entry = serving_bento(params, ROOT, model)
-    env = os.environ | {"DRIFTLINE_REGISTRY": str((ROOT / params.registry.dir).resolve()),
-                        "DRIFTLINE_VERSION": entry["version"], "DRIFTLINE_MODEL_TAG": entry["model_tag"],
-                        "DRIFTLINE_LOG_URL": log_url(params.serve.log_url, ROOT)
-                        if (params.serve.log_enabled if log is None else log) else "",
-                        "DRIFTLINE_TIMEOUT_S": str(params.serve.timeout_s)}
-    command = [sys.executable, "-m", "bentoml", "serve", bento, "--host", "127.0.0.1", "--port", str(port)]
+        log_on = params.serve.log_enabled if log is None else log
+        rollout, arms = service_env(Registry(ROOT / params.registry.dir), model, log_on)
+        bento, entry = serving_bento(params, ROOT, model, rollout=bool(rollout["DRIFTLINE_ROLLOUT_MODE"]))
+    env = os.environ | rollout | {
+        "DRIFTLINE_REGISTRY": str((ROOT / params.registry.dir).resolve()),
+        "DRIFTLINE_VERSION": entry["version"], "DRIFTLINE_MODEL_TAG": entry["model_tag"],
+        "DRIFTLINE_LOG_URL": log_url(params.serve.log_url, ROOT) if log_on else "",
+        "DRIFTLINE_TIMEOUT_S": str(params.serve.timeout_s)}
+    guard = "token required" if token else "no token" + (" (--insecure)" if not is_loopback(host) else "")
+    console.print(f"serving champion {entry['version']}{arms} on {host}:{port}, {guard}"
+                  if model == CHAMPION else f"serving {model} ({entry['version']}){arms} on {host}:{port}, {guard}")
+    command = [sys.executable, "-m", "bentoml", "serve", bento, "--host", host, "--port", str(port)]
     os.execve(sys.executable, command, env)  # BentoML takes this process over: a SIGTERM reaches it, not a parent
 
 

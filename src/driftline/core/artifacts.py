@@ -102,3 +102,15 @@ def dvc(root: Path, *args: str) -> None:
     done = run_dvc(root, *args)
     if done.returncode:
         raise IngestError(f"dvc {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+
+
+ALERTS_DIR = Path("reports") / "alerts"  # monitoring.alerts writes one record per alert here; the ledger reads them
+
+
+def data_version(root: Path, data_dir: Path) -> str | None:
+    """The md5 that the data folder's .dvc file records; None without a readable one."""
+    pointer = root / f"{data_dir}.dvc"
+    try:
+        return yaml.safe_load(pointer.read_text())["outs"][0]["md5"]
+    except (OSError, yaml.YAMLError, KeyError, IndexError, TypeError):
+        return None

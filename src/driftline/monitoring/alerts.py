@@ -20,11 +20,10 @@ from pathlib import Path
 import httpx
 
 from driftline.config import Params, PolicyParams
-from driftline.core.artifacts import write_json
+from driftline.core.artifacts import ALERTS_DIR, write_json
 from driftline.core.metrics import HIGHER_IS_BETTER, PRIMARY
 
 EVENT = "driftline.alert"
-ALERTS_DIR = Path("reports") / "alerts"
 ARTIFACT_KEY = "drift-alert"
 # The fairness gap (monitoring.fairness) that the parity rule reads per task: what the model answers, no labels
 PARITY_GAP = {"binary": "demographic_parity_difference", "multiclass": "selection_rate_gap",
@@ -182,7 +181,7 @@ def _in_prefect_run() -> bool:
     return FlowRunContext.get() is not None or TaskRunContext.get() is not None
 
 
-def _prefect_api() -> bool:
+def prefect_api() -> bool:
     """Whether PREFECT_API_URL names a server: without one, emit_event would start a throwaway local server
     (seconds) whose automations nobody configured."""
     from prefect.settings import PREFECT_API_URL
@@ -227,7 +226,7 @@ def raise_alert(summary: dict, findings: list[dict], params: Params, root: Path,
         return None
     model = params.package.model_name
     path = Path(root) / ALERTS_DIR / f"{_slug(str(summary['created']) + '-' + str(summary['batch']))}.json"
-    emitted = _prefect_api()
+    emitted = prefect_api()
     record = _plain({
         "raised": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "model": model, "model_version": summary.get("model_version"),

@@ -1,7 +1,8 @@
 """Backfill: each window of a span of the inference log monitored in turn, as the scheduled deployment would
 have monitored it, so that a new install, or a new dashboard panel, sees the history.
 
-The model, the training split and the log are loaded once for the whole span. A window is a past one, so its
+The model, the training split, its scored sample, the estimator, the SHAP background and the log are loaded
+once for the whole span. A window is a past one, so its
 alerts are evaluated and kept in its summary (the plots mark them) but not raised: history must not page
 anyone, nor retrain. The report index is rebuilt and the snapshots are added once, at the end.
 """
@@ -15,7 +16,7 @@ from driftline.config import Params
 from driftline.core.artifacts import splits_dir
 from driftline.core.splits import load_split
 from driftline.errors import MonitorError
-from driftline.monitoring.run import log_name, run, window_edges
+from driftline.monitoring.run import Baseline, log_name, run, window_edges
 from driftline.monitoring.workspace import add_snapshots
 from driftline.registry.resolver import resolve_model
 from driftline.reporting.index import build_index
@@ -52,6 +53,7 @@ def backfill(params: Params, root: Path, start: datetime, end: datetime | None, 
     if log.empty:
         raise MonitorError(f"the inference log has no records in {start.isoformat()}..{end.isoformat()}")
     reference = load_split(splits_dir(root), "train")
+    baseline = Baseline.of(reference, predictor, resolved.path, params)
     summaries, skipped = [], []
     for lower, upper in spans:
         edges = window_edges(lower, upper)
@@ -61,7 +63,7 @@ def backfill(params: Params, root: Path, start: datetime, end: datetime | None, 
             continue
         summaries.append(run(part, reference, predictor, resolved.path, resolved.entry["version"], params,
                              root / params.monitor.reports_dir, log_name(lower, upper),
-                             outputs=part[predictor.task.output_columns], window=edges))
+                             outputs=part[predictor.task.output_columns], window=edges, baseline=baseline))
     build_index(root)
     add_snapshots(root / params.monitor.workspace, summaries, params.package.model_name)
     return {"summaries": summaries, "skipped": skipped}

@@ -68,7 +68,7 @@ def figures(summary: dict) -> dict[tuple[str, str], float]:
                 audit = gap.startswith("reference_")
                 values[(f"fairness.{gap.removeprefix('reference_')}", f"{attribute} (audit)" if audit else attribute)] \
                     = value
-    return {key: float(v) for key, v in values.items() if isinstance(v, (int, float)) and math.isfinite(v)}
+    return finite(values)
 
 
 def performance_figures(performance: dict) -> dict[tuple[str, str], object]:
@@ -108,6 +108,11 @@ def segment_figures(summary: dict) -> dict[tuple[str, str], float]:
         for attribute, gaps in (segment.get("fairness") or {}).items():
             values |= {(f"segment.fairness.{gap}", f"{label} {attribute}"): value
                        for gap, value in gaps.items() if gap != "groups" and not gap.startswith("reference_")}
+    return finite(values)
+
+
+def finite(values: dict) -> dict[tuple[str, str], float]:
+    """The figures that are numbers (not None, NaN or infinite), as floats: Evidently's series take no others."""
     return {key: float(v) for key, v in values.items() if isinstance(v, (int, float)) and math.isfinite(v)}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from driftline.monitoring.alerts import PARITY_GAP, evaluate, raise_alert
 from driftline.monitoring.attribution import attribution_drift
 from driftline.monitoring.drift import drift_report, prediction_columns, prediction_frame, summarise
 from driftline.monitoring.fairness import fairness_drift
-from driftline.monitoring.performance import estimator, performance
+from driftline.monitoring.performance import CBPE, DLE, estimator, performance
 from driftline.monitoring.segments import segment_summary
 from driftline.monitoring.workspace import add_snapshot
 from driftline.registry.resolver import resolve_model
@@ -30,9 +31,30 @@ from driftline.reporting.index import build_index
 
 PREDICTED = {"binary": "probability", "multiclass": "probabilities", "regression": "prediction"}  # fairness reads it
 
+@dataclass(frozen=True)
+class Baseline:
+    """What every batch of one model is compared with: its reference.json, the training sample with the model's
+    answers, its performance estimator and its SHAP background. A backfill's windows share one."""
+
+    stored: dict
+    sample: pd.DataFrame
+    frame: pd.DataFrame
+    estimate: CBPE | DLE
+    background: pd.DataFrame
+
+    @classmethod
+    def of(cls, reference: pd.DataFrame, predictor: Predictor, model_dir: Path, params: Params) -> Baseline:
+        """REFERENCE (the training split) sampled by monitor.reference_rows and scored, with MODEL_DIR's files."""
+        cfg, task = params.monitor, predictor.task
+        stored = json.loads((model_dir / "reference.json").read_text())
+        sample = reference.sample(min(cfg.reference_rows, len(reference)), random_state=cfg.seed)
+        return cls(stored, sample, sample.join(prediction_frame(task, predictor.predict(sample))),
+                   estimator(predictor, model_dir, stored), Explainer.load(predictor, model_dir).background)
+
+
 def run(batch: pd.DataFrame, reference: pd.DataFrame, predictor: Predictor, model_dir: Path, version: str,
         params: Params, reports_root: Path, name: str = "batch", root: Path | None = None,
-        outputs: pd.DataFrame | None = None, window: dict | None = None) -> dict:
+        outputs: pd.DataFrame | None = None, window: dict | None = None, baseline: Baseline | None = None) -> dict:
     """Compare BATCH with the training split and with the model's own reference, write the reports in a
     dated folder, and raise an alert where params.yaml's policy says so.
 
@@ -41,22 +63,21 @@ def run(batch: pd.DataFrame, reference: pd.DataFrame, predictor: Predictor, mode
     OUTPUTS is what the service answered for each row (a log window: task.output_columns); a CSV batch is
     scored here. WINDOW ({"start", "end"}, ISO) is the log window the batch is. With ROOT, the project's
     reports/index.html is rebuilt to list this run, the run becomes a snapshot in the Evidently workspace
-    (monitor.workspace, timestamped at the window's end), and alerts are raised.
+    (monitor.workspace, timestamped at the window's end), and alerts are raised. BASELINE: Baseline.of(REFERENCE,
+    ...) made once by a caller that runs many batches of one model.
     """
     schema, cfg, task = predictor.schema, params.monitor, predictor.task
-    model_reference = json.loads((model_dir / "reference.json").read_text())
-    sample = reference.sample(min(cfg.reference_rows, len(reference)), random_state=cfg.seed)
+    baseline = baseline or Baseline.of(reference, predictor, model_dir, params)
+    model_reference, sample, estimate = baseline.stored, baseline.sample, baseline.estimate
     typed = coerce(batch, schema, schema.features, predictor.na_values)
     # the answers are the batch's rows in order, whatever their index: the drift report joins them by index
     outputs = predictor.predict(typed) if outputs is None else outputs.set_axis(typed.index)
     answers = task.answers(outputs)
-    frames = {"reference": sample.join(prediction_frame(task, predictor.predict(sample))),
-              "current": typed.join(prediction_frame(task, outputs))}
+    frames = {"reference": baseline.frame, "current": typed.join(prediction_frame(task, outputs))}
     numeric, categorical = prediction_columns(task)
     snapshot = drift_report(frames["reference"], frames["current"], schema, cfg, (numeric, categorical))
     y = task.late_targets(batch, predictor.na_values)
     threshold = predictor.threshold if task.kind == "binary" else None
-    estimate = estimator(predictor, model_dir, model_reference)
     performance_summary, realised = performance(
         task, answers, typed, y, estimate, model_reference["metrics"], cfg.min_labelled_rows,
         params.evaluate.calibration_bins, threshold)
@@ -68,7 +89,7 @@ def run(batch: pd.DataFrame, reference: pd.DataFrame, predictor: Predictor, mode
         "report": str(out_dir / "report.html"), "created": stamp,
         "model_version": version, **({"window": window} if window else {}),
         "performance": performance_summary,
-        "attribution": attribution_drift(predictor, Explainer.load(predictor, model_dir).background, typed,
+        "attribution": attribution_drift(predictor, baseline.background, typed,
                                          model_reference["attribution"], cfg.explain_rows, cfg.seed),
         "fairness": fairness(batch, typed, predicted, y, threshold, params, model_reference),
         "segments": segment_summary(frames, answers, predicted, y, estimate, threshold,

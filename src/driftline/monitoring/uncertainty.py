@@ -65,7 +65,7 @@ def _ratio_influence(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarr
     return (numerator - numerator.sum() / denominator.sum() * denominator) / denominator.mean()
 
 
-def _auc_influence(score: np.ndarray, positive: np.ndarray) -> np.ndarray | None:
+def auc_influence(score: np.ndarray, positive: np.ndarray) -> np.ndarray | None:
     """Each row's influence on the ROC AUC of SCORE. NannyML writes the AUC as a Mann-Whitney statistic, the mean
     over the positives of their placements (the share of negatives scored below, ties half), and keeps the
     spread of the minority class's placements alone; DeLong's variance adds the other class's (the share of
@@ -93,7 +93,7 @@ def _macro_influence(influences: list[np.ndarray | None]) -> np.ndarray | None:
 def _binary_influence(y: np.ndarray, probability: np.ndarray, threshold: float) -> dict[str, np.ndarray | None]:
     positive, chosen = y == 1, probability >= threshold
     tp, fp, fn = (positive & chosen).astype(np.int64), ~positive & chosen, positive & ~chosen
-    return {"roc_auc": _auc_influence(probability, positive),
+    return {"roc_auc": auc_influence(probability, positive),
             "accuracy": _ratio_influence(positive == chosen, np.ones(len(y))),
             "f1": _ratio_influence(2 * tp, 2 * tp + fp + fn), "precision": _ratio_influence(tp, chosen),
             "recall": _ratio_influence(tp, positive)}
@@ -108,7 +108,7 @@ def _multiclass_influence(y: np.ndarray, probabilities: np.ndarray) -> dict[str,
     f1 = [_ratio_influence(2 * ((y == k) & (decided == k)), (y == k).astype(np.int64) + (decided == k))
           for k in classes]
     return {"accuracy": _ratio_influence(decided == y, np.ones(len(y))), "macro_f1": _macro_influence(f1),
-            "roc_auc": _macro_influence([_auc_influence(probabilities[:, k], y == k) for k in classes]),
+            "roc_auc": _macro_influence([auc_influence(probabilities[:, k], y == k) for k in classes]),
             "log_loss": loss - loss.mean()}
 
 

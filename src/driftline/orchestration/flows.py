@@ -1,6 +1,8 @@
 """The Prefect flows: `training` runs the dvc.yaml stages as one task each, in DVC's order, then the release;
-`monitoring` checks a window of the inference log (or a CSV batch) and publishes the reports. An alert
-(params.yaml's policy) emits the event that prefect.yaml's trigger turns into a training run.
+`monitoring` checks a window of the inference log (or a CSV batch), publishes the reports and purges the log
+past serve.log_retention_days. An alert (params.yaml's policy) emits the event that prefect.yaml's trigger
+turns into a training run, which records the alert as its version's trigger.
+`rollout_decision` judges a running rollout on the log (promote, wait or roll back) and publishes the decision.
 
 flows/*.py, prefect.yaml's entry points, only import these.
 """
@@ -18,7 +20,10 @@ from prefect.cache_policies import NO_CACHE
 from driftline.config import load_params
 from driftline.monitoring import run as monitoring_lib
 from driftline.orchestration import pipeline
+from driftline.registry import decide as deciding
 from driftline.registry import release as releasing
+from driftline.registry.store import Registry
+from driftline.serving import retention
 
 
 @task(cache_policy=NO_CACHE)  # DVC is the cache: it skips stages whose inputs did not change
@@ -31,18 +36,20 @@ def reproduce(repo: Repo, stage: str) -> pipeline.StageRun:
 
 
 @task(cache_policy=NO_CACHE)
-def release(root: str) -> dict:
-    """Register the packaged model, gate it, check its bento serves, and promote it if blessed."""
+def release(root: str, alert: str | None = None) -> dict:
+    """Register the packaged model, gate it, check its bento serves, and promote it if blessed (ALERT: the alert
+    record that started this run, kept as the version's trigger)."""
     print("release: started", flush=True)
-    result = releasing.release(load_params(Path(root) / "params.yaml"), Path(root))
+    result = releasing.release(load_params(Path(root) / "params.yaml"), Path(root), alert)
     print(f"release: version {result['version']} blessed={result['blessed']} promoted={result['promoted']}",
           flush=True)
     return result
 
 
 @flow(name="training")  # prints go to stdout as they happen: `driftline run` shows each stage live
-def training(root: str = ".") -> dict:
-    """Run every dvc.yaml stage in order, then the release; publish the metrics and the gate as artifacts."""
+def training(root: str = ".", alert: str | None = None) -> dict:
+    """Run every dvc.yaml stage in order, then the release; publish the metrics and the gate as artifacts.
+    ALERT: the record of the monitoring alert whose event started this run (prefect.yaml's trigger passes it)."""
     root_path = Path(root).resolve()
     options = load_params(root_path / "params.yaml").flows
     retrying = {"retries": options.retries, "retry_delay_seconds": options.retry_delay_seconds}
@@ -52,7 +59,7 @@ def training(root: str = ".") -> dict:
             runs.append(reproduce.with_options(name=stage, **retrying)(repo, stage))
         create_markdown_artifact(key="training-metrics", markdown=pipeline.metrics_markdown(repo, runs),
                                  description="Stages and metrics of this training run")
-    result = release(str(root_path))
+    result = release(str(root_path), alert)
     create_table_artifact(key="gate", table=result["blessing"]["checks"],
                           description=f"Gate of version {result['version']}: blessed={result['blessed']}, "
                                       f"promoted={result['promoted']}")
@@ -82,4 +89,37 @@ def monitoring(root: str = ".", hours: float = 24, batch: str | None = None) -> 
     create_markdown_artifact(key="drift-summary", markdown=monitoring_lib.summary_markdown(summary))
     print(f"dataset drift: {summary['dataset_drift']}; drifted columns: {summary['drifted_columns']}; "
           f"alerts: {[a['rule'] for a in summary.get('alerts', [])]}")
-    return summary
+    purged = purge.with_options(retries=options.retries, retry_delay_seconds=options.retry_delay_seconds)(
+        str(root_path))
+    return summary | ({"purged": purged} if purged is not None else {})
+
+
+@task(cache_policy=NO_CACHE)
+def purge(root: str) -> dict | None:
+    """The inference log's records older than serve.log_retention_days deleted (None: retention is not set)."""
+    purged = retention.purge_expired(load_params(Path(root) / "params.yaml"), Path(root))
+    if purged is not None:
+        print(f"log retention: deleted {purged['predictions']} predictions and {purged['labels']} labels logged "
+              f"before {purged['before']} (UTC)")
+    return purged
+
+
+@task(cache_policy=NO_CACHE)
+def decide(root: str) -> dict:
+    """The rollout decision (registry.decide): evidence written, the outcome applied, its event emitted."""
+    return deciding.decide(load_params(Path(root) / "params.yaml"), Path(root))
+
+
+@flow(name="rollout-decision", log_prints=True)
+def rollout_decision(root: str = ".") -> dict | None:
+    """Judge the running rollout on the inference log since its start and publish the decision; without a
+    rollout (the hourly deployment's usual case) there is nothing to decide, and the run says so."""
+    root_path = Path(root).resolve()
+    if Registry(root_path / load_params(root_path / "params.yaml").registry.dir).rollout is None:
+        print("no rollout is running: nothing to decide")
+        return None
+    record = decide(str(root_path))
+    create_markdown_artifact(key="rollout-decision", markdown=deciding.decision_markdown(record),
+                             description=f"Rollout decision for version {record['version']}: {record['outcome']}")
+    print(f"rollout of {record['version']}: {record['outcome']}; " + " ".join(record["reasons"]))
+    return record

@@ -17,16 +17,25 @@ from pathlib import Path
 import bentoml
 import numpy as np
 import pandas as pd
-import yaml
 from bentoml.exceptions import NotFound
 
-from driftline.config import Params, Schema
-from driftline.core.artifacts import dvc, git_state, package_info, splits_dir, stage_file, stage_outs, write_json
+from driftline.config import Params
+from driftline.core.artifacts import (
+    data_version,
+    dvc,
+    git_state,
+    package_info,
+    splits_dir,
+    stage_file,
+    stage_outs,
+    write_json,
+)
 from driftline.core.data import columns_of
 from driftline.core.metrics import HIGHER_IS_BETTER, PRIMARY, task_metrics
 from driftline.core.splits import load_split
 from driftline.core.task import Task
 from driftline.errors import IngestError, RegistryError
+from driftline.registry import rollout
 from driftline.registry.bento import build_bento
 from driftline.registry.card import (
     OUTPUT_FORMAT,
@@ -41,12 +50,6 @@ from driftline.registry.infra import load_and_query
 from driftline.registry.resolver import resolve, resolve_entry
 from driftline.registry.store import CHALLENGER, CHAMPION, Registry, now
 from driftline.reporting.index import build_index
-
-
-def data_version(root: Path, params: Params) -> str | None:
-    """The md5 that the data folder's .dvc file records."""
-    pointer = root / f"{params.data.dir}.dvc"
-    return yaml.safe_load(pointer.read_text())["outs"][0]["md5"] if pointer.is_file() else None
 
 
 def read(path: Path) -> dict:
@@ -81,18 +84,12 @@ def primary_scores(answers: dict[str, np.ndarray], task: str) -> np.ndarray:
     return answers[{"binary": "probability", "multiclass": "probabilities", "regression": "prediction"}[task]]
 
 
-def same_target(stored: Schema, schema: Schema) -> bool:
-    """Whether a model trained on STORED answers what SCHEMA asks: the same task, target and classes."""
-    return (stored.task, stored.target, stored.classes, stored.positive_label) == (
-        schema.task, schema.target, schema.classes, schema.positive_label)
-
-
 def champion_comparison(registry: Registry, test: pd.DataFrame, y: np.ndarray,
                         params: Params) -> tuple[np.ndarray, dict] | None:
     """The champion's scores and metrics on this run's test split (the data may have changed since); None when
     it predicts another target or task (after `driftline init` on new data), which no metric can compare."""
     predictor = resolve(registry, CHAMPION).predictor()
-    if not same_target(predictor.schema, params.schema):
+    if not predictor.schema.same_target(params.schema):
         print(f"release: the champion predicts {predictor.schema.task} '{predictor.schema.target}', not this run's "
               f"{params.schema.task} '{params.schema.target}': the candidate is not compared with it", file=sys.stderr)
         return None
@@ -145,14 +142,18 @@ def infra_check(bento_tag: str, entry: dict, registry: Registry, test: pd.DataFr
                                 f"p99 <= {limits.max_p99_ms} ms", "passed": infra["passed"]}
 
 
-def release(params: Params, root: Path = Path(".")) -> dict:
-    """Register the packaged model as a new version, gate it, run the infra check and promote it if blessed."""
+def release(params: Params, root: Path = Path("."), alert: str | None = None) -> dict:
+    """Register the packaged model as a new version, gate it, run the infra check and promote it if blessed (or
+    make it the candidate of a rollout). ALERT: the alert record whose event started this training run, kept in
+    the entry as its trigger."""
     info = read(package_info(root))
     registry = Registry(root / params.registry.dir)
     known = registry.by_model_tag(info["model_tag"])
     if known is not None:
         return registered(registry, known)
     entry, card, final = judge(params, root, registry, info["model_tag"])
+    if alert:
+        entry["trigger"] = triggered_by(root, Path(alert))
     version, blessed = entry["version"], final["blessed"]
     try:
         export_model(registry, version, info["model_tag"], root, params)
@@ -162,17 +163,41 @@ def release(params: Params, root: Path = Path(".")) -> dict:
     write_card(registry, version, card | {"gate": final, "infra_check": final["infra"]})
     registry.register(entry)
     registry.move(CHALLENGER, version, "new candidate from the training run")
-    if blessed:
+    promoted, rolled_out = blessed and not rolls_out(params, registry), None
+    if promoted:
         registry.move(CHAMPION, version, "blessed by the gate and the infra check")
+    elif blessed:
+        mode = params.registry.rollout
+        rolled_out = rollout.start(registry, version, mode.mode, mode.canary_share,
+                                   f"blessed by the gate and the infra check: {mode.mode} rollout")["rollout"]
     snapshot_reports(root, registry, entry)
     build_index(root)
-    return {"version": version, "new": True, "promoted": blessed, "blessed": blessed, "blessing": final}
+    return {"version": version, "new": True, "promoted": promoted, "blessed": blessed, "rollout": rolled_out,
+            "blessing": final}
+
+
+def triggered_by(root: Path, alert: Path) -> dict:
+    """The alert that started a training run: its record (relative to ROOT where it is inside), its event id and
+    the rules that fired, as far as the record can still be read."""
+    shown = alert.resolve().relative_to(root.resolve()) if alert.resolve().is_relative_to(root.resolve()) else alert
+    try:
+        record = read(alert)
+    except (OSError, ValueError):
+        return {"alert": str(shown), "event": None, "rules": None}
+    return {"alert": str(shown), "event": record.get("event", {}).get("id"),
+            "rules": [finding.get("rule") for finding in record.get("findings", [])]}
+
+
+def rolls_out(params: Params, registry: Registry) -> bool:
+    """Whether a blessed version becomes the candidate of a rollout rather than champion: in shadow or canary
+    mode, once there is a champion to roll out beside."""
+    return params.registry.rollout.mode != "direct" and CHAMPION in registry.aliases
 
 
 def registered(registry: Registry, known: dict) -> dict:
     """The release's answer for a model registered before: its stored verdict, nothing moved."""
     return {"version": known["version"], "new": False, "promoted": False, "blessed": known["blessed"],
-            "blessing": read(registry.blessing_path(known["version"]))}
+            "rollout": None, "blessing": read(registry.blessing_path(known["version"]))}
 
 
 def dry_run(params: Params, verdict_path: Path, root: Path = Path(".")) -> dict:
@@ -190,11 +215,14 @@ def dry_run(params: Params, verdict_path: Path, root: Path = Path(".")) -> dict:
         result = registered(registry, known)
     else:
         entry, final = judged_leaving_the_store(params, root, registry, info["model_tag"])
-        result = {"version": entry["version"], "new": True, "promoted": final["blessed"],
-                  "blessed": final["blessed"], "blessing": final}
+        promoted = final["blessed"] and not rolls_out(params, registry)
+        result = {"version": entry["version"], "new": True, "promoted": promoted, "blessed": final["blessed"],
+                  "blessing": final}
     verdict = {"dry_run": True, "model_tag": info["model_tag"], "champion": registry.aliases.get(CHAMPION),
                "version": result["version"], "new": result["new"], "blessed": result["blessed"],
-               "would_promote": result["promoted"], "blessing": result["blessing"]}
+               "would_promote": result["promoted"],
+               "would_roll_out": result["new"] and result["blessed"] and not result["promoted"],
+               "blessing": result["blessing"]}
     write_json(verdict_path, verdict)
     return verdict
 
@@ -260,7 +288,7 @@ def judge(params: Params, root: Path, registry: Registry, model_tag: str) -> tup
     git_commit, dirty = git_state(root)
     entry = {
         "version": version, "model_tag": model_tag, "bento_tag": None, "created": now(),
-        "data_version": data_version(root, params), "git_commit": git_commit, "git_dirty": dirty,
+        "data_version": data_version(root, params.data.dir), "git_commit": git_commit, "git_dirty": dirty,
         "params_hash": hashlib.sha256(params.model_dump_json().encode()).hexdigest()[:16], "task": kind,
         "metrics": comparison["candidate"], f"baseline_{primary}": comparison["baseline"][primary],
         f"champion_{primary}": comparison.get("champion", {}).get(primary), "champion_at_gate": champion,
@@ -301,6 +329,8 @@ def promote(params: Params, version: str, root: Path = Path("."), force: bool = 
         raise RegistryError("--force needs --reason TEXT: the history records why the gate was overridden")
     resolve_entry(registry, entry).predictor()  # refuse to promote what cannot be loaded here
     forced = force and not entry["blessed"]
+    if registry.rollout is not None and registry.rollout["version"] == entry["version"]:
+        rollout.stop(registry, "its candidate was promoted by hand")
     return registry.move(CHAMPION, entry["version"], reason or "promoted by hand", forced=forced)
 
 

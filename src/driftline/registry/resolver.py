@@ -71,11 +71,15 @@ def packaged_model(package_path: Path) -> ResolvedModel:
         raise ModelNotFound(f"model {tag} is not in the BentoML store: run `dvc repro --force package`") from None
 
 
-def serving_bento(params: Params, root: Path, name: str = CHAMPION) -> tuple[str, dict]:
-    """The bento tag and registry entry to serve NAME; a bento missing from the store is rebuilt from its model."""
+def serving_bento(params: Params, root: Path, name: str = CHAMPION, rollout: bool = False) -> tuple[str, dict]:
+    """The bento tag and registry entry to serve NAME; a bento missing from the store is rebuilt from its model,
+    and so is one whose code predates rollouts when ROLLOUT (a candidate to serve beside it)."""
     registry = Registry(root / params.registry.dir)
     entry = resolve(registry, name).entry
-    try:
-        return str(bentoml.get(entry["bento_tag"]).tag), entry
-    except bentoml.exceptions.NotFound:  # a fresh clone after `dvc pull`: same model, same code, new bento
-        return str(build_bento(entry["model_tag"], root, registry.card_files(entry["version"])).tag), entry
+    try:  # a fresh clone after `dvc pull` has none: same model, same code, new bento
+        bento = bentoml.get(entry["bento_tag"])
+        if not rollout or (Path(bento.path) / "src" / "driftline" / "serving" / "arms.py").is_file():
+            return str(bento.tag), entry
+    except bentoml.exceptions.NotFound:
+        pass
+    return str(build_bento(entry["model_tag"], root, registry.card_files(entry["version"])).tag), entry

@@ -1,7 +1,9 @@
 """Registered versions, their aliases and the append-only history of alias moves, as plain text for git.
 
-`registry.json` holds every version's lineage and the aliases; `history.jsonl` gets one line per alias
-move. The exported model files live beside them in `models/`, tracked by DVC rather than git.
+`registry.json` holds every version's lineage, the aliases and the running rollout (registry.rollout: a
+candidate beside the champion); `history.jsonl` gets one line per alias move, a rollout's start and end
+among them (the candidate alias set, then removed). The exported model files live beside them in
+`models/`, tracked by DVC rather than git.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 from driftline.errors import RegistryError
 
-CHAMPION, CHALLENGER = "champion", "challenger"
+CHAMPION, CHALLENGER, CANDIDATE = "champion", "challenger", "candidate"
 
 
 def now() -> str:
@@ -30,6 +32,7 @@ class Registry:
         state = json.loads(self.state_path.read_text()) if self.state_path.is_file() else {}
         self.versions: list[dict] = state.get("versions", [])
         self.aliases: dict[str, str] = state.get("aliases", {})
+        self.rollout: dict | None = state.get("rollout")  # version, mode, canary_share, started, champion
 
     @property
     def state_path(self) -> Path:
@@ -54,6 +57,8 @@ class Registry:
 
     def get(self, version: str) -> dict:
         """The entry of VERSION (a version id or an alias)."""
+        if version == CANDIDATE and version not in self.aliases:
+            raise RegistryError("there is no candidate: no rollout is running (`driftline rollout status`)")
         if version in (CHAMPION, CHALLENGER) and version not in self.aliases:
             raise RegistryError(f"there is no {version} yet: `make run` or `driftline release` registers and "
                                 "promotes a blessed model")
@@ -82,8 +87,9 @@ class Registry:
         self.versions.append(entry)
         self.save()
 
-    def move(self, alias: str, version: str, reason: str, forced: bool = False) -> dict:
-        """Point ALIAS at VERSION, append the move to the history and save; returns the history record.
+    def move(self, alias: str, version: str, reason: str, forced: bool = False, **extra) -> dict:
+        """Point ALIAS at VERSION, append the move to the history and save; returns the history record (with
+        EXTRA's keys: a rollout's mode, a decision's evidence).
 
         ALIAS already at VERSION moves nothing: the record says `moved: false`, and neither the registry nor
         the history changes (a line "V -> V" would make V its own previous champion, and hide the one before).
@@ -92,16 +98,29 @@ class Registry:
         record = {
             "time": now(), "alias": alias, "from": self.aliases.get(alias), "to": entry["version"],
             "reason": reason, "blessed": entry["blessed"], "forced": forced,
-            "blessing": str(self.blessing_path(entry["version"]).relative_to(self.dir)),
+            "blessing": str(self.blessing_path(entry["version"]).relative_to(self.dir)), **extra,
         }
         if record["from"] == record["to"]:
             return record | {"moved": False}
         self.aliases[alias] = entry["version"]
         self.save()
+        self.append_history(record)
+        return record | {"moved": True}
+
+    def remove(self, alias: str, reason: str, **extra) -> dict:
+        """Remove ALIAS (a rollout's candidate when it ends), recorded in the history as a move to nothing."""
+        if alias not in self.aliases:
+            raise RegistryError(f"there is no {alias} to remove")
+        record = {"time": now(), "alias": alias, "from": self.aliases.pop(alias), "to": None, "reason": reason,
+                  **extra}
+        self.save()
+        self.append_history(record)
+        return record
+
+    def append_history(self, record: dict) -> None:
         self.history_path.parent.mkdir(parents=True, exist_ok=True)
         with self.history_path.open("a") as log:
             log.write(json.dumps(record) + "\n")
-        return record | {"moved": True}
 
     def previous_champion(self) -> str:
         """The champion before the current one: where the last move that installed the current one came from,
@@ -115,7 +134,8 @@ class Registry:
     def save(self) -> None:
         """Write registry.json atomically (a crash never leaves half a file)."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        text = json.dumps({"aliases": dict(sorted(self.aliases.items())), "versions": self.versions}, indent=1)
+        state = {"aliases": dict(sorted(self.aliases.items())), "versions": self.versions}
+        text = json.dumps(state | ({"rollout": self.rollout} if self.rollout else {}), indent=1)
         with tempfile.NamedTemporaryFile("w", dir=self.dir, delete=False, suffix=".tmp") as handle:
             handle.write(text + "\n")
         os.replace(handle.name, self.state_path)

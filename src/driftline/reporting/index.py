@@ -1,4 +1,5 @@
-"""reports/index.html: every training and monitoring run, newest first, linked by relative paths only."""
+"""reports/index.html: every training and monitoring run, newest first, linked by relative paths only; and
+reports/history.html, the ledger (reporting.ledger) of the project whose params.yaml is at the root."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from html import escape
 from pathlib import Path
 from urllib.parse import quote
 
+from driftline.errors import DriftlineError
+from driftline.reporting.ledger import ledger
 from driftline.reporting.timeline import write_timelines
 
 # The keys of run.json's "links" (each relative to the run's folder), in the order the index shows them.
@@ -19,6 +22,7 @@ RUN_LINKS = {"contract": "contract report", "audit": "audit plots", "card": "mod
 # Markdown and JSON read best on the run's own page, where these keys are anchors.
 ON_RUN_PAGE = ("card", "gate")
 IMAGES = (".png", ".svg", ".jpg", ".jpeg", ".gif", ".webp")
+LEDGER = "history.html"  # under reports/, beside index.html
 STYLE = """
 body { font: 15px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 1500px; padding: 0 1rem; color: #222; }
 .columns { display: flex; flex-wrap: wrap; gap: 0 2rem; align-items: flex-start; }
@@ -57,7 +61,8 @@ def build_index(root: Path) -> Path:
 
     Training runs are reports/runs/<version>/run.json; monitoring runs are
     reports/monitoring/<date>/<time>-<batch>/summary.json beside their report.html, and beside the list their
-    timeline figures (reporting.timeline) show them over time.
+    timeline figures (reporting.timeline) show them over time. Where ROOT has a params.yaml, the ledger's page
+    (history.html) is written too, and linked.
     """
     reports = root / "reports"
     entries = [training_entry(reports, path) for path in sorted(reports.glob("runs/*/run.json"))]
@@ -66,9 +71,12 @@ def build_index(root: Path) -> Path:
     entries += [monitoring_entry(reports, path, summary) for path, summary in summaries.items()]
     entries = sorted((e for e in entries if e is not None), key=lambda e: e.created, reverse=True)
     trained = sum(e.kind == "training" for e in entries)
+    history = write_ledger_page(root, reports)
     header = (
         f"<h1>driftline reports</h1><p class=\"muted\">{trained} training run(s) and {len(entries) - trained} "
         f"monitoring run(s), newest first. Updated {stamp(datetime.now(timezone.utc))}.</p>"
+        + (f'<p><a href="{LEDGER}">The ledger</a>: every batch, training run, verdict, alias move, rollout and '
+           "alert, with its evidence.</p>" if history else "")
     )
     items = "".join(render_entry(e) for e in entries) or "<li>No runs yet.</li>"
     index = reports / "index.html"
@@ -77,6 +85,43 @@ def build_index(root: Path) -> Path:
     body = f"{header}<div class=\"columns\">{timeline}<ol class=\"runs\">{items}</ol></div>"
     index.write_text(page("driftline reports", body), encoding="utf-8")
     return index
+
+
+def write_ledger_page(root: Path, reports: Path) -> Path | None:
+    """Write reports/history.html, the ledger newest first with relative links to each entry's evidence; None
+    (and no page, a stale one removed) without a readable params.yaml at ROOT or registry (logged)."""
+    from driftline.config import load_params
+
+    path = reports / LEDGER
+    try:
+        entries = ledger(load_params(root / "params.yaml"), root) if (root / "params.yaml").is_file() else None
+    except DriftlineError as error:
+        log.warning("no ledger page: %s", error)
+        entries = None
+    if entries is None:
+        path.unlink(missing_ok=True)
+        return None
+    rows = "".join(render_ledger_row(item, root, reports) for item in reversed(entries))
+    body = (
+        '<p><a href="index.html">All runs</a></p><h1>The ledger</h1>'
+        f'<p class="muted">{len(entries)} entries, newest first, built from the records the stages write '
+        "(<code>driftline history</code> lists the same). Updated " + stamp(datetime.now(timezone.utc)) + ".</p>"
+        "<table><tr><th>time</th><th>kind</th><th>subject</th><th>summary</th><th>evidence</th></tr>"
+        + (rows or '<tr><td colspan="5">Nothing recorded yet.</td></tr>') + "</table>"
+    )
+    reports.mkdir(parents=True, exist_ok=True)
+    path.write_text(page("driftline ledger", body), encoding="utf-8")
+    return path
+
+
+def render_ledger_row(item: dict, root: Path, reports: Path) -> str:
+    """One ledger entry as a table row; its evidence linked relative to reports/ (struck through when absent)."""
+    evidence = root / item["evidence"] if item["evidence"] else None
+    target = href(evidence, reports) if evidence is not None and evidence.exists() else None
+    cells = [f'<time datetime="{escape(item["time"])}">{stamp(datetime.fromisoformat(item["time"]))}</time>',
+             f'<span class="kind">{escape(item["kind"])}</span>', escape(item["subject"]), escape(item["summary"]),
+             link(target, item["evidence"] or "none")]
+    return f'<tr data-kind="{escape(item["kind"])}">' + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
 
 
 def training_entry(reports: Path, run_json: Path) -> Entry | None:

@@ -25,6 +25,7 @@ import orjson
 import pandas as pd
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -59,13 +60,17 @@ PREDICTIONS = Table(
     Column("prediction", Float),  # regression
     # the rest of the answer: multiclass {"probabilities": ...}, regression {"interval": ...}; none (NULL): binary
     Column("outputs", JSON(none_as_null=True)),
+    # a rollout's arm (registry.rollout): "champion" or "candidate"; NULL where no rollout ran
+    Column("arm", String(16)),
+    # True for the candidate's row in shadow: scored and logged, not answered; NULL (as False) otherwise
+    Column("shadow", Boolean),
 )
 ANSWER_COLUMNS = ("probability", "label", "prediction")
 LABELS = Table(
     "labels", METADATA,
     Column("record_id", String(200), primary_key=True),
     Column("target", String(200), nullable=False),
-    Column("received", DateTime, nullable=False),
+    Column("received", DateTime, nullable=False, index=True),
 )
 
 
@@ -203,13 +208,18 @@ class InferenceLog:
 
 
 def read_window(url: str, schema: Schema, start: datetime | None = None,
-                end: datetime | None = None) -> pd.DataFrame:
+                end: datetime | None = None, arms: bool = False) -> pd.DataFrame:
     """The logged records created in [START, END) (UTC), oldest first: the features as the service received
     them, then record_id, request_id, created (UTC), model_version, the answers as Predictor.predict names
-    them (the task's output_columns), and the target (the late label as stored text; None where none arrived)."""
+    them (the task's output_columns), and the target (the late label as stored text; None where none arrived).
+
+    Only the answers sent: a shadow candidate's rows are left out, unless ARMS, which reads every row and adds
+    `arm` (champion, candidate; None outside a rollout) and `shadow` (whether the answer was withheld)."""
     query = (select(PREDICTIONS, LABELS.c.target)
              .join(LABELS, LABELS.c.record_id == PREDICTIONS.c.record_id, isouter=True)
              .order_by(PREDICTIONS.c.id))
+    if not arms:
+        query = query.where(PREDICTIONS.c.shadow.is_not(True))
     for bound, compare in ((start, PREDICTIONS.c.created.__ge__), (end, PREDICTIONS.c.created.__lt__)):
         if bound is not None:
             query = query.where(compare(bound.astimezone(timezone.utc).replace(tzinfo=None)))
@@ -228,5 +238,5 @@ def read_window(url: str, schema: Schema, start: datetime | None = None,
         "model_version": [row["model_version"] for row in rows],
         **answer_columns(Task.of(schema), answers),
         schema.target: [row["target"] for row in rows],
-    })
+    } | ({"arm": [row["arm"] for row in rows], "shadow": [bool(row["shadow"]) for row in rows]} if arms else {}))
     return pd.concat([features.drop(columns=[schema.target], errors="ignore"), meta], axis=1)

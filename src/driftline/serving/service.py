@@ -18,10 +18,21 @@ at GET /metadata/log. On shutdown (SIGTERM) the log writes whatever is pending b
 The service serves the model it started with. GET /metadata names that version, its model card and
 schema, and, where the registry is reachable (`driftline serve` passes its folder), whether the
 registry's champion has moved since: a stale service says so, and a restart follows the champion.
+
+A rollout (registry.rollout, passed by `driftline serve` in DRIFTLINE_ROLLOUT_MODE and the candidate's
+variables) adds the candidate beside the champion. In shadow the champion answers every record and the
+candidate scores the same records on a thread of its own after the answers are sent (ShadowScorer); both are
+logged under the record's id, the candidate's rows marked shadow. Without a log the candidate scores nothing:
+its answers would go nowhere. In canary each record's arm is a stable hash of its id (serving.arms): the
+candidate answers its share of the records, and the log names the arm that answered.
+
+With DRIFTLINE_API_TOKEN set, every route but the probes (/healthz, /livez, /readyz) needs the header
+`Authorization: Bearer <token>`, and answers 401 without it (BearerToken).
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import uuid
@@ -41,9 +52,12 @@ from starlette.routing import Route
 from driftline.config import Schema
 from driftline.core.predictor import Predictor, stored_schema
 from driftline.core.task import Task
+from driftline.errors import RegistryError
 from driftline.registry.store import CHAMPION, Registry
 from driftline.serving.answers import ANSWER_FIELDS, EXPLANATION_FIELDS, answer_records
-from driftline.serving.batcher import Batcher
+from driftline.serving.arms import CANDIDATE_ARM, CHAMPION_ARM, canary_arm
+from driftline.serving.auth import TOKEN_VARIABLE, BearerToken
+from driftline.serving.batcher import Answers, Batcher, ShadowScorer
 from driftline.serving.log import InferenceLog, logged, record_id_field, utc_now
 from driftline.serving.timeout import install as install_timeout
 
@@ -87,11 +101,48 @@ Explanation = response_model("Explanation", EXPLANATION_FIELDS[task.kind]
 
 
 CARD = Path(__file__).resolve().parents[2] / "model_card.md"  # shipped beside the code by the release
-LOG: dict[str, InferenceLog] = {}  # the worker's log, for the /metadata/log route
+LOG: dict[str, object] = {}  # the worker's log and shadow scorer, for the /metadata/log route
+
+
+def rollout_of(env: dict) -> dict | None:
+    """The rollout that `driftline serve` passed in ENV (DRIFTLINE_ROLLOUT_MODE, DRIFTLINE_CANDIDATE_VERSION,
+    DRIFTLINE_CANDIDATE_TAG, DRIFTLINE_CANARY_SHARE), as GET /metadata shows it; None when none runs."""
+    mode = env.get("DRIFTLINE_ROLLOUT_MODE")
+    if not mode:
+        return None
+    if mode not in ("shadow", "canary"):
+        raise RegistryError(f"DRIFTLINE_ROLLOUT_MODE '{mode}' is not shadow or canary")
+    if mode == "canary" and not 0 < float(env.get("DRIFTLINE_CANARY_SHARE") or 0) < 1:
+        raise RegistryError("a canary needs DRIFTLINE_CANARY_SHARE between 0 and 1")
+    return {"mode": mode, "candidate": env.get("DRIFTLINE_CANDIDATE_VERSION"),
+            "candidate_model_tag": env.get("DRIFTLINE_CANDIDATE_TAG"),
+            "canary_share": float(env["DRIFTLINE_CANARY_SHARE"]) if mode == "canary" else None,
+            "champion": env.get("DRIFTLINE_VERSION"),
+            # without a log the shadow's answers would go nowhere: the candidate then scores nothing
+            "shadow_scoring": bool(env.get("DRIFTLINE_LOG_URL")) if mode == "shadow" else None}
+
+
+ROLLOUT = rollout_of(os.environ)
+
+
+def load_candidate(path: str | None, champion: Predictor) -> Predictor:
+    """The rollout's candidate from its model folder PATH; refused unless it takes the champion's records and
+    answers the same task (registry.rollout.start refuses such a version too)."""
+    if not path or not Path(path).is_dir():
+        raise RegistryError(f"the rollout's candidate model folder '{path}' (DRIFTLINE_CANDIDATE_PATH) is not "
+                            "there: start the service with `driftline serve`, which resolves it")
+    candidate = Predictor.load(path)
+    mine, theirs = champion.schema, candidate.schema
+    if not mine.same_records(theirs):
+        raise RegistryError(f"the candidate ({theirs.task} on {', '.join(theirs.features)}) does not answer the "
+                            f"champion's task on the same features ({mine.task} on {', '.join(mine.features)}): "
+                            "a rollout compares two models of the same records")
+    return candidate
 
 
 def metadata(request) -> JSONResponse:
-    """Which model is serving, its card and schema, and whether the registry's champion is still this one."""
+    """Which model is serving, its card and schema, whether the registry's champion is still this one, and the
+    rollout that runs beside it (null when none)."""
     version, champion = os.environ.get("DRIFTLINE_VERSION"), None
     registry = os.environ.get("DRIFTLINE_REGISTRY")
     if registry:
@@ -102,13 +153,16 @@ def metadata(request) -> JSONResponse:
         "model_card": CARD.read_text() if CARD.is_file() else None,
         "model_card_path": f"registry/cards/{version}.md" if version else None,
         "schema": schema.model_dump(mode="json"),
+        "rollout": ROLLOUT,
     })
 
 
 def log_status(request, worker_log: dict = LOG) -> JSONResponse:  # bound now: a module reload keeps the app's
-    """The inference log's counts: rows written, failed writes, dropped and pending rows, the last error."""
-    log = worker_log.get("log")
-    return JSONResponse({"enabled": log is not None} | (log.status() if log else {}))
+    """The inference log's counts: rows written, failed writes, dropped and pending rows, the last error; in a
+    shadow rollout also the candidate's: records scored, failed, dropped and pending."""
+    log, shadow = worker_log.get("log"), worker_log.get("shadow")
+    return JSONResponse({"enabled": log is not None} | (log.status() if log else {})
+                        | ({"shadow": shadow.status()} if shadow else {}))
 
 
 @bentoml.asgi_app(Starlette(routes=[Route("/", metadata), Route("/log", log_status)]), path="/metadata")
@@ -124,6 +178,15 @@ class Driftline:
         url = os.environ.get("DRIFTLINE_LOG_URL")
         self.log = LOG["log"] = InferenceLog(url) if url else None
         self.explainer = None
+        self.canary = self.shadow = LOG["shadow"] = None
+        self.versions = {None: self.version, CHAMPION_ARM: self.version}
+        if ROLLOUT is not None:
+            candidate = load_candidate(os.environ.get("DRIFTLINE_CANDIDATE_PATH"), self.predictor)
+            self.versions[CANDIDATE_ARM] = ROLLOUT["candidate"] or str(ROLLOUT["candidate_model_tag"]).split(":")[-1]
+            if ROLLOUT["mode"] == "canary":
+                self.canary = Batcher(candidate.predict_columns)
+            elif self.log is not None:
+                self.shadow = LOG["shadow"] = ShadowScorer(candidate.predict_columns, self._log_shadow)
         # Everything loaded so far lives as long as the worker: keep it out of the collector's full passes,
         # which otherwise stall every request for tens of milliseconds.
         gc.collect()
@@ -131,6 +194,8 @@ class Driftline:
 
     @bentoml.on_shutdown
     def close_log(self) -> None:
+        if self.shadow is not None:  # first: its last answers go to the log
+            self.shadow.close()
         if self.log is not None:
             self.log.close()
 
@@ -149,21 +214,54 @@ class Driftline:
         """Each record's answer, with its id: binary `probability` (of the positive label) and `label`;
         multiclass `label` and `probabilities` (per class); regression `prediction` and `interval` ([lower, upper])."""
         columns, ids = self._read(records)
-        answers = answer_records(task, await self.batcher(columns))
+        answers, arms = await self._answer(columns, ids)
         if self.log is not None:
             request_id, created = uuid.uuid4().hex, utc_now()
-            self.log.append([
-                {"request_id": request_id, "record_id": i, "created": created, "model_version": self.version,
-                 "features": {name: columns[name][n] for name in schema.features}} | logged(answer)
-                for n, (i, answer) in enumerate(zip(ids, answers))
-            ])
+            self.log.append(self._rows(columns, ids, answers, arms, request_id, created))
+            if self.shadow is not None:
+                self.shadow.submit(columns, (columns, ids, request_id, created))
         return [Prediction(**{RECORD_ID: i}, **answer) for i, answer in zip(ids, answers)]
+
+    async def _answer(self, columns: dict[str, list], ids: list[str]) -> tuple[list[dict], list[str | None]]:
+        """Each record's answer and the arm that gave it (None outside a rollout). In canary the records are
+        split by arm, each arm's scored by its own Batcher, and the answers put back in the request's order."""
+        if self.canary is None:
+            arm = CHAMPION_ARM if ROLLOUT is not None else None
+            return answer_records(task, await self.batcher(columns)), [arm] * len(ids)
+        arms = [canary_arm(i, ROLLOUT["canary_share"]) for i in ids]
+        groups = {arm: [n for n, a in enumerate(arms) if a == arm] for arm in (CHAMPION_ARM, CANDIDATE_ARM)}
+        groups = {arm: rows for arm, rows in groups.items() if rows}
+        batchers = {CHAMPION_ARM: self.batcher, CANDIDATE_ARM: self.canary}
+        scored = await asyncio.gather(*(batchers[arm](columns if len(rows) == len(ids) else
+                                                      {name: [values[n] for n in rows] for name, values in
+                                                       columns.items()}) for arm, rows in groups.items()))
+        answers: list[dict] = [{}] * len(ids)
+        for rows, result in zip(groups.values(), scored):
+            for n, answer in zip(rows, answer_records(task, result)):
+                answers[n] = answer
+        return answers, arms
+
+    def _rows(self, columns: dict[str, list], ids: list[str], answers: list[dict], arms: list[str | None],
+              request_id: str, created, shadow: bool = False) -> list[dict]:
+        """The log's rows of one request's records: each with the arm that scored it and that arm's version;
+        SHADOW marks answers that were not sent (None outside a rollout, as before rollouts)."""
+        return [{"request_id": request_id, "record_id": i, "created": created, "model_version": self.versions[arm],
+                 "features": {name: columns[name][n] for name in schema.features}, "arm": arm,
+                 "shadow": shadow if arm else None} | logged(answer)
+                for n, (i, answer, arm) in enumerate(zip(ids, answers, arms))]
+
+    def _log_shadow(self, context: tuple, answers: Answers) -> None:
+        """The candidate's answers to one request's records (on ShadowScorer's thread) to the log, marked shadow,
+        under the same record ids and request id as the champion's."""
+        columns, ids, request_id, created = context
+        self.log.append(self._rows(columns, ids, answer_records(task, answers), [CANDIDATE_ARM] * len(ids),
+                                   request_id, created, shadow=True))
 
     @bentoml.api
     def explain(self, records: list[Record] = Field(min_length=1)) -> Annotated[list[Explanation], JSON_OUT]:  # type: ignore[valid-type]
         """SHAP attributions per raw column (the audit's explainer) of each record's raw output: the logit
         (binary), the predicted class's logit (multiclass), the standardised prediction (regression); with the
-        answer and the base value they add up from."""
+        answer and the base value they add up from. Always the champion's, in a rollout too."""
         columns, ids = self._read(records)
         if self.explainer is None:
             from driftline.core.explain import Explainer  # shap is imported on the first explanation, not at start
@@ -171,3 +269,8 @@ class Driftline:
             self.explainer = Explainer.load(self.predictor, self.model.path)
         result = self.explainer.explain_columns(columns)
         return [Explanation(**{RECORD_ID: i}, **row) for i, row in zip(ids, result)]
+
+
+TOKEN = os.environ.get(TOKEN_VARIABLE)
+if TOKEN:
+    Driftline.add_asgi_middleware(BearerToken, token=TOKEN)
