@@ -152,6 +152,19 @@ def test_canary_answers_each_record_with_its_arm(canary):
                                                                                  arms=True))
 
 
+def test_a_canary_of_10000_records_answers_its_share_with_the_candidate_each_id_always_the_same_arm(canary):
+    _, client, offline, url = canary
+    frame = rows(100, seed=5)
+    ids = [f"share-{n}" for n in range(10_000)]
+    for start in range(0, len(ids), 100):
+        predict(client, frame, ids[start:start + 100])
+    window = logged_window(client, url, offline["champion"], 10_000)
+    mine = window[window["record_id"].str.startswith("share-")]
+    assert len(mine) == 10_000 and abs((mine["arm"] == CANDIDATE_ARM).mean() - SHARE) <= 0.03
+    again = [a["probability"] for a in predict(client, frame, ids[:100])]  # the same ids again: the same arms
+    np.testing.assert_allclose(again, mine["probability"].to_numpy()[:100], rtol=1e-6)
+
+
 def test_serve_passes_the_registrys_rollout_to_the_service(tmp_path, models):
     from driftline.registry.rollout import service_env as serve_env
 

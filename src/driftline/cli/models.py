@@ -81,7 +81,8 @@ def models(as_json: bool = typer.Option(False, "--json", help="print one JSON ob
     for e in rows:
         largest = [max((v for k, v in e["fairness"].items() if k.endswith(f"_{gap}") and v is not None), default=None)
                    for gap in shown.values()]
-        verdict = "blessed" if e["blessed"] else "refused: " + ", ".join(e["failed_checks"])
+        verdict = ("blessed, rolled back: " + e["refused"]["decision"] if e.get("refused") else
+                   "blessed" if e["blessed"] else "refused: " + ", ".join(e["failed_checks"]))
         table.add_row(e["version"], e["created"], (e["data_version"] or "")[:8], figure(e["metrics"].get(primary)),
                       figure(e.get(f"baseline_{primary}")), *(figure(v, 3) for v in largest), verdict,
                       ", ".join(e["aliases"]), e["card"])
