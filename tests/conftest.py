@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -206,6 +207,22 @@ def postgres(tmp_path_factory) -> Iterator[str]:
     finally:
         run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def log_database(request, tmp_path: Path) -> str:
+    """An empty inference log's URL for a fixture parametrised "sqlite" or "postgresql": a file under TMP_PATH, or a
+    fresh database on the session's PostgreSQL server (skipped where it is not installed)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'logs' / 'inference.db'}"
+    from sqlalchemy import create_engine
+
+    server = request.getfixturevalue("postgres")  # one server per session, a fresh database per test
+    name = f"t{uuid.uuid4().hex[:12]}"
+    engine = create_engine(server, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    engine.dispose()
+    return server.rsplit("/", 1)[0] + "/" + name
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,5 @@
 """The inference log and late labels on a real SQLite file and a real PostgreSQL server: one code path."""
 
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from driftline.serving import labels
 from driftline.serving.answers import answer_records
 from driftline.serving.log import InferenceLog, connect, log_url, logged, read_window, utc_now
 from tests import tiny_models
-from tests.conftest import REPO
+from tests.conftest import REPO, log_database
 
 ADULT = load_params(REPO / "params.yaml").schema
 
@@ -32,15 +31,7 @@ def rows(n: int, start: int = 0, created=None) -> list[dict]:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'logs' / 'inference.db'}"
-    server = request.getfixturevalue("postgres")  # one server per session, a fresh database per test
-    name = f"t{uuid.uuid4().hex[:12]}"
-    engine = create_engine(server, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE {name}")
-    engine.dispose()
-    return server.rsplit("/", 1)[0] + "/" + name
+    return log_database(request, tmp_path)
 
 
 def test_close_writes_everything_appended_and_windows_read_it_back(url):

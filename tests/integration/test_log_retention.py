@@ -3,31 +3,22 @@ the rows at and after the cut, the labels only old records had go, and a writing
 
 import threading
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 import yaml
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 
 from driftline.config import load_params
 from driftline.errors import RetentionError
 from driftline.serving.log import LABELS, PREDICTIONS, InferenceLog, connect, utc_now
 from driftline.serving.retention import cut_of, purge, purge_expired
-from tests.conftest import REPO, cli
+from tests.conftest import REPO, cli, log_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'logs' / 'inference.db'}"
-    server = request.getfixturevalue("postgres")  # one server per session, a fresh database per test
-    name = f"t{uuid.uuid4().hex[:12]}"
-    engine = create_engine(server, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE {name}")
-    engine.dispose()
-    return server.rsplit("/", 1)[0] + "/" + name
+    return log_database(request, tmp_path)
 
 
 def row(record_id: str, created: datetime) -> dict:

@@ -4,7 +4,6 @@ reports/history.html, the ledger (reporting.ledger) of the project whose params.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from driftline.errors import DriftlineError
-from driftline.reporting.ledger import ledger
+from driftline.reporting.ledger import ledger, read_json
 from driftline.reporting.timeline import write_timelines
 
 # The keys of run.json's "links" (each relative to the run's folder), in the order the index shows them.
@@ -283,16 +282,6 @@ def parse_time(value: object, fallback: Path) -> datetime:
 def stamp(moment: datetime) -> str:
     """A timestamp as the pages show it, to the minute."""
     return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def read_json(path: Path) -> dict | None:
-    """A JSON object from PATH, or None (logged) when the file is unreadable or holds something else."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        log.warning("skipping %s: %s", path, error)
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def main() -> None:

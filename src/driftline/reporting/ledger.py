@@ -87,7 +87,7 @@ def read_json(path: Path) -> dict | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        log.warning("the ledger skips %s: %s", path, error)
+        log.warning("skipping %s: %s", path, error)
         return None
     return data if isinstance(data, dict) else None
 
