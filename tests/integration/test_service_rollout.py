@@ -18,6 +18,7 @@ from driftline.registry.store import CHAMPION, Registry
 from driftline.serving.arms import CANDIDATE_ARM, CHAMPION_ARM, canary_arm
 from driftline.serving.log import read_window
 from tests import tiny_models
+from tests.conftest import REPO
 from tests.integration.test_service_tasks import fresh_service, records
 
 SHARE = 0.3
@@ -199,3 +200,30 @@ def test_a_candidate_of_another_task_is_refused(canary):
         load_candidate(tiny_models.package("multiclass").path, offline["champion"])
     with pytest.raises(RegistryError, match="is not there"):
         load_candidate(None, offline["champion"])
+
+
+def test_a_bento_built_for_a_fresh_checkout_is_built_once(tmp_path, models):
+    """The registered bento is missing (a fresh clone): the first serve builds one from the model, and the next
+    finds it by its model's label instead of building again."""
+    import shutil
+
+    import bentoml
+
+    from driftline.config import load_params
+    from driftline.registry.resolver import serving_bento
+
+    (tmp_path / "src").symlink_to(REPO / "src")
+    shutil.copy(REPO / "bentofile.yaml", tmp_path)
+    registry = Registry(tmp_path / "registry")
+    registry.register({"version": "a", "model_tag": str(models["champion"].tag), "bento_tag": "driftline:gone",
+                       "blessed": True, "failed_checks": []})
+    registry.move(CHAMPION, "a", "first")
+    for path in registry.card_files("a").values():  # the bento ships the card
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}")
+    params = load_params(REPO / "params.yaml")
+    before = {str(b.tag) for b in bentoml.list()}
+    built, entry = serving_bento(params, tmp_path, rollout=True)
+    assert entry["version"] == "a" and built not in before
+    assert serving_bento(params, tmp_path, rollout=True)[0] == built
+    assert {str(b.tag) for b in bentoml.list()} - before == {built}

@@ -51,4 +51,4 @@ def history(
         cells = (item["time"][:19].replace("T", " "), item["kind"], item["subject"], item["summary"],
                  item["evidence"] or "")
         table.add_row(*(Text(cell) for cell in cells))  # Text: a summary's brackets are not rich markup
-    Console().print(table)
+    Console(width=200).print(table)  # one line per entry where it fits, as `driftline models` prints

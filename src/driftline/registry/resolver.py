@@ -72,14 +72,20 @@ def packaged_model(package_path: Path) -> ResolvedModel:
 
 
 def serving_bento(params: Params, root: Path, name: str = CHAMPION, rollout: bool = False) -> tuple[str, dict]:
-    """The bento tag and registry entry to serve NAME; a bento missing from the store is rebuilt from its model,
-    and so is one whose code predates rollouts when ROLLOUT (a candidate to serve beside it)."""
+    """The bento tag and registry entry to serve NAME: its registered bento, else the newest other bento of its
+    model in the store, else one built now from the model (a fresh clone after `dvc pull` has none; build_bento
+    labels each with its model). With ROLLOUT (a candidate to serve beside it), a bento whose code predates
+    rollouts does not do."""
     registry = Registry(root / params.registry.dir)
     entry = resolve(registry, name).entry
-    try:  # a fresh clone after `dvc pull` has none: same model, same code, new bento
-        bento = bentoml.get(entry["bento_tag"])
+    label = entry["model_tag"].replace(":", "-")
+    others = sorted((b for b in bentoml.list() if b.info.labels.get("model") == label
+                     and str(b.tag) != entry["bento_tag"]), key=lambda b: b.info.creation_time, reverse=True)
+    try:
+        registered = [bentoml.get(entry["bento_tag"])]
+    except bentoml.exceptions.NotFound:
+        registered = []
+    for bento in registered + others:
         if not rollout or (Path(bento.path) / "src" / "driftline" / "serving" / "arms.py").is_file():
             return str(bento.tag), entry
-    except bentoml.exceptions.NotFound:
-        pass
     return str(build_bento(entry["model_tag"], root, registry.card_files(entry["version"])).tag), entry
