@@ -34,10 +34,9 @@ PREDICTED = {"binary": "probability", "multiclass": "probabilities", "regression
 @dataclass(frozen=True)
 class Baseline:
     """What every batch of one model is compared with: its reference.json, the training sample with the model's
-    answers, its performance estimator and its SHAP background. A backfill's windows share one."""
+    answers (FRAME), its performance estimator and its SHAP background. A backfill's windows share one."""
 
     stored: dict
-    sample: pd.DataFrame
     frame: pd.DataFrame
     estimate: CBPE | DLE
     background: pd.DataFrame
@@ -48,7 +47,7 @@ class Baseline:
         cfg, task = params.monitor, predictor.task
         stored = json.loads((model_dir / "reference.json").read_text())
         sample = reference.sample(min(cfg.reference_rows, len(reference)), random_state=cfg.seed)
-        return cls(stored, sample, sample.join(prediction_frame(task, predictor.predict(sample))),
+        return cls(stored, sample.join(prediction_frame(task, predictor.predict(sample))),
                    estimator(predictor, model_dir, stored), Explainer.load(predictor, model_dir).background)
 
 
@@ -68,7 +67,7 @@ def run(batch: pd.DataFrame, reference: pd.DataFrame, predictor: Predictor, mode
     """
     schema, cfg, task = predictor.schema, params.monitor, predictor.task
     baseline = baseline or Baseline.of(reference, predictor, model_dir, params)
-    model_reference, sample, estimate = baseline.stored, baseline.sample, baseline.estimate
+    model_reference, estimate = baseline.stored, baseline.estimate
     typed = coerce(batch, schema, schema.features, predictor.na_values)
     # the answers are the batch's rows in order, whatever their index: the drift report joins them by index
     outputs = predictor.predict(typed) if outputs is None else outputs.set_axis(typed.index)
@@ -85,7 +84,7 @@ def run(batch: pd.DataFrame, reference: pd.DataFrame, predictor: Predictor, mode
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H%M%S.%fZ")
     out_dir = reports_root / stamp[:10] / f"{stamp[11:]}-{slug(name)}"
     summary = summarise(snapshot.dict(), schema.features + numeric + categorical, numeric + categorical, cfg) | {
-        "batch": name, "task": task.kind, "rows": len(batch), "reference_rows": len(sample),
+        "batch": name, "task": task.kind, "rows": len(batch), "reference_rows": len(baseline.frame),
         "report": str(out_dir / "report.html"), "created": stamp,
         "model_version": version, **({"window": window} if window else {}),
         "performance": performance_summary,

@@ -11,8 +11,7 @@ from __future__ import annotations
 from driftline.errors import RegistryError
 from driftline.registry.resolver import resolve, resolve_entry
 from driftline.registry.store import CANDIDATE, CHAMPION, Registry, now
-
-MODES = ("shadow", "canary")
+from driftline.serving.arms import MODES
 
 
 def start(registry: Registry, version: str, mode: str, share: float, reason: str) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 CHAMPION_ARM, CANDIDATE_ARM = "champion", "candidate"
+MODES = ("shadow", "canary")  # the rollouts a service runs: the candidate beside the champion, or answering
 
 
 def canary_arm(record_id: str, share: float) -> str:

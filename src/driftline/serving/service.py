@@ -55,7 +55,7 @@ from driftline.core.task import Task
 from driftline.errors import RegistryError
 from driftline.registry.store import CHAMPION, Registry
 from driftline.serving.answers import ANSWER_FIELDS, EXPLANATION_FIELDS, answer_records
-from driftline.serving.arms import CANDIDATE_ARM, CHAMPION_ARM, canary_arm
+from driftline.serving.arms import CANDIDATE_ARM, CHAMPION_ARM, MODES, canary_arm
 from driftline.serving.auth import TOKEN_VARIABLE, BearerToken
 from driftline.serving.batcher import Answers, Batcher, ShadowScorer
 from driftline.serving.log import InferenceLog, logged, record_id_field, utc_now
@@ -110,8 +110,8 @@ def rollout_of(env: dict) -> dict | None:
     mode = env.get("DRIFTLINE_ROLLOUT_MODE")
     if not mode:
         return None
-    if mode not in ("shadow", "canary"):
-        raise RegistryError(f"DRIFTLINE_ROLLOUT_MODE '{mode}' is not shadow or canary")
+    if mode not in MODES:
+        raise RegistryError(f"DRIFTLINE_ROLLOUT_MODE '{mode}' is not one of {', '.join(MODES)}")
     if mode == "canary" and not 0 < float(env.get("DRIFTLINE_CANARY_SHARE") or 0) < 1:
         raise RegistryError("a canary needs DRIFTLINE_CANARY_SHARE between 0 and 1")
     return {"mode": mode, "candidate": env.get("DRIFTLINE_CANDIDATE_VERSION"),
