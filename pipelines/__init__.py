@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from driftline.config import Params, load_params
+from driftline.core.verbosity import stage_line
 from driftline.errors import DriftlineError
 
 
@@ -20,4 +21,4 @@ def run_stage(name: str, body: Callable[[Params], dict]) -> None:
     except DriftlineError as exc:
         typer.secho(f"{name}: {exc}", fg="red", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"{name}: {result} ({time.perf_counter() - started:.1f} s)")
+    stage_line(f"{name}: {result} ({time.perf_counter() - started:.1f} s)")

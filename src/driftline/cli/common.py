@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,12 +12,22 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from driftline.core.verbosity import VERBOSE
 from driftline.errors import DriftlineError
 
 app = typer.Typer(help="`driftline`: run the pipeline, ingest a batch, score, serve and monitor. Run it from the "
                        "project root.", no_args_is_help=True, add_completion=False)
 console = Console(stderr=True, soft_wrap=True, highlight=False)  # messages stay whole lines, greppable
 ROOT = Path(".")
+
+
+@app.callback()
+def options(verbose: bool = typer.Option(False, "--verbose", help="also show what the libraries print (DVC's "
+                                         "stage lines, Lightning's banners, their warnings) and each stage's own "
+                                         "summary")) -> None:
+    """Options for every command."""
+    if verbose:
+        os.environ[VERBOSE] = "1"  # the stage processes that DVC starts inherit it
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -13,6 +14,7 @@ from rich.table import Table
 
 from driftline.cli.common import ROOT, app, console, reported, show_release
 from driftline.config import TaskKind, load_params
+from driftline.core.verbosity import quiet, verbose
 
 EXAMPLE_BATCH = "examples/batch.csv"
 
@@ -69,24 +71,33 @@ def run(batch: str = typer.Option(EXAMPLE_BATCH, help="CSV batch for the monitor
     # Without PREFECT_API_URL the flows start an ephemeral API server in this process. On a machine's first run
     # it migrates a new database first, which took longer than Prefect's 20 s default on 2 busy cores.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    if not verbose():  # before Prefect is imported: it reads its level once
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from driftline.orchestration.flows import monitoring, training
+    from driftline.registry.store import CHAMPION, Registry
 
     table = Table("stage", "status", "seconds", "key figure", title="driftline run")
-    with reported("training flow", spinner=False):  # the flow prints each stage as it starts and ends
+    # the flow prints each stage as it ends; a failed one is our red line, not Prefect's traceback of it
+    with reported("training flow", spinner=False), quiet("prefect", level=logging.CRITICAL):
         result = training(root=str(ROOT))
     for r in result["stages"]:
         table.add_row(r.stage, r.status, f"{r.seconds:.1f}", r.key_figure)
     release = result["release"]
     refused = show_release(release)
-    with reported("monitoring flow"):
-        started = time.perf_counter()
-        summary = monitoring(batch=batch, root=str(ROOT))
-    drift = f"dataset_drift={summary['dataset_drift']} drifted={summary['drifted_columns']}"
-    table.add_row("monitor", "ran", f"{time.perf_counter() - started:.1f}", drift)
+    report = None
+    if CHAMPION in Registry(ROOT / load_params().registry.dir).aliases:
+        with reported("monitoring flow"), quiet("prefect", level=logging.CRITICAL):
+            started = time.perf_counter()
+            summary = monitoring(batch=batch, root=str(ROOT))
+        drift = f"dataset_drift={summary['dataset_drift']} drifted={summary['drifted_columns']}"
+        table.add_row("monitor", "ran", f"{time.perf_counter() - started:.1f}", drift)
+        report = f", {summary['report']} (drift)"
+    else:  # the gate refused the first model: there is nothing to monitor
+        table.add_row("monitor", "skipped", "", "no champion yet")
     Console().print(table)
     Console().print(
         "Reports: reports/index.html (every run), metrics/ (dvc metrics show), "
-        f"registry/cards/{release['version']}.md (model card), {summary['report']} (drift)"
+        f"registry/cards/{release['version']}.md (model card){report or ''}"
     )
     if refused:
         raise typer.Exit(2)  # the candidate failed the gate: say so in the exit status

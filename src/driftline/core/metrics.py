@@ -27,9 +27,15 @@ HIGHER_IS_BETTER = {
 PRIMARY = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}  # what a task is judged by first
 
 
+def probabilities_tensor(values: np.ndarray) -> torch.Tensor:
+    """VALUES as a contiguous float64 tensor: a column of the scores' table is a strided view, which torch's
+    bucketize (calibration error) copies with a warning on every call."""
+    return torch.as_tensor(np.ascontiguousarray(values), dtype=torch.float64)
+
+
 def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float, bins: int) -> dict[str, float]:
     """ROC AUC, PR AUC, accuracy, F1, log loss and expected calibration error of probabilities p."""
-    pt, yt = torch.as_tensor(p, dtype=torch.float64), torch.as_tensor(y)
+    pt, yt = probabilities_tensor(p), torch.as_tensor(y)
     clipped = pt.clamp(1e-7, 1 - 1e-7)
     return {
         "roc_auc": tmf.binary_auroc(pt, yt).item(),
@@ -44,7 +50,7 @@ def classification_metrics(y: np.ndarray, p: np.ndarray, threshold: float, bins:
 def calibration_error(y: np.ndarray, scores: np.ndarray, bins: int) -> float:
     """Expected calibration error: of the positive probability (binary, SCORES of one dimension), or of the
     top label's probability (multiclass, SCORES (rows, classes)), in BINS equal-width bins."""
-    yt, pt = torch.as_tensor(y), torch.as_tensor(scores, dtype=torch.float64)
+    yt, pt = torch.as_tensor(y), probabilities_tensor(scores)
     if pt.ndim == 1:
         return tmf.binary_calibration_error(pt, yt, n_bins=bins).item()
     return tmf.multiclass_calibration_error(pt, yt, num_classes=pt.shape[1], n_bins=bins).item()

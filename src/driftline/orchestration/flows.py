@@ -28,8 +28,7 @@ from driftline.serving import retention
 
 @task(cache_policy=NO_CACHE)  # DVC is the cache: it skips stages whose inputs did not change
 def reproduce(repo: Repo, stage: str) -> pipeline.StageRun:
-    """Reproduce one stage through DVC (skipped when up to date)."""
-    print(f"{stage}: started", flush=True)
+    """Reproduce one stage through DVC (skipped when up to date); one line when it is done."""
     result = pipeline.reproduce(repo, stage)
     print(f"{stage}: {result.status} in {result.seconds:.1f} s {result.key_figure}", flush=True)
     return result
@@ -39,11 +38,7 @@ def reproduce(repo: Repo, stage: str) -> pipeline.StageRun:
 def release(root: str, alert: str | None = None) -> dict:
     """Register the packaged model, gate it, check its bento serves, and promote it if blessed (ALERT: the alert
     record that started this run, kept as the version's trigger)."""
-    print("release: started", flush=True)
-    result = releasing.release(load_params(Path(root) / "params.yaml"), Path(root), alert)
-    print(f"release: version {result['version']} blessed={result['blessed']} promoted={result['promoted']}",
-          flush=True)
-    return result
+    return releasing.release(load_params(Path(root) / "params.yaml"), Path(root), alert)
 
 
 @flow(name="training")  # prints go to stdout as they happen: `driftline run` shows each stage live

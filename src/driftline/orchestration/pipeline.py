@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from dvc.repo import Repo
 from dvc.stage import PipelineStage
 
 from driftline.core.artifacts import dvc_env, stage_metrics
+from driftline.core.verbosity import QUIET_STAGES, quiet
 from driftline.errors import StageFailed
 
 
@@ -48,14 +50,32 @@ def key_figure(root: Path, stage: str) -> str:
 @contextlib.contextmanager
 def _in_project(root: Path):
     # DVC resolves targets and its run cache against the working directory, and stage commands run
-    # `python` from PATH: both are process-wide, so stages of one process run one at a time.
-    path = os.environ.get("PATH", "")
-    os.environ["PATH"] = dvc_env()["PATH"]
+    # `python` from PATH: both are process-wide, so stages of one process run one at a time. The stage
+    # processes leave their summary lines to reproduce()'s caller, which prints one line per stage.
+    saved = {name: os.environ.get(name) for name in ("PATH", QUIET_STAGES)}
+    os.environ |= {"PATH": dvc_env()["PATH"], QUIET_STAGES: "1"}
     try:
-        with contextlib.chdir(root):
+        with contextlib.chdir(root), dvc_quiet():
             yield
     finally:
-        os.environ["PATH"] = path
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def dvc_quiet():
+    """DVC's stage lines ("Running stage", the command, "Updating lock file") off unless verbose, and printed by
+    DVC's own handlers only: a root handler (Prefect's) would print each once more with a time stamp."""
+    logger = logging.getLogger("dvc")
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        with quiet("dvc"):
+            yield
+    finally:
+        logger.propagate = propagate
 
 
 def reproduce(repo: Repo, stage: str) -> StageRun:

@@ -14,6 +14,8 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,16 +26,23 @@ from lightning.pytorch.strategies import DDPStrategy
 
 from driftline.config import Params, TrainParams
 from driftline.core.artifacts import write_json
+from driftline.core.verbosity import quiet, stage_line
 from driftline.errors import ConfigError
 from driftline.stages.train.callbacks import History, SameStart
 from driftline.stages.train.checkpoints import fingerprint, resumable
 from driftline.stages.train.data import SplitData
 from driftline.stages.train.module import Learner
 
-# The checkpoint folder holds the fingerprint file before the first checkpoint: not a stale run's leftovers.
-warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
-# Under DDP, the validation metric is the same on every rank already: torchmetrics gathers every rank's state.
-warnings.filterwarnings("ignore", message=r"It is recommended to use `self.log\('val_")
+
+@contextmanager
+def lightning_quiet() -> Iterator[None]:
+    """Lightning's banners (devices, tips) and the warnings that do not apply to this stage, off for the block."""
+    with quiet("lightning.pytorch", "lightning.fabric"), warnings.catch_warnings():
+        # The checkpoint folder holds the fingerprint file before the first checkpoint: not a stale run's leftovers.
+        warnings.filterwarnings("ignore", r"Checkpoint directory .* exists and is not empty", UserWarning)
+        # Under DDP, the validation metric is the same on every rank already: torchmetrics gathers every rank's state.
+        warnings.filterwarnings("ignore", r"It is recommended to use `self.log\('val_", UserWarning)
+        yield
 
 
 def trainer_settings(params: TrainParams) -> dict:
@@ -73,26 +82,27 @@ def run(params: Params, splits_dir: Path, out_dir: Path, checkpoint_dir: Path, m
                                  save_top_k=1, save_last=True, enable_version_counter=False)
     history = History(monitor)
     settings = trainer_settings(cfg)
-    trainer = L.Trainer(
-        **settings,
-        max_epochs=cfg.max_epochs,
-        gradient_clip_val=cfg.gradient_clip,
-        callbacks=[EarlyStopping(monitor, mode=mode, patience=cfg.patience), checkpoint, history, SameStart(),
-                   *(callbacks or [])],
-        deterministic=True,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
-    # The Trainer knows its process's rank from the start (LOCAL_RANK, NODE_RANK), before DDP launches.
-    resume = resumable(checkpoint_dir, fingerprint(cfg, splits_dir), owner=trainer.is_global_zero)
-    last, first_epoch = resume or (None, 0)
-    if last is not None:
-        print(f"train: resuming from {last} at epoch {first_epoch}", file=sys.stderr)
-    started = time.perf_counter()
-    trainer.fit(module, datamodule=data, ckpt_path=last)
-    seconds = time.perf_counter() - started
+    with lightning_quiet():
+        trainer = L.Trainer(
+            **settings,
+            max_epochs=cfg.max_epochs,
+            gradient_clip_val=cfg.gradient_clip,
+            callbacks=[EarlyStopping(monitor, mode=mode, patience=cfg.patience), checkpoint, history, SameStart(),
+                       *(callbacks or [])],
+            deterministic=True,
+            logger=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+        )
+        # The Trainer knows its process's rank from the start (LOCAL_RANK, NODE_RANK), before DDP launches.
+        resume = resumable(checkpoint_dir, fingerprint(cfg, splits_dir), owner=trainer.is_global_zero)
+        last, first_epoch = resume or (None, 0)
+        if last is not None:
+            print(f"train: resuming from {last} at epoch {first_epoch}", file=sys.stderr)
+        started = time.perf_counter()
+        trainer.fit(module, datamodule=data, ckpt_path=last)
+        seconds = time.perf_counter() - started
     epochs = trainer.current_epoch
     best_row = (max if mode == "max" else min)(history.rows, key=lambda r: r["val_metric"])
     metrics = {f"best_{monitor}": float(checkpoint.best_model_score), "epochs": epochs,
@@ -104,9 +114,9 @@ def run(params: Params, splits_dir: Path, out_dir: Path, checkpoint_dir: Path, m
     module.net.cpu().eval().save(out_dir)
     rows = (epochs - first_epoch) * data.batches["train"].rows
     # Timings vary from run to run, so they go to the log, not to the metrics DVC compares.
-    print(f"train: {epochs} epochs ({epochs - first_epoch} in this run) in {seconds:.1f} s, "
-          f"{rows / seconds:.0f} rows/s on {settings['devices'] * settings['num_nodes']} x "
-          f"{settings['accelerator']}", file=sys.stderr)
+    stage_line(f"train: {epochs} epochs ({epochs - first_epoch} in this run) in {seconds:.1f} s, "
+               f"{rows / seconds:.0f} rows/s on {settings['devices'] * settings['num_nodes']} x "
+               f"{settings['accelerator']}", sys.stderr)
     write_json(metrics_path, metrics)
     write_json(history_path, history.rows)
     for done in checkpoint_dir.glob("*.ckpt"):

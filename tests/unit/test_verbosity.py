@@ -1,0 +1,57 @@
+"""The quiet switch: third-party loggers and library warnings off for a call only, everything back with --verbose."""
+
+import logging
+import warnings
+
+import pytest
+
+from driftline.core.verbosity import LIBRARY_WARNINGS, QUIET_STAGES, VERBOSE, quiet, stage_line
+
+
+def library_warning() -> None:
+    category, message, module = LIBRARY_WARNINGS[0]
+    text = message.replace("\\", "")
+    warnings.warn_explicit(text, category, "file.py", 1, module=module.replace("\\", ""))
+
+
+def test_quiet_raises_a_logger_for_the_block_and_restores_it(monkeypatch):
+    monkeypatch.delenv(VERBOSE, raising=False)
+    logger = logging.getLogger("driftline-test-noisy")
+    logger.setLevel(logging.INFO)
+    with quiet("driftline-test-noisy"):
+        assert not logger.isEnabledFor(logging.INFO) and logger.isEnabledFor(logging.WARNING)
+    assert logger.level == logging.INFO
+
+
+def test_quiet_ignores_the_named_library_warnings_only_inside_the_block(monkeypatch):
+    monkeypatch.delenv(VERBOSE, raising=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with quiet():
+            library_warning()
+            warnings.warn("one of ours", UserWarning, stacklevel=1)
+        library_warning()
+    assert [str(w.message) for w in caught] == ["one of ours", LIBRARY_WARNINGS[0][1].replace("\\", "")]
+
+
+def test_verbose_changes_nothing(monkeypatch):
+    monkeypatch.setenv(VERBOSE, "1")
+    logger = logging.getLogger("driftline-test-verbose")
+    logger.setLevel(logging.INFO)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with quiet("driftline-test-verbose"):
+            assert logger.isEnabledFor(logging.INFO)
+            library_warning()
+    assert len(caught) == 1
+
+
+@pytest.mark.parametrize(("env", "shown"), [({}, True), ({QUIET_STAGES: "1"}, False),
+                                            ({QUIET_STAGES: "1", VERBOSE: "1"}, True)])
+def test_a_stage_line_is_left_to_the_runner_unless_verbose(monkeypatch, capsys, env, shown):
+    for name in (VERBOSE, QUIET_STAGES):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    stage_line("validate: {'rows': 3}")
+    assert (capsys.readouterr().out == "validate: {'rows': 3}\n") is shown
