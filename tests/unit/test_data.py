@@ -1,3 +1,5 @@
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -50,6 +52,11 @@ def test_an_empty_file_raises_data_error(tmp_path, params):
     path.write_bytes(b"")
     with pytest.raises(DataError, match="not a readable CSV"):
         read_csv(path, params.schema, NA)
+
+
+def test_an_open_file_is_called_by_the_name_given_in_errors(params):
+    with pytest.raises(DataError, match=r"^new\.csv is not a readable CSV file"):
+        read_csv(io.BytesIO(bytes(range(256))), params.schema, NA, name="new.csv")
 
 
 @pytest.mark.parametrize("source", ["nosuchproto://bucket/batch.csv", "/no/such/file.csv", "s3://bucket/batch.csv"])

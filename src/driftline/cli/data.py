@@ -9,7 +9,7 @@ from driftline.config import load_params
 
 
 @app.command(rich_help_panel="Data in")
-def ingest(source: str = typer.Argument(..., help="CSV with a header row: path or fsspec URL")) -> None:
+def ingest(source: str = typer.Argument(..., help="CSV with a header row, gzipped or not: path or fsspec URL")) -> None:
     """Validate a batch and add it to the training data as a new DVC version, or quarantine it."""
     from driftline.core.sources import shown
     from driftline.stages import ingest as ingestion

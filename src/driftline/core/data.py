@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -27,15 +28,17 @@ def text_options(na_values: list[str]) -> dict:
     }
 
 
-def read_text(source: str | Path, na_values: list[str]) -> pd.DataFrame:
-    """Every cell of a CSV with a header row (local path or fsspec URL) as stripped text, NaN where the
-    stripped cell is one of NA_VALUES ("? " is a missing-value marker once stripped); names stripped too."""
+def read_text(source: str | Path | IO[bytes], na_values: list[str], name: str | None = None) -> pd.DataFrame:
+    """Every cell of a CSV with a header row (local path, fsspec URL or open binary file) as stripped text, NaN
+    where the stripped cell is one of NA_VALUES ("? " is a missing-value marker once stripped); names stripped
+    too. Errors call the file NAME, SOURCE where not given (an open file has no useful name of its own)."""
+    name = str(source) if name is None else name
     try:
         frame = pd.read_csv(source, **text_options(na_values))
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"{source} is not a readable CSV file: {exc}") from None
+        raise DataError(f"{name} is not a readable CSV file: {exc}") from None
     except (OSError, ImportError, ValueError) as exc:  # missing file, fsspec protocol without its package
-        raise DataError(f"cannot read {source}: {exc}") from None
+        raise DataError(f"cannot read {name}: {exc}") from None
     return stripped(frame, na_values)
 
 
@@ -55,9 +58,11 @@ def column_names(header: Sequence) -> list[str]:
     return [str(c).strip() for c in header]
 
 
-def read_csv(source: str | Path, schema: Schema, na_values: list[str]) -> pd.DataFrame:
-    """Read one CSV (read_text); only the columns declared `integer` or `float` become numbers (declared_numbers)."""
-    return declared_numbers(read_text(source, na_values), schema)
+def read_csv(source: str | Path | IO[bytes], schema: Schema, na_values: list[str],
+             name: str | None = None) -> pd.DataFrame:
+    """Read one CSV (read_text, whose errors call it NAME); only the columns declared `integer` or `float` become
+    numbers (declared_numbers)."""
+    return declared_numbers(read_text(source, na_values, name), schema)
 
 
 def declared_numbers(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:

@@ -4,6 +4,8 @@ The bento is served on a free loopback port, must become ready within a time bud
 real test rows one request each: every answer a 200, in range (probabilities in [0, 1], a regression's
 prediction inside its interval), equal to offline scoring (the same labels, numbers within 1e-6, relative
 for a regression's target units), and the p99 latency within budget. The server is stopped whatever happens.
+Where the environment sets an API token, the server starts with it and every query sends it: the check
+then also proves that the token guard lets a real client through.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import pandas as pd
 
 from driftline.config import InfraParams
 from driftline.serving.answers import answer_columns
+from driftline.serving.auth import TOKEN_VARIABLE
 
 if TYPE_CHECKING:
     from driftline.core.predictor import Predictor
@@ -59,11 +62,17 @@ def wait_ready(url: str, server: subprocess.Popen, budget_s: float) -> float | N
     return None
 
 
-def query(url: str, rows: list[dict], expected: pd.DataFrame, task: Task) -> dict:
-    """Send each row alone; count non-200s, answers out of range and answers unlike EXPECTED (offline scoring's
-    task.output_columns, a row per row), and time every request."""
+def bearer(token: str | None) -> dict[str, str]:
+    """The headers a client of a service started with TOKEN sends: `Authorization: Bearer TOKEN`; none without one
+    (the service then has no guard, as it reads the variable)."""
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def query(url: str, rows: list[dict], expected: pd.DataFrame, task: Task, headers: dict[str, str]) -> dict:
+    """Send each row alone with HEADERS; count non-200s, answers out of range and answers unlike EXPECTED (offline
+    scoring's task.output_columns, a row per row), and time every request."""
     latencies, answers = [], []
-    with httpx.Client(timeout=30) as client:
+    with httpx.Client(timeout=30, headers=headers) as client:
         for row in rows:
             started = time.perf_counter()
             answer = client.post(f"{url}/predict", json={"records": [row]})
@@ -125,18 +134,21 @@ def load_and_query(bento_tag: str, model_tag: str, predictor: Predictor, frame: 
     same model, scored offline), stop it.
 
     Returns the measurements and the verdict. The model tag is passed to the server explicitly: a local
-    `bentoml serve` does not apply the environment recorded in the bento.
+    `bentoml serve` does not apply the environment recorded in the bento. The server inherits this process's
+    environment, API token included, and every query sends that token.
     """
     expected = predictor.predict(frame)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "bentoml", "serve", bento_tag, "--host", "127.0.0.1", "--port", str(port)]
-    with process_group(command, env=os.environ | {"DRIFTLINE_MODEL_TAG": model_tag}) as server:
+    env = os.environ | {"DRIFTLINE_MODEL_TAG": model_tag}
+    with process_group(command, env=env) as server:
         ready_s = wait_ready(url, server, params.startup_timeout_s)
         if ready_s is None:
             return {"passed": False, "ready_s": None,
                     "reason": f"not ready within {params.startup_timeout_s} s (exit code {server.poll()})"}
-        result = {"ready_s": round(ready_s, 2)} | query(url, records(frame), expected, predictor.task)
+        answered = query(url, records(frame), expected, predictor.task, bearer(env.get(TOKEN_VARIABLE)))
+        result = {"ready_s": round(ready_s, 2)} | answered
     problems = [f"{result[k]} {k.replace('_', ' ')}" for k in ("non_200", "mismatches", "out_of_range") if result[k]]
     if result["p99_ms"] > params.max_p99_ms:
         problems.append(f"p99 {result['p99_ms']} ms above {params.max_p99_ms} ms")

@@ -30,12 +30,24 @@ from driftline.reporting.pr_plots import render
 TOP_FEATURES = 5
 
 
+def base_commit(root: Path, base: str) -> str:
+    """The commit hash BASE names, as git resolves it; anything else (an unknown name, a tree or a blob, text
+    that git would read as an option) is refused. Only the hash reaches git and DVC after this, so nothing a
+    user passes as a base can become an option of theirs."""
+    done = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "--end-of-options", f"{base}^{{commit}}"],
+                          cwd=root, capture_output=True, text=True, check=False)
+    if done.returncode:
+        why = f" ({done.stderr.strip()})" if done.stderr.strip() else ""  # not a git repository, say
+        raise ConfigError(f"--base {base!r} is not a commit of the git repository at {root.resolve()}{why}: give "
+                          "a branch, tag or commit, such as origin/main or HEAD~1")
+    return done.stdout.strip()
+
+
 def metrics_diff(root: Path, base: str) -> dict[str, dict[str, dict]]:
-    """`dvc metrics diff BASE --all --json`: every metric of the workspace beside the base's."""
+    """`dvc metrics diff BASE --all --json`: every metric of the workspace beside the base's (BASE a commit hash)."""
     done = run_dvc(root, "metrics", "diff", base, "--all", "--json")
     if done.returncode:
-        raise ConfigError(f"dvc metrics diff {base} failed (is '{base}' a revision of this git repository?):\n"
-                          f"{done.stdout}{done.stderr}")
+        raise ConfigError(f"dvc metrics diff {base} failed:\n{done.stdout}{done.stderr}")
     return json.loads(done.stdout or "{}")
 
 
@@ -133,19 +145,21 @@ def contract_section(root: Path) -> list[str]:
 
 
 def write_pr_report(params: Params, root: Path, base: str, out: Path, verdict_path: Path | None = None) -> Path:
-    """Write the report to OUT and its plots to a folder beside it (OUT's name + "-plots"); OUT's path."""
+    """Write the report against BASE (a git revision) to OUT and its plots to a folder beside it (OUT's name +
+    "-plots"); OUT's path. A BASE that is not a commit is refused before anything is read or written."""
+    commit = base_commit(root, base)
     out.parent.mkdir(parents=True, exist_ok=True)
     folder = out.parent / f"{out.stem}-plots"
     facts = scored(params, root)
     gate, source = verdict(params, root, facts, verdict_path)
     audit = stage_file(root, "audit", "audit.json")
-    written = render(root, lambda path: base_text(root, base, path), folder)
+    written = render(root, lambda path: base_text(root, commit, path), folder)
     sections = {
-        f"Metrics against {base}": md.metrics_diff_table(metrics_diff(root, base)),
+        f"Metrics against {base}": md.metrics_diff_table(metrics_diff(root, commit)),
         "Candidate against the champion": comparison_lines(facts, intervals(params, facts)),
         "Gate": md.gate_table(gate, source),
-        f"Top {TOP_FEATURES} features by mean |SHAP|": shap_section(root, base),
-        "Fairness gaps": md.fairness_gaps_table(base_json(root, base, audit), read(audit)),
+        f"Top {TOP_FEATURES} features by mean |SHAP|": shap_section(root, commit),
+        "Fairness gaps": md.fairness_gaps_table(base_json(root, commit, audit), read(audit)),
         "Data contract": contract_section(root),
         "Plots": md.image_lines({title: f"{folder.name}/{name}" for title, name in written.items()}),
     }
