@@ -406,6 +406,17 @@ class ServeParams(Strict):
     log_retention_days: int | None = Field(None, ge=1, description=(
         "Days the inference log keeps a record (its features are personal data in most tables): `driftline log "
         "purge` and the monitoring deployment delete older ones; null: kept forever."))
+    dead_letter_path: str = Field("logs/dead-letters.jsonl", min_length=1, description=(
+        "Where the inference log puts the rows its database refuses, one JSON line each with its error (a relative "
+        "path is in the project; a PostgreSQL log dead-letters to this local file too): `driftline log "
+        "dead-letters` shows them and `driftline log replay` writes them again. The DRIFTLINE_DEAD_LETTERS "
+        "environment variable wins."))
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description=(
+        "A request body larger than this is answered 413 as it arrives, before it is read whole or parsed: at once "
+        "when its Content-Length says so, else once that many bytes have come."))
+    max_text_chars: int = Field(1000, ge=1, le=1_000_000, description=(
+        "A category value longer than this is answered 422 (naming the field), so that the log never stores "
+        "what no category is."))
 
 
 GateMetric = Literal["roc_auc", "pr_auc", "accuracy", "f1", "log_loss", "calibration_error", "macro_f1", "brier",

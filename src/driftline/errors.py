@@ -62,3 +62,7 @@ class ClusterUnreachable(DriftlineError, ConnectionError):
 
 class RetentionError(DriftlineError, ValueError):
     """A purge of the inference log that cannot run: no cut given or configured, or a cut in the future."""
+
+
+class DeadLetterError(DriftlineError, ValueError):
+    """The inference log's dead-letter file has a line that is not a dead letter; the message names the line."""

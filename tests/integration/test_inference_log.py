@@ -14,6 +14,7 @@ from driftline.core.predictor import Predictor
 from driftline.errors import ContractError
 from driftline.serving import labels
 from driftline.serving.answers import answer_records
+from driftline.serving.dead_letters import DeadLetters
 from driftline.serving.log import InferenceLog, connect, log_url, logged, read_window, utc_now
 from tests import tiny_models
 from tests.conftest import REPO, log_database
@@ -50,13 +51,17 @@ def test_close_writes_everything_appended_and_windows_read_it_back(url):
     assert len(read_window(url, ADULT)) == 3050
 
 
-def test_a_broken_database_is_counted_and_the_rows_kept(tmp_path):
+def test_a_broken_database_is_counted_and_the_rows_kept_then_dead_lettered_at_close(tmp_path):
     (tmp_path / "file").write_text("not a folder")
-    log = InferenceLog(f"sqlite:///{tmp_path / 'file' / 'inference.db'}", retry_s=0.05)
+    letters = tmp_path / "dead-letters.jsonl"
+    log = InferenceLog(f"sqlite:///{tmp_path / 'file' / 'inference.db'}", retry_s=0.05, dead_letters=letters)
     log.append(rows(10))
     status = log.close(timeout_s=0.5)
-    assert status["written"] == 0 and status["pending"] == 10 and status["failed_writes"] >= 1
-    assert "FileExistsError" in status["last_error"]
+    assert status["written"] == 0 and status["pending"] == 0 and status["failed_writes"] >= 1
+    assert status["dead_lettered"] == 10 and status["lost"] == 0 and "FileExistsError" in status["last_error"]
+    kept = DeadLetters(letters).read()
+    assert [entry["row"] for entry in kept] == rows(10, created=kept[0]["row"]["created"])
+    assert all("unwritten at shutdown: FileExistsError" in entry["error"] for entry in kept)
 
 
 def test_labels_join_by_id_idempotently_and_report_unknown_ids(url, tmp_path, monkeypatch):

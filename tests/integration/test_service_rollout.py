@@ -4,7 +4,6 @@ serve` passes the service for the registry's rollout."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -83,13 +82,9 @@ def predict(client, frame: pd.DataFrame, ids: list[str]) -> list[dict]:
 
 
 def logged_window(client, url: str, predictor: Predictor, rows_expected: int, arms: bool = True) -> pd.DataFrame:
-    """The log, read once it holds ROWS_EXPECTED rows and the shadow has nothing pending (10 s at most)."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        status = client.get("/metadata/log").json()
-        if status["written"] >= rows_expected and status.get("shadow", {}).get("pending", 0) == 0:
-            break
-        time.sleep(0.05)
+    """The log, read once the shadow has scored and the log written what they were given."""
+    status = client.get("/metadata/log", params={"wait": 10}).json()
+    assert status["settled"] and status["written"] >= rows_expected, status
     return read_window(url, predictor.schema, arms=arms)
 
 
@@ -98,7 +93,7 @@ def test_metadata_shows_the_rollout(rolled_out, models):
     shown = client.get("/metadata").json()["rollout"]
     assert shown == {"mode": mode, "candidate": "cand2", "candidate_model_tag": str(models["candidate"].tag),
                      "canary_share": SHARE if mode == "canary" else None, "champion": "champ1",
-                     "shadow_scoring": True if mode == "shadow" else None}
+                     "shadow_scoring": True if mode == "shadow" else None, "degraded": None}
 
 
 def test_shadow_answers_with_the_champion_and_logs_both_arms(shadow):
@@ -180,7 +175,8 @@ def test_serve_passes_the_registrys_rollout_to_the_service(tmp_path, models):
     env, line = serve_env(Registry(tmp_path / "registry"), CHAMPION, log_on=True)  # read again: as at a restart
     assert env == {"DRIFTLINE_ROLLOUT_MODE": "canary", "DRIFTLINE_CANDIDATE_VERSION": "b",
                    "DRIFTLINE_CANDIDATE_TAG": str(models["candidate"].tag),
-                   "DRIFTLINE_CANDIDATE_PATH": models["candidate"].path, "DRIFTLINE_CANARY_SHARE": "0.2"}
+                   "DRIFTLINE_CANDIDATE_PATH": models["candidate"].path, "DRIFTLINE_CANARY_SHARE": "0.2",
+                   "DRIFTLINE_ROLLOUT_DEGRADED": ""}
     assert "candidate b in canary" in line and "20%" in line
     env, line = serve_env(registry, "a", log_on=True)
     assert env["DRIFTLINE_ROLLOUT_MODE"] == "" and "not served" in line

@@ -7,7 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from driftline.cli import app
-from driftline.serving.auth import is_loopback
+from driftline.errors import ConfigError
+from driftline.serving.auth import is_loopback, resolve_host
 from tests import tiny_models
 from tests.integration.test_service_tasks import fresh_service, records
 
@@ -52,11 +53,18 @@ def test_probes_stay_open(guarded, path):
     assert guarded.get(path).status_code == 200
 
 
-@pytest.mark.parametrize(("host", "loopback"), [("127.0.0.1", True), ("127.0.0.2", True), ("localhost", True),
-                                                ("::1", True), ("0.0.0.0", False), ("::", False),
-                                                ("192.168.1.20", False), ("example.org", False)])
+@pytest.mark.parametrize(("host", "loopback"), [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True),
+                                                ("0.0.0.0", False), ("::", False), ("192.168.1.20", False),
+                                                ("example.org", False)])
 def test_loopback_addresses(host, loopback):
     assert is_loopback(host) is loopback
+
+
+def test_a_host_name_is_judged_by_the_address_it_names():
+    assert resolve_host("127.0.0.2") == "127.0.0.2" and resolve_host("::") == "::"
+    assert is_loopback(resolve_host("localhost"))
+    with pytest.raises(ConfigError, match="no-such-host.invalid is neither an address nor a name"):
+        resolve_host("no-such-host.invalid")
 
 
 def serve(tmp_path, monkeypatch, *args: str, token: str | None = None):

@@ -7,11 +7,12 @@ import sys
 from pathlib import Path
 
 import typer
+from rich.text import Text
 
 from driftline.cli.common import ROOT, app, console, reported
 from driftline.config import load_params
 from driftline.registry.store import CHAMPION, Registry
-from driftline.serving.auth import TOKEN_VARIABLE, check_binding, is_loopback
+from driftline.serving.auth import TOKEN_VARIABLE, check_binding, is_loopback, resolve_host
 
 
 @app.command(rich_help_panel="Models at work")
@@ -49,8 +50,9 @@ def predict(
 @app.command(rich_help_panel="Models at work")
 def serve(
     port: int = typer.Option(3000, help="port to listen on"),
-    host: str = typer.Option("127.0.0.1", help="address to listen on; one other machines reach (0.0.0.0, ::, a "
-                                               f"LAN address) needs {TOKEN_VARIABLE} or --insecure"),
+    host: str = typer.Option("127.0.0.1", help="address or host name to listen on (a name is resolved first); one "
+                                               "other machines reach (0.0.0.0, ::, a LAN address) needs "
+                                               f"{TOKEN_VARIABLE} or --insecure"),
     insecure: bool = typer.Option(False, "--insecure", help=f"serve beyond loopback without {TOKEN_VARIABLE}"),
     model: str = typer.Option("champion", help="a version or an alias"),
     log: bool = typer.Option(None, "--log/--no-log", help="log every scored record (default: serve.log_enabled)"),
@@ -59,19 +61,22 @@ def serve(
     --host says otherwise.
 
     Every scored record goes to the inference log (params.yaml serve.log_url, or DRIFTLINE_LOG_URL);
-    GET /metadata/log counts its writes and failures. The service keeps the version it started with;
-    /metadata says which one, and whether the registry's champion has moved since (restart to follow it).
-    While a rollout runs (`driftline rollout status`), the champion is served with the candidate beside it, in
-    shadow or canary. With DRIFTLINE_API_TOKEN set, every route but the probes needs `Authorization: Bearer
-    <token>`.
+    GET /metadata/log counts its writes and failures, and rows the database refuses go to serve.dead_letter_path
+    (`driftline log dead-letters`, `driftline log replay`). A body over serve.max_body_bytes is answered 413, a
+    value the log could not store as scored 422. The service keeps the version it started with; /metadata says
+    which one, and whether the registry's champion has moved since (restart to follow it). While a rollout runs
+    (`driftline rollout status`), the champion is served with the candidate beside it, in shadow or canary; alone,
+    with a warning, where the candidate's model cannot be found. With DRIFTLINE_API_TOKEN set, every route but
+    the probes needs `Authorization: Bearer <token>`.
     """
     from driftline.registry.resolver import serving_bento
     from driftline.registry.rollout import service_env
-    from driftline.serving.log import log_url
+    from driftline.serving.log import DEAD_LETTERS_VARIABLE, dead_letter_path, log_url
 
     token = os.environ.get(TOKEN_VARIABLE)
     with reported(f"serve {model}"):
-        check_binding(host, token, insecure)  # before anything is loaded: a refusal is immediate
+        address = resolve_host(host)  # BentoML binds addresses only
+        check_binding(address, token, insecure)  # before anything is loaded: a refusal is immediate
         params = load_params()
         log_on = params.serve.log_enabled if log is None else log
         rollout, arms = service_env(Registry(ROOT / params.registry.dir), model, log_on)
@@ -80,11 +85,18 @@ def serve(
         "DRIFTLINE_REGISTRY": str((ROOT / params.registry.dir).resolve()),
         "DRIFTLINE_VERSION": entry["version"], "DRIFTLINE_MODEL_TAG": entry["model_tag"],
         "DRIFTLINE_LOG_URL": log_url(params.serve.log_url, ROOT) if log_on else "",
+        DEAD_LETTERS_VARIABLE: str(dead_letter_path(params.serve.dead_letter_path, ROOT)),
+        "DRIFTLINE_MAX_BODY_BYTES": str(params.serve.max_body_bytes),
+        "DRIFTLINE_MAX_TEXT_CHARS": str(params.serve.max_text_chars),
         "DRIFTLINE_TIMEOUT_S": str(params.serve.timeout_s)}
-    guard = "token required" if token else "no token" + (" (--insecure)" if not is_loopback(host) else "")
-    console.print(f"serving champion {entry['version']}{arms} on {host}:{port}, {guard}"
-                  if model == CHAMPION else f"serving {model} ({entry['version']}){arms} on {host}:{port}, {guard}")
-    command = [sys.executable, "-m", "bentoml", "serve", bento, "--host", host, "--port", str(port)]
+    if rollout["DRIFTLINE_ROLLOUT_DEGRADED"]:  # Text: the reason's brackets are not rich markup
+        console.print(Text.assemble(("warning: ", "yellow"), rollout["DRIFTLINE_ROLLOUT_DEGRADED"],
+                                    ": the champion answers alone (`driftline rollout status`)"))
+    guard = "token required" if token else "no token" + (" (--insecure)" if not is_loopback(address) else "")
+    where = f"{address}:{port}" + (f" ({host})" if host != address else "")
+    console.print(f"serving champion {entry['version']}{arms} on {where}, {guard}"
+                  if model == CHAMPION else f"serving {model} ({entry['version']}){arms} on {where}, {guard}")
+    command = [sys.executable, "-m", "bentoml", "serve", bento, "--host", address, "--port", str(port)]
     os.execve(sys.executable, command, env)  # BentoML takes this process over: a SIGTERM reaches it, not a parent
 
 

@@ -62,17 +62,26 @@ def status(registry: Registry) -> dict:
 def service_env(registry: Registry, model: str, log_on: bool) -> tuple[dict, str]:
     """The service's environment for the registry's running rollout (empty values: none) and a line that says which
     arms are served. Only the champion is served beside a candidate: MODEL (a version) other than the champion
-    alias is served alone. LOG_ON: whether the service logs (a shadow without a log scores nothing)."""
+    alias is served alone. LOG_ON: whether the service logs (a shadow without a log scores nothing).
+
+    A candidate that cannot be found (its model gone from the BentoML store and the registry's export) leaves the
+    rollout degraded: DRIFTLINE_ROLLOUT_DEGRADED says why, and the champion is served alone rather than not at all."""
     rollout = registry.rollout
     none = dict.fromkeys(("DRIFTLINE_ROLLOUT_MODE", "DRIFTLINE_CANDIDATE_VERSION", "DRIFTLINE_CANDIDATE_TAG",
-                          "DRIFTLINE_CANDIDATE_PATH", "DRIFTLINE_CANARY_SHARE"), "")
+                          "DRIFTLINE_CANDIDATE_PATH", "DRIFTLINE_CANARY_SHARE", "DRIFTLINE_ROLLOUT_DEGRADED"), "")
     if rollout is None or model != CHAMPION:
         return none, "" if rollout is None else f"; the {rollout['mode']} rollout of {rollout['version']} is not served"
-    candidate = resolve(registry, CANDIDATE)  # imported into the BentoML store from the registry's export if need be
     share = rollout.get("canary_share")
-    env = {"DRIFTLINE_ROLLOUT_MODE": rollout["mode"], "DRIFTLINE_CANDIDATE_VERSION": candidate.entry["version"],
-           "DRIFTLINE_CANDIDATE_TAG": candidate.entry["model_tag"], "DRIFTLINE_CANDIDATE_PATH": str(candidate.path),
-           "DRIFTLINE_CANARY_SHARE": str(share) if share is not None else ""}
+    running = none | {"DRIFTLINE_ROLLOUT_MODE": rollout["mode"], "DRIFTLINE_CANDIDATE_VERSION": rollout["version"],
+                      "DRIFTLINE_CANARY_SHARE": str(share) if share is not None else ""}
+    try:
+        candidate = resolve(registry, CANDIDATE)  # imported into the BentoML store from the registry's export
+    except (RegistryError, FileNotFoundError) as exc:  # ModelNotFound is a FileNotFoundError
+        reason = f"candidate {rollout['version']} missing: {exc}"
+        return running | {"DRIFTLINE_ROLLOUT_DEGRADED": reason}, f"; the {rollout['mode']} rollout is degraded"
+    env = running | {"DRIFTLINE_CANDIDATE_VERSION": candidate.entry["version"],
+                     "DRIFTLINE_CANDIDATE_TAG": candidate.entry["model_tag"],
+                     "DRIFTLINE_CANDIDATE_PATH": str(candidate.path)}
     if rollout["mode"] == "canary":
         arms = f" and candidate {candidate.entry['version']} in canary: it answers {share:.0%} of the records"
     elif log_on:

@@ -72,7 +72,8 @@ class ShadowScorer:
     answers' latency barely moves. Waking often keeps each call short: a long one holds the GIL that the event
     loop needs, and in the serve benchmark 200 ms batches cost the answers' p99 more than 20 ms ones. A batch
     that fails is scored again submission by submission; failures and records dropped past MAX_PENDING are
-    counted, never raised.
+    counted, never raised. `flush` waits until what was submitted has been handed over (the service's
+    /metadata/log?wait, and tests).
     """
 
     def __init__(self, score: Score, done: Callable[[object, Answers], None], batch_records: int = 2048,
@@ -83,6 +84,8 @@ class ShadowScorer:
         self.counts = {"scored": 0, "failed": 0, "dropped": 0}
         # records queued and taken so far, each written by one thread only (no lock): PENDING holds the difference
         self._queued = self._taken = 0
+        self._busy = False  # a batch taken and not yet handed over
+        self._idle = threading.Condition()  # flush waits on it; the thread notifies after each batch
         self._closing = threading.Event()
         self._thread = threading.Thread(target=self._run, name="shadow-scorer", daemon=True)
         self._thread.start()
@@ -97,6 +100,12 @@ class ShadowScorer:
 
     def status(self) -> dict:
         return self.counts | {"pending": self._queued - self._taken}
+
+    def flush(self, timeout_s: float | None = None) -> bool:
+        """Wait until every record submitted so far is scored and handed over (or counted as failed); False if
+        TIMEOUT_S passed first."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self.pending and not self._busy, timeout_s)
 
     def close(self, timeout_s: float = 10) -> dict:
         """Score what is pending (until TIMEOUT_S) and stop; returns the final counts."""
@@ -115,10 +124,20 @@ class ShadowScorer:
 
     def _score_batch(self) -> None:
         batch, rows = [], 0
-        while self.pending and rows < self.batch_records:
-            batch.append(self.pending.popleft())
-            rows += _rows(batch[-1][0])
+        with self._idle:
+            while self.pending and rows < self.batch_records:
+                batch.append(self.pending.popleft())
+                rows += _rows(batch[-1][0])
+            self._busy = True
         self._taken += rows
+        try:
+            self._score(batch)
+        finally:
+            with self._idle:
+                self._busy = False
+                self._idle.notify_all()
+
+    def _score(self, batch: list[tuple[dict[str, list], object]]) -> None:
         try:
             answers = self.score(merged([columns for columns, _ in batch]))
         except Exception:  # noqa: BLE001 - one submission's values must not lose the others

@@ -9,11 +9,16 @@ Each row holds the service's answer (serving.answers): `probability` (binary), `
 made before the log held other tasks' answers gain the new columns when they are first connected to; their
 `probability` and `label` stay NOT NULL (SQLite cannot relax a column in place), so such a log takes
 classification rows only: a regression model logs to a new one.
+
+A row the database refuses never holds up the others: it goes to the dead-letter file (DeadLetters), which
+`driftline log replay` writes back (serving.replay). What the log cannot hold at all (value_problems) the
+service refuses at the request.
 """
 
 from __future__ import annotations
 
 import collections
+import math
 import os
 import sys
 import threading
@@ -39,13 +44,15 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import SQLAlchemyError
 
 from driftline.config import Schema
 from driftline.core.task import Task
 from driftline.serving.answers import answer_columns
+from driftline.serving.dead_letters import DeadLetters, Written, described, write_isolating
 
 URL_VARIABLE = "DRIFTLINE_LOG_URL"
+DEAD_LETTERS_VARIABLE = "DRIFTLINE_DEAD_LETTERS"
+INT64 = (-(2**63), 2**63 - 1)  # what an int64 column holds; orjson refuses a whole batch for one integer beyond
 METADATA = MetaData()
 PREDICTIONS = Table(
     "predictions", METADATA,
@@ -66,6 +73,7 @@ PREDICTIONS = Table(
     Column("shadow", Boolean),
 )
 ANSWER_COLUMNS = ("probability", "label", "prediction")
+DATETIME_COLUMNS = tuple(column.name for column in PREDICTIONS.columns if isinstance(column.type, DateTime))
 LABELS = Table(
     "labels", METADATA,
     Column("record_id", String(200), primary_key=True),
@@ -85,6 +93,17 @@ def log_url(configured: str, root: Path = Path(".")) -> str:
     if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).is_absolute():
         url = url.set(database=str((root / url.database).resolve()))
     return url.render_as_string(hide_password=False)
+
+
+def dead_letter_path(configured: str, root: Path = Path(".")) -> Path:
+    """The dead-letter file: DRIFTLINE_DEAD_LETTERS if set, else CONFIGURED; a relative path is under ROOT."""
+    path = Path(os.environ.get(DEAD_LETTERS_VARIABLE) or configured)
+    return path if path.is_absolute() else (root / path).resolve()
+
+
+def dead_letter_file(path: Path) -> DeadLetters:
+    """The log's dead-letter file at PATH: its rows' times read back as datetimes, as the log's columns take them."""
+    return DeadLetters(path, DATETIME_COLUMNS)
 
 
 def connect(url: str) -> Engine:
@@ -126,6 +145,22 @@ def logged(answer: dict) -> dict:
     return {k: answer.get(k) for k in ANSWER_COLUMNS} | {"outputs": rest or None}
 
 
+def value_problems(columns: dict[str, list], max_text_chars: int) -> list[str]:
+    """What the log could not store as it was scored, in COLUMNS (a request's records, column by column), one
+    line per value naming it (`records[3].age: ...`): numbers that are not finite (JSON has none, so the log
+    would hold null), integers beyond 64 bits (orjson refuses them) and texts longer than MAX_TEXT_CHARS."""
+    problems = []
+    for name, values in columns.items():
+        for n, value in enumerate(values):
+            if isinstance(value, float) and not math.isfinite(value):
+                problems.append(f"records[{n}].{name}: {value} is not a finite number")
+            elif isinstance(value, int) and not INT64[0] <= value <= INT64[1]:
+                problems.append(f"records[{n}].{name}: an integer beyond 64 bits")
+            elif isinstance(value, str) and len(value) > max_text_chars:
+                problems.append(f"records[{n}].{name}: {len(value)} characters, more than {max_text_chars}")
+    return problems
+
+
 def _json(value) -> str:
     return orjson.dumps(value).decode()  # several times faster than json.dumps: the writer shares the GIL
 
@@ -138,20 +173,28 @@ def utc_now() -> datetime:
 class InferenceLog:
     """Rows appended by the service are written by a background thread, in batches, in one transaction each.
 
-    `append` never blocks and never raises. A failed write (a broken, locked or full database) keeps its
-    rows and is retried; the failure is counted for /metrics. Only beyond MAX_PENDING rows are the oldest
-    dropped, and counted. `close` writes whatever is pending before it returns (the service's shutdown).
+    `append` never blocks and never raises. An outage (is_outage: the database unreachable, locked or full) keeps
+    the batch, counts the failed write and retries; only beyond MAX_PENDING rows are the oldest dropped, and
+    counted. Rows that the database refuses are isolated (write_isolating): the batch's other rows are written
+    and the refused ones go to the dead-letter file DEAD_LETTERS, so that one bad row never holds up the rest.
+    Rows are lost only where that file cannot take them either (or there is none): they are counted, and the
+    service is then not ready. `flush` waits until what was appended is written or dead-lettered; `close` does
+    that, dead-letters what an outage still holds when its time is up, and stops (the service's shutdown).
     """
 
     def __init__(self, url: str, batch_rows: int = 5000, interval_s: float = 0.1, retry_s: float = 1.0,
-                 max_pending: int = 1_000_000):
+                 max_pending: int = 1_000_000, dead_letters: Path | None = None):
         self.url, self.batch_rows, self.interval_s, self.retry_s = url, batch_rows, interval_s, retry_s
         self.max_pending = max_pending
+        self.dead_letters = dead_letter_file(dead_letters) if dead_letters else None
         self.pending: collections.deque[dict] = collections.deque()
-        self.counts = {"written": 0, "failed_writes": 0, "dropped": 0}
+        self.counts = {"written": 0, "failed_writes": 0, "dropped": 0, "dead_lettered": 0, "lost": 0}
         self.last_error: str | None = None
         self._engine: Engine | None = None
+        self._taken = 0  # rows the writer holds: neither pending nor written yet
+        self._settled = threading.Condition()  # flush waits on it; the writer notifies after each batch
         self._closing = threading.Event()
+        self._deadline = float("inf")  # when close stops retrying an outage
         self._thread = threading.Thread(target=self._run, name="inference-log", daemon=True)
         self._thread.start()
 
@@ -164,15 +207,23 @@ class InferenceLog:
             self.counts["dropped"] += overflow
 
     def status(self) -> dict:
-        return self.counts | {"pending": len(self.pending), "last_error": self.last_error}
+        return self.counts | {"pending": len(self.pending) + self._taken, "last_error": self.last_error,
+                              "dead_letter_file": str(self.dead_letters.path) if self.dead_letters else None}
+
+    def flush(self, timeout_s: float | None = None) -> bool:
+        """Wait until every row appended so far is written, dead-lettered or lost; False if TIMEOUT_S passed
+        first (an outage keeps rows pending until it ends, or until close)."""
+        with self._settled:
+            return self._settled.wait_for(lambda: not self.pending and not self._taken, timeout_s)
 
     def close(self, timeout_s: float = 10) -> dict:
-        """Write what is pending (retrying until TIMEOUT_S, within the server's shutdown grace) and stop; returns
-        the final counts."""
+        """Write what is pending (retrying an outage until TIMEOUT_S, within the server's shutdown grace), put what
+        is still unwritten in the dead-letter file, and stop; returns the final counts."""
+        self._deadline = time.monotonic() + timeout_s
         self._closing.set()
-        self._thread.join(timeout_s)
-        if self.pending:
-            print(f"inference log: {len(self.pending)} rows could not be written to {self._shown()}: "
+        self._thread.join(timeout_s + self.retry_s + 1)
+        if self.pending or self._taken:
+            print(f"inference log: {len(self.pending) + self._taken} rows could not be written to {self._shown()}: "
                   f"{self.last_error}", file=sys.stderr)
         if self._engine is not None:
             self._engine.dispose()
@@ -184,27 +235,66 @@ class InferenceLog:
     def _run(self) -> None:
         while True:
             closing = self._closing.wait(self.interval_s)
-            while self.pending:
-                if not self._write():
-                    time.sleep(self.retry_s)
-                    break
-            if closing and not self.pending:
+            while self.pending and self._write():
+                pass
+            if closing and (not self.pending or time.monotonic() >= self._deadline):
+                self._set_aside(self._take(len(self.pending)), self.last_error)
                 return
+            if self.pending:  # an outage: wait before the retry, but not past close's deadline
+                time.sleep(max(0.0, min(self.retry_s, self._deadline - time.monotonic())))
+
+    def _take(self, count: int) -> list[dict]:
+        with self._settled:
+            self._taken = min(count, len(self.pending))
+            return [self.pending.popleft() for _ in range(self._taken)]
 
     def _write(self) -> bool:
-        batch = [self.pending.popleft() for _ in range(min(self.batch_rows, len(self.pending)))]
+        """Write the next batch; False on an outage, whose rows go back to the front of the queue, in order."""
+        batch = self._take(self.batch_rows)
         try:
             if self._engine is None:
                 self._engine = connect(self.url)
-            with self._engine.begin() as connection:
-                connection.execute(PREDICTIONS.insert(), batch)
-        except (SQLAlchemyError, OSError) as exc:
-            self.pending.extendleft(reversed(batch))  # back at the front, in order, for the retry
+            done = write_isolating(self._engine, PREDICTIONS, batch)
+        except Exception as exc:  # noqa: BLE001 - connect's own errors: the writer must not die
+            done = Written(unwritten=batch, outage=described(exc))
+        self.counts["written"] += done.written
+        if done.refused:
+            self.last_error = done.refused[-1][1]
+            self._dead_letter(done.refused)
+        if done.unwritten:
+            self.pending.extendleft(reversed(done.unwritten))
             self.counts["failed_writes"] += 1
-            self.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
-            return False
-        self.counts["written"] += len(batch)
-        return True
+            self.last_error = done.outage
+        self._settle()
+        return not done.unwritten
+
+    def _set_aside(self, rows: list[dict], error: str | None) -> None:
+        """ROWS that an outage kept until close, to the dead-letter file with ERROR."""
+        if rows:
+            self._dead_letter([(row, f"unwritten at shutdown: {error}") for row in rows])
+        self._settle()
+
+    def _dead_letter(self, refused: list[tuple[dict, str]]) -> None:
+        if self.dead_letters is None:
+            self._lose(refused, "no dead-letter file was given")
+            return
+        try:
+            self.dead_letters.append(refused)
+        except OSError as exc:
+            self._lose(refused, described(exc))
+            return
+        self.counts["dead_lettered"] += len(refused)
+
+    def _lose(self, refused: list[tuple[dict, str]], why: str) -> None:
+        """REFUSED rows that the dead-letter file could not take either: counted, and said loudly."""
+        self.counts["lost"] += len(refused)
+        self.last_error = f"{len(refused)} rows lost ({refused[-1][1]}); the dead-letter file: {why}"
+        print(f"inference log: {self.last_error}", file=sys.stderr)
+
+    def _settle(self) -> None:
+        with self._settled:
+            self._taken = 0
+            self._settled.notify_all()
 
 
 def read_window(url: str, schema: Schema, start: datetime | None = None,
