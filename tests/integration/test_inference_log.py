@@ -1,5 +1,7 @@
 """The inference log and late labels on a real SQLite file and a real PostgreSQL server: one code path."""
 
+import gzip
+import stat
 from datetime import timedelta
 from pathlib import Path
 
@@ -106,6 +108,24 @@ def test_a_bad_label_file_is_quarantined_and_nothing_written(tmp_path, monkeypat
         labels.run(str(file), params, tmp_path)
     assert read_window(url, params.schema)[params.schema.target].isna().all()
     assert list((tmp_path / "quarantine").glob("*-labels-labels.csv/labels.csv"))
+
+
+def test_a_gzipped_private_label_file_is_read_and_its_quarantined_copy_stays_private(url, tmp_path, monkeypatch):
+    log = InferenceLog(url)
+    log.append(rows(5))
+    log.close()
+    monkeypatch.setenv("DRIFTLINE_LOG_URL", url)
+    params = load_params(REPO / "params.yaml")
+    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"  # gzip behind a .csv name, readable by its owner only
+    good.write_bytes(gzip.compress(b"id,income\nid-1,>50K\n"))
+    bad.write_bytes(gzip.compress(b"id,income\nid-1,lots\n"))
+    for file in (good, bad):
+        file.chmod(0o600)
+    assert labels.run(str(good), params, tmp_path)["new"] == 1
+    with pytest.raises(ContractError, match="values outside"):
+        labels.run(str(bad), params, tmp_path)
+    (copy,) = (tmp_path / "quarantine").glob("*-labels-bad.csv/bad.csv")
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600 and copy.read_bytes() == bad.read_bytes()
 
 
 def test_an_integer_target_takes_whole_numbers_only():

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from driftline.config import ColumnSpec, Params, Schema
 from driftline.core.data import category_text
-from driftline.core.sources import fetch, quarantine, shown, source_name
-from driftline.errors import ContractError
+from driftline.core.sources import fetch, local_file, permission_bits, quarantine, shown, source_name, unpacked
+from driftline.errors import ContractError, DataError
 from driftline.serving.log import LABELS, PREDICTIONS, connect, log_url, record_id_field, utc_now
 
 CHUNK = 500  # ids per IN (...) query
@@ -100,20 +100,24 @@ def store(url: str, labels: dict[str, str]) -> dict:
 
 def run(source: str, params: Params, root: Path = Path(".")) -> dict:
     """Join the labels of the CSV at SOURCE into the inference log; a bad file is quarantined with its
-    problems (as a refused batch is) and nothing is written. Idempotent: a second run changes nothing."""
-    schema, name = params.schema, source_name(source)
+    problems (as a refused batch is, keeping the file's permission bits) and nothing is written. A gzip file is
+    unpacked, a symlink out of the project refused (core.sources). Idempotent: a second run changes nothing."""
+    schema, name, mode = params.schema, source_name(source), permission_bits(local_file(source, root))
     content = None
     try:
         content = fetch(source)
-        frame = pd.read_csv(io.BytesIO(content), dtype=str, keep_default_na=False, skipinitialspace=True)
+        text = io.BytesIO(unpacked(content, shown(source)))
+        frame = pd.read_csv(text, dtype=str, keep_default_na=False, skipinitialspace=True)
         frame = frame.apply(lambda column: column.str.strip())
         problems = problems_of(frame, schema)
-    except (ValueError, pd.errors.ParserError) as exc:  # DataError is a ValueError
+    except DataError as exc:  # its message names the file
         problems = [str(exc)]
+    except (ValueError, pd.errors.ParserError) as exc:
+        problems = [f"{shown(source)} is not a readable CSV file: {exc}"]
     if problems:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
         folder = root / params.ingest.quarantine_dir / f"{stamp}-labels-{name}"
-        quarantine(content, name, {"source": shown(source), "problems": problems}, None, folder)
+        quarantine(content, name, {"source": shown(source), "problems": problems}, None, folder, mode)
         raise ContractError(problems + [f"label file quarantined in {folder}"])
     key = record_id_field(schema.columns)
     pairs = frame.drop_duplicates(key)
