@@ -82,7 +82,7 @@ def test_promotion_needs_a_blessing_or_force_with_a_reason(loop):
     last = json.loads((root / "registry/history.jsonl").read_text().splitlines()[-1])
     assert last | {"time": None} == {"time": None, "alias": "champion", "from": loop["first"], "to": second,
                                      "reason": "testing the override", "blessed": False, "forced": True,
-                                     "blessing": f"blessings/{second}.json"}
+                                     "blessing": f"blessings/{second}.json", "rollback": False}
 
 
 def test_rollback_scores_exactly_as_the_previous_champion(loop):

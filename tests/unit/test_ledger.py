@@ -85,17 +85,20 @@ def project(tmp_path_factory) -> Path:
     registry.register(version("b", trigger={"event": alert["event"]["id"], "alert": alert["record"]}))
     gated(registry, "b")
     registry.move(CHALLENGER, "b", "new candidate from the training run")
-    registry.rollout = {"version": "b", "mode": "shadow", "canary_share": None, "started": now(), "champion": "a"}
-    registry.move(CANDIDATE, "b", "blessed by the gate and the infra check: shadow rollout", rollout=registry.rollout)
+    with registry.transaction():  # as rollout.start writes it: the state and the history line together
+        registry.rollout = {"version": "b", "mode": "shadow", "canary_share": None, "started": now(), "champion": "a"}
+        registry.move(CANDIDATE, "b", "blessed by the gate and the infra check: shadow rollout",
+                      rollout=registry.rollout)
     time.sleep(1.05)  # the decision comes after the rollout's start
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     write_json(registry.dir / "decisions" / "b" / f"{stamp}.json", {
         "time": now(), "version": "b", "champion": "a", "mode": "shadow", "outcome": "promote",
         "reasons": ["roc_auc +0.02 [0.01, 0.03] on 400 paired records"], "evidence": {"labelled": 400}})
-    rollout, registry.rollout = registry.rollout, None
-    registry.move(CHAMPION, "b", "promoted on evidence", decision=f"decisions/b/{stamp}.json")
-    registry.remove(CANDIDATE, "promoted", rollout=rollout)
+    with registry.transaction():
+        rollout, registry.rollout = registry.rollout, None
+        registry.move(CHAMPION, "b", "promoted on evidence", decision=f"decisions/b/{stamp}.json")
+        registry.remove(CANDIDATE, "promoted", rollout=rollout)
     build_index(root)
     return root
 
@@ -163,6 +166,15 @@ def test_an_unreadable_registry_is_one_error(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     done = CliRunner().invoke(app, ["history"])
     assert done.exit_code == 1 and "history failed: the registry at" in done.output
+
+
+def test_a_torn_last_history_line_is_left_out_and_the_rest_shows(project, tmp_path, caplog):
+    copy = tmp_path / "project"
+    shutil.copytree(project, copy)
+    with (copy / "registry" / "history.jsonl").open("a") as history:
+        history.write('{"time": "2026-01-01T00:00:00+00:00", "alias": "champ')  # an append cut short
+    assert [e["kind"] for e in ledger(load_params(copy / "params.yaml"), copy)] == STORY
+    assert "left out" in caplog.text
 
 
 def test_the_report_index_links_the_ledger_page(project):

@@ -1,11 +1,13 @@
-"""What the release reads of evaluate's outputs for each task, and which champion it can compare a candidate with."""
+"""What the release reads of evaluate's outputs for each task, which champion it can compare a candidate with, and
+which moves a release still owes a version registered before."""
 
 import numpy as np
 import pandas as pd
 
 from driftline.config import Schema
 from driftline.core.task import Task
-from driftline.registry.release import metrics_of, stored_scores
+from driftline.registry.release import metrics_of, owed, stale_gate, stored_scores
+from driftline.registry.store import CHALLENGER, CHAMPION, Registry
 
 
 def schema(kind: str, target: str = "y", classes: tuple = ("a", "b", "c"), positive: str = "b") -> Schema:
@@ -39,3 +41,31 @@ def test_a_champion_is_compared_only_when_it_answers_the_same_question():
     assert not schema("binary", classes=pair).same_target(schema("multiclass"))
     assert not schema("multiclass").same_target(schema("multiclass", classes=("a", "b", "d")))
     assert not schema("regression").same_target(schema("regression", target="z"))
+
+
+def test_a_release_owes_the_moves_its_history_never_made(tmp_path):
+    registry = Registry(tmp_path)
+    for name, blessed in (("a", True), ("b", True), ("c", False), ("d", True)):
+        registry.register({"version": name, "model_tag": f"m:{name}", "blessed": blessed, "failed_checks": []})
+    assert owed(registry, registry.get("b")) == [CHALLENGER, CHAMPION]  # died right after it registered b
+    registry.move(CHALLENGER, "b", "new candidate")
+    assert owed(registry, registry.get("b")) == [CHAMPION]  # died after the challenger's move
+    registry.move(CHAMPION, "b", "blessed")
+    registry.move(CHAMPION, "a", "superseded")
+    registry.move(CHAMPION, "a", "rolled back", rollback=True)
+    assert owed(registry, registry.get("b")) == []  # released once: never again, superseded or not
+    assert owed(registry, registry.get("c")) == [CHALLENGER]  # a refused model only becomes challenger
+    registry.move(CHALLENGER, "c", "new candidate")
+    assert owed(registry, registry.get("c")) == []
+    with registry.transaction():
+        registry.get("d")["refused"] = {"time": "t", "reason": "worse", "decision": "decisions/d/t.json"}
+    assert owed(registry, registry.get("d")) == []
+
+
+def test_a_blessing_stands_only_while_the_champion_it_was_judged_against_is_champion(tmp_path):
+    registry = Registry(tmp_path)
+    registry.register({"version": "a", "model_tag": "m:a", "blessed": True, "failed_checks": []})
+    assert stale_gate(registry, {"version": "b", "champion_at_gate": None}) is None  # the first model
+    registry.move(CHAMPION, "a", "first")
+    assert stale_gate(registry, {"version": "b", "champion_at_gate": "a"}) is None
+    assert "the champion is a, not none" in stale_gate(registry, {"version": "b", "champion_at_gate": None})

@@ -89,6 +89,20 @@ def test_promoting_the_candidate_by_hand_ends_its_rollout(tmp_path, tags):
     assert [(r["alias"], r["to"]) for r in reread.history()][-2:] == [(CANDIDATE, None), (CHAMPION, "b")]
 
 
+def test_a_refused_version_is_promoted_only_with_force_and_a_reason(tmp_path, tags):
+    registry = registry_with(tmp_path, tags)
+    with registry.transaction():  # as a rollout decision's rollback leaves it
+        registry.get("b")["refused"] = {"time": "t", "reason": "worse", "decision": "decisions/b/t.json"}
+    params = load_params(REPO / "params.yaml")
+    with pytest.raises(RegistryError, match=r"rolled back by a rollout decision \(decisions/b/t.json\): worse; use "
+                                            "--force --reason"):
+        promote(params, "b", tmp_path)
+    with pytest.raises(RegistryError, match="needs --reason"):
+        promote(params, "b", tmp_path, force=True)
+    record = promote(params, "b", tmp_path, force=True, reason="the decision read a broken log")
+    assert record["forced"] and Registry(tmp_path / "registry").aliases[CHAMPION] == "b"
+
+
 def test_a_blessed_release_rolls_out_only_in_shadow_or_canary_and_beside_a_champion(tmp_path, tags):
     params = load_params(REPO / "params.yaml")
     registry = Registry(tmp_path / "registry")

@@ -41,7 +41,10 @@ def release(
         return
     with reported("release"):
         result = release_model(load_params(), ROOT)
-    if show_release(result):
+    refused = show_release(result)
+    if result["note"]:  # a release finished, one already made, or a verdict that no longer stands
+        console.print(f"version {result['version']}: {result['note']}")
+    if refused:
         raise typer.Exit(2)
 
 
@@ -97,10 +100,10 @@ def figure(value: float | None, digits: int = 4) -> str:
 @app.command(rich_help_panel="Registry")
 def promote(
     version: str = typer.Argument(..., help="a version from `driftline models`"),
-    force: bool = typer.Option(False, "--force", help="promote even though the gate refused it"),
+    force: bool = typer.Option(False, "--force", help="promote even though the gate or a rollout decision refused it"),
     reason: str = typer.Option(None, "--reason", help="why (required with --force); kept in the history"),
 ) -> None:
-    """Make VERSION the champion (blessed versions only, unless --force --reason)."""
+    """Make VERSION the champion (blessed versions that no rollout decision refused, unless --force --reason)."""
     from driftline.registry.release import promote as promote_version
 
     with reported(f"promote {version}"):
@@ -110,7 +113,8 @@ def promote(
 
 @app.command(rich_help_panel="Registry")
 def rollback(reason: str = typer.Option("rollback", "--reason", help="kept in the history")) -> None:
-    """The champion goes back to the previous champion."""
+    """The champion goes back down its history, past versions a rollout decision refused; each rollback goes one
+    further back, until there is nothing left to roll back to."""
     from driftline.registry.release import rollback as rollback_champion
 
     with reported("rollback"):

@@ -279,18 +279,25 @@ def decide(params: Params, root: Path = Path("."), now: datetime | None = None) 
 
 
 def apply(registry: Registry, record: dict) -> None:
-    """What the outcome moves: promote moves the champion to the candidate and stops the rollout; rollback stops
-    it and marks the candidate refused; wait moves nothing."""
+    """What the outcome moves, in one registry transaction: promote moves the champion to the candidate and stops
+    the rollout; rollback stops it and marks the candidate refused; wait moves nothing. A rollout that ended or
+    changed while it was judged is left to the next decision (RegistryError)."""
     outcome, reason = record["outcome"], " ".join(record["reasons"])
     extra = {"evidence": record["evidence"], "decision": outcome}
-    if outcome == "promote":
-        registry.move(CHAMPION, record["version"], f"rollout decision: {reason}", **extra)
-        rollouts.stop(registry, f"promoted on evidence: {reason}", **extra)
-    elif outcome == "rollback":
-        rollouts.stop(registry, f"rolled back: {reason}", **extra)
-        registry.get(record["version"])["refused"] = {"time": record["time"], "reason": reason,
-                                                      "decision": record["evidence"]}
-        registry.save()
+    if outcome == "wait":
+        return
+    with registry.transaction():
+        running = registry.rollout or {}
+        if (running.get("version"), running.get("started")) != (record["version"], record["started"]):
+            raise RegistryError(f"the rollout of {record['version']} ended or changed while it was judged: "
+                                f"nothing moved (its evidence: {record['evidence']})")
+        if outcome == "promote":
+            registry.move(CHAMPION, record["version"], f"rollout decision: {reason}", **extra)
+            rollouts.stop(registry, f"promoted on evidence: {reason}", **extra)
+        else:
+            rollouts.stop(registry, f"rolled back: {reason}", **extra)
+            registry.get(record["version"])["refused"] = {"time": record["time"], "reason": reason,
+                                                          "decision": record["evidence"]}
 
 
 def emit(record: dict, model: str) -> str | None:

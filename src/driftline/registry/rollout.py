@@ -3,7 +3,8 @@
 In `shadow` the candidate scores every request and is logged, never answered; in `canary` it answers the
 records whose id hashes into `canary_share` (serving.arms). The state is registry.json's `rollout`, so it is
 in git and a restarted service reads it again; each start and end is a move of the candidate alias in the
-history, with the rollout's mode and share.
+history, with the rollout's mode and share. A start loads and checks both models first (check), then, in one
+registry transaction, checks again what the registry says and moves the candidate (begin).
 """
 
 from __future__ import annotations
@@ -15,41 +16,72 @@ from driftline.serving.arms import MODES
 
 
 def start(registry: Registry, version: str, mode: str, share: float, reason: str) -> dict:
-    """Make VERSION (blessed, loadable, not the champion) the candidate in MODE; a running rollout of another
-    version ends first, superseded. Returns the history record of the candidate's move."""
-    if mode not in MODES:
-        raise RegistryError(f"rollout mode '{mode}' is not one of {', '.join(MODES)}")
-    if not 0 < share < 1:
-        raise RegistryError(f"canary share {share} is not between 0 and 1")
+    """Make VERSION (blessed, loadable, not the champion, not refused) the candidate in MODE; a running rollout of
+    another version ends first, superseded. Returns the history record of the candidate's move."""
     entry = registry.get(version)
+    champion = check(registry, entry, mode, share)
+    with registry.transaction():
+        return begin(registry, entry["version"], mode, share, reason, champion)
+
+
+def refusal(registry: Registry, entry: dict, mode: str, share: float) -> str | None:
+    """Why ENTRY cannot be rolled out in MODE beside the champion, as far as the registry alone tells (None: it can)."""
+    if mode not in MODES:
+        return f"rollout mode '{mode}' is not one of {', '.join(MODES)}"
+    if not 0 < share < 1:
+        return f"canary share {share} is not between 0 and 1"
     champion = registry.aliases.get(CHAMPION)
     if champion is None:
-        raise RegistryError("there is no champion to roll out beside: promote a version first")
+        return "there is no champion to roll out beside: promote a version first"
     if entry["version"] == champion:
-        raise RegistryError(f"version {entry['version']} is the champion already")
+        return f"version {entry['version']} is the champion already"
     if entry.get("refused"):
-        raise RegistryError(f"version {entry['version']} was rolled back: {entry['refused']['reason']}")
+        return f"version {entry['version']} was rolled back: {entry['refused']['reason']}"
     if not entry["blessed"]:
-        raise RegistryError(f"version {entry['version']} is not blessed (failed: {', '.join(entry['failed_checks'])})"
-                            ": only a blessed version is rolled out")
+        return (f"version {entry['version']} is not blessed (failed: {', '.join(entry['failed_checks'])}): only a "
+                "blessed version is rolled out")
+    return None
+
+
+def check(registry: Registry, entry: dict, mode: str, share: float) -> str:
+    """Refuse what cannot run beside REGISTRY's champion (RegistryError): refusal's reasons, a model the service could
+    not load, or one of other records. Loads both models, so it runs before the transaction; returns the champion it
+    checked against."""
+    problem = refusal(registry, entry, mode, share)
+    if problem:
+        raise RegistryError(problem)
     candidate = resolve_entry(registry, entry).predictor()  # refuse what the service could not load
     current = resolve(registry, CHAMPION).predictor().schema
     if not current.same_records(candidate.schema):
         raise RegistryError(f"version {entry['version']} answers another task or reads other features than "
-                            f"champion {champion}: the service cannot serve both for the same records")
+                            f"champion {registry.aliases[CHAMPION]}: the service cannot serve both for the same "
+                            "records")
+    return registry.aliases[CHAMPION]
+
+
+def begin(registry: Registry, version: str, mode: str, share: float, reason: str, champion: str) -> dict:
+    """Inside a transaction: make VERSION, which check() passed beside CHAMPION, the candidate; a running rollout
+    ends first, superseded. The registry read again must still allow it."""
+    problem = refusal(registry, registry.get(version), mode, share)
+    if problem:
+        raise RegistryError(problem)
+    if registry.aliases[CHAMPION] != champion:
+        raise RegistryError(f"the champion moved from {champion} to {registry.aliases[CHAMPION]} while version "
+                            f"{version} was checked beside it: start the rollout again")
     if registry.rollout is not None:
-        stop(registry, f"superseded by version {entry['version']}")
-    registry.rollout = {"version": entry["version"], "mode": mode, "canary_share": share if mode == "canary" else None,
+        stop(registry, f"superseded by version {version}")
+    registry.rollout = {"version": version, "mode": mode, "canary_share": share if mode == "canary" else None,
                         "started": now(), "champion": champion}
-    return registry.move(CANDIDATE, entry["version"], reason, rollout=registry.rollout)
+    return registry.move(CANDIDATE, version, reason, rollout=registry.rollout)
 
 
 def stop(registry: Registry, reason: str, **extra) -> dict:
     """End the running rollout: the candidate alias goes, the champion stays. Returns the history record."""
-    if registry.rollout is None:
-        raise RegistryError("no rollout is running")
-    rollout, registry.rollout = registry.rollout, None
-    return registry.remove(CANDIDATE, reason, rollout=rollout, **extra)
+    with registry.transaction():
+        if registry.rollout is None:
+            raise RegistryError("no rollout is running")
+        rollout, registry.rollout = registry.rollout, None
+        return registry.remove(CANDIDATE, reason, rollout=rollout, **extra)
 
 
 def status(registry: Registry) -> dict:

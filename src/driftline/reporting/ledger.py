@@ -24,7 +24,7 @@ from pathlib import Path
 
 from driftline.config import Params
 from driftline.core.artifacts import ALERTS_DIR, data_version, stage_file
-from driftline.errors import ConfigError, RegistryError
+from driftline.errors import ConfigError
 from driftline.registry.store import CANDIDATE, Registry
 
 DECISIONS = "decisions"  # under the registry: <candidate version>/<stamp>.json, one per `rollout decide`
@@ -41,7 +41,8 @@ log = logging.getLogger(__name__)
 def ledger(params: Params, root: Path = Path("."), since: datetime | None = None) -> list[dict]:
     """Every entry of the project at ROOT (configured by PARAMS) in time order, from SINCE on when given (a naive
     SINCE is UTC)."""
-    registry, history = read_registry(root / params.registry.dir)
+    registry = Registry(root / params.registry.dir)  # a RegistryError where registry.json cannot be read
+    history = registry.history()  # what registry.json committed: a torn last line is left out, with a warning
     alerts = alert_entries(root)
     found = (batch_entries(root, params) + quarantine_entries(root, params)
              + contract_entries(root, registry, data_version(root, params.data.dir)) + alerts
@@ -90,15 +91,6 @@ def read_json(path: Path) -> dict | None:
         log.warning("skipping %s: %s", path, error)
         return None
     return data if isinstance(data, dict) else None
-
-
-def read_registry(directory: Path) -> tuple[Registry, list[dict]]:
-    """The registry at DIRECTORY and its history; a RegistryError when either is not JSON."""
-    try:
-        registry = Registry(directory)
-        return registry, registry.history()
-    except ValueError as error:
-        raise RegistryError(f"the registry at {directory} cannot be read: {error}") from None
 
 
 def stamped(name: str) -> tuple[datetime | None, str]:
