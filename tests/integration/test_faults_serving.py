@@ -162,6 +162,9 @@ def faults(trained, held_out, tmp_path_factory) -> Iterator[dict]:
             post({"records": [good[4] | {"id": REFUSED}]})
             seen["lost_status"] = log_status(base)
             seen["readyz"] = httpx.get(f"{base}/readyz", timeout=10).status_code
+            state = project / "registry" / "registry.json"
+            state.write_text(state.read_text()[:40])  # cut short: the service goes on serving what it loaded
+            seen["damaged_metadata"] = httpx.get(f"{base}/metadata/", timeout=10)
             seen["last_ids"] = sent(base, good[:300], "last")  # SIGTERM follows at once: the drain writes them
     engine.dispose()
     seen["logged"] = read_window(url, load_params(trained / "params.yaml").schema)
@@ -215,6 +218,12 @@ def test_finding_11_a_rollout_whose_candidate_is_missing_serves_the_champion_alo
     assert shown["mode"] == "canary" and shown["candidate"] == GONE and shown["candidate_model_tag"] is None
     assert shown["degraded"].startswith(f"candidate {GONE} missing: model driftline-gone:")
     assert set(faults["logged"]["model_version"]) == {faults["metadata"]["version"]}
+
+
+def test_finding_7_a_damaged_registry_is_named_at_metadata_not_a_500(faults):
+    answer = faults["damaged_metadata"]
+    assert answer.status_code == 200 and answer.json()["champion"] is None
+    assert "registry.json is not JSON" in answer.json()["registry_error"] and "registry.json.bak" in answer.text
 
 
 def test_rows_the_database_refuses_are_dead_lettered_shown_and_replayed(faults):

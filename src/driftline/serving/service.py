@@ -217,14 +217,17 @@ def load_candidate(path: str | None, champion: Predictor) -> Predictor:
 
 
 def metadata(request) -> JSONResponse:
-    """Which model is serving, its card and schema, whether the registry's champion is still this one, and the
-    rollout that runs beside it (null when none)."""
-    version, champion = os.environ.get("DRIFTLINE_VERSION"), None
+    """Which model is serving, its card and schema, whether the registry's champion is still this one (null, with
+    `registry_error` saying why, where the registry cannot be read), and the rollout beside it (null when none)."""
+    version, champion, unreadable = os.environ.get("DRIFTLINE_VERSION"), None, None
     registry = os.environ.get("DRIFTLINE_REGISTRY")
     if registry:
-        champion = Registry(Path(registry)).aliases.get(CHAMPION)
+        try:
+            champion = Registry(Path(registry)).aliases.get(CHAMPION)
+        except RegistryError as exc:  # a damaged registry.json: the service goes on serving what it loaded
+            unreadable = str(exc)
     return JSONResponse({
-        "model_tag": MODEL_TAG, "version": version, "champion": champion,
+        "model_tag": MODEL_TAG, "version": version, "champion": champion, "registry_error": unreadable,
         "stale": None if champion is None or version is None else champion != version,
         "model_card": CARD.read_text() if CARD.is_file() else None,
         "model_card_path": f"registry/cards/{version}.md" if version else None,
