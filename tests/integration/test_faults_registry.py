@@ -30,10 +30,13 @@ from tests.conftest import cli
 PAST = "2020-01-01T00:00:00+00:00"  # a rollout started this long ago is past its deadline: decide rolls it back
 
 
-@pytest.fixture(autouse=True)
-def own_log(monkeypatch):
-    """`rollout decide` reads the project's own (empty) log: a session fixture's DRIFTLINE_LOG_URL would win over it."""
-    monkeypatch.delenv("DRIFTLINE_LOG_URL", raising=False)
+@pytest.fixture(scope="module", autouse=True)
+def own_log() -> Iterator[None]:
+    """`rollout decide` reads the project's own (empty) log: a session fixture's DRIFTLINE_LOG_URL (app_client's
+    blocked log, in the same worker) would win over it. Module-scoped, so that the module's fixtures run without it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("DRIFTLINE_LOG_URL", raising=False)
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -201,6 +204,7 @@ def older_registry(root: Path, champions: str, refused: str = "") -> None:
     (folder / "registry.json.bak").unlink(missing_ok=True)
 
 
+@pytest.mark.slow  # four CLI processes; the walk itself: tests/unit/test_registry_store.py
 def test_rollbacks_walk_down_the_champion_history_and_a_refused_version_needs_force(trained, tmp_path):
     """Finding 6: a, b, c, d champions in turn, b refused by a rollout decision: rollback goes to c, then past b to
     a, then says there is nothing left, never back up; `promote b` needs --force and a reason."""
@@ -215,6 +219,7 @@ def test_rollbacks_walk_down_the_champion_history_and_a_refused_version_needs_fo
     assert "use --force --reason" in refused.stderr and files(root)[0]["aliases"] == {"champion": "a"}
 
 
+@pytest.mark.slow  # seven CLI processes; reading damaged files: tests/unit/test_registry_store.py
 def test_damaged_registry_files_give_a_message_not_a_traceback(trained, tmp_path):
     """Finding 7: a torn last line of history.jsonl is left out, and set aside by the next write, with a warning;
     with registry.json cut short, rollback, rollout, models, serve and history each name the file and its last
