@@ -44,8 +44,8 @@ import torch
 import typer
 
 from driftline.config import load_params
-from driftline.core.data import read_csv
-from driftline.registry.infra import free_port, process_group, records, wait_ready
+from driftline.core.data import read_csv, records
+from driftline.core.processes import free_port, process_group, wait_ready
 from driftline.registry.resolver import resolve, resolve_model, serving_bento
 from driftline.registry.store import CANDIDATE, Registry
 from driftline.serving.log import read_window

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from driftline.core.artifacts import dvc_env, run_dvc
-from driftline.registry.infra import free_port, process_group, wait_ready
+from driftline.core.processes import free_port, process_group, wait_ready
 
 REPO = Path(__file__).resolve().parents[1]
 # Before bentoml is imported anywhere: tests never touch the user's model store.
@@ -81,7 +81,7 @@ def cli(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
 def trained(tmp_path_factory) -> Path:
     """A small project with every stage run in-process, in dvc.yaml's order."""
     from driftline.config import load_params
-    from driftline.registry.release import release
+    from driftline.release.publish import release
     from driftline.stages import featurize, validate
 
     root = make_project(tmp_path_factory.mktemp("trained"))

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from driftline.registry.infra import records
+from driftline.core.data import records
 from tests.conftest import SMALL, cli, dvc, make_project, serving
 from tests.tables import multiclass_table, regression_table
 

@@ -22,9 +22,9 @@ from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
 from pydantic import TypeAdapter
 
 from driftline.config import PolicyParams, load_params, with_values
+from driftline.core.processes import free_port
 from driftline.monitoring.alerts import ARTIFACT_KEY, EVENT, evaluate, raise_alert
-from driftline.registry.infra import free_port
-from driftline.registry.release import triggered_by
+from driftline.release.publish import triggered_by
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY = PolicyParams(dataset_drift=True, max_metric_drop=0.03, max_parity_gap=0.3, min_attribution_ndcg=0.9)

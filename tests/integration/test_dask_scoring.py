@@ -7,8 +7,8 @@ import pytest
 from distributed import Client, LocalCluster
 
 from driftline.config import load_params
+from driftline.core.processes import free_port
 from driftline.errors import DataError
-from driftline.registry.infra import free_port
 from driftline.serving.scoring import score_file, score_file_on_dask
 from tests.conftest import cli
 

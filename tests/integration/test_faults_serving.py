@@ -24,9 +24,10 @@ import pytest
 
 from driftline.config import load_params
 from driftline.core.artifacts import dvc_env
-from driftline.registry import rollout
-from driftline.registry.infra import free_port, process_group, records, wait_ready
+from driftline.core.data import records
+from driftline.core.processes import free_port, process_group, wait_ready
 from driftline.registry.store import CHAMPION, Registry
+from driftline.release import rollout
 from driftline.serving.log import connect, read_window
 from tests.conftest import cli
 

@@ -30,8 +30,8 @@ def test_the_infra_check_queries_with_the_token_it_serves_with(trained, monkeypa
     from driftline.config import load_params
     from driftline.core.artifacts import splits_dir
     from driftline.core.splits import load_split
-    from driftline.registry.infra import load_and_query
     from driftline.registry.resolver import resolve_model
+    from driftline.release.infra import load_and_query
 
     monkeypatch.setenv(TOKEN_VARIABLE, "infra-check-token")  # exported in the shell of whoever releases
     params = load_params(trained / "params.yaml")

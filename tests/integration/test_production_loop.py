@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from driftline.config import load_params
-from driftline.registry.infra import records
+from driftline.core.data import records
 from driftline.serving.log import read_window
 from tests.conftest import SLICE_ROWS, cli, full_data, serving
 

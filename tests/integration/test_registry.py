@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from driftline.core.artifacts import dvc_env
-from driftline.registry.infra import records
+from driftline.core.data import records
 from tests.conftest import cli, dvc, model_stages, serving
 
 
@@ -24,7 +24,7 @@ def registry(root):
 def loop(trained, held_out, tmp_path_factory):
     """A copy of the trained project (its first model is champion), then a crippled candidate released."""
     from driftline.config import load_params
-    from driftline.registry.release import release
+    from driftline.release.publish import release
 
     root = tmp_path_factory.mktemp("loop") / "project"
     shutil.copytree(trained, root)

@@ -18,9 +18,9 @@ from driftline.config import Params
 from driftline.core.predictor import Predictor
 from driftline.errors import RegistryError
 from driftline.monitoring.performance import estimation_reference
-from driftline.registry import rollout
-from driftline.registry.decide import decide, decision_markdown
 from driftline.registry.store import CANDIDATE, CHAMPION, Registry
+from driftline.release import rollout
+from driftline.release.decide import decide, decision_markdown
 from driftline.serving import labels
 from driftline.serving.answers import answer_records
 from driftline.serving.arms import canary_arm

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from driftline.config import load_params
-from driftline.registry.infra import records
+from driftline.core.data import records
 from driftline.registry.resolver import resolve_model
 from driftline.registry.store import Registry
 from driftline.serving.log import log_url, read_window

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from driftline.core.predictor import Predictor
-from driftline.registry import rollout
 from driftline.registry.store import CHAMPION, Registry
+from driftline.release import rollout
 from driftline.serving.arms import CANDIDATE_ARM, CHAMPION_ARM, canary_arm
 from driftline.serving.log import read_window
 from tests import tiny_models
@@ -162,7 +162,7 @@ def test_a_canary_of_10000_records_answers_its_share_with_the_candidate_each_id_
 
 
 def test_serve_passes_the_registrys_rollout_to_the_service(tmp_path, models):
-    from driftline.registry.rollout import service_env as serve_env
+    from driftline.release.rollout import service_env as serve_env
 
     registry = Registry(tmp_path / "registry")
     for version, model in (("a", models["champion"]), ("b", models["candidate"])):

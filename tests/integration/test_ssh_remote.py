@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from driftline.registry.infra import free_port, process_group
+from driftline.core.processes import free_port, process_group
 from tests.conftest import cli, dvc
 
 SSHD, KEYGEN = Path("/usr/sbin/sshd"), shutil.which("ssh-keygen")

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from driftline.core.processes import free_port, process_group
 from driftline.monitoring.workspace import add_snapshot
-from driftline.registry.infra import free_port, process_group
 from tests.summaries import ENDS, summary
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

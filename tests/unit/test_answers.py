@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from driftline.core.task import Task
-from driftline.registry.infra import out_of_range, unlike
+from driftline.release.infra import out_of_range, unlike
 from driftline.serving.answers import answer_columns, answer_records
 from driftline.serving.log import logged
 from tests import tiny_models

@@ -8,7 +8,7 @@ from sklearn.metrics import log_loss, roc_auc_score, root_mean_squared_error
 from driftline.config import Schema
 from driftline.core.fairness import group_fairness
 from driftline.core.task import Task
-from driftline.registry.card import bootstrap_intervals, card_json, card_markdown, decision_text, overview
+from driftline.release.card import bootstrap_intervals, card_json, card_markdown, decision_text, overview
 
 ROWS = 400
 

@@ -11,7 +11,7 @@ SRC = REPO / "src" / "driftline"
 DVC = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
 BENTO = yaml.safe_load((REPO / "bentofile.yaml").read_text())
 # The library: what stages use. It never imports a stage, the orchestration or the CLI.
-LIBRARY = ("core", "registry", "serving", "monitoring", "reporting")
+LIBRARY = ("core", "registry", "release", "serving", "monitoring", "reporting")
 
 
 def module_files(name: str) -> list[Path]:

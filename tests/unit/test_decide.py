@@ -8,8 +8,8 @@ import pytest
 from scipy.stats import norm
 
 from driftline.config import DecisionPolicy
-from driftline.registry.comparison import bootstrap_interval, compare, delong_interval
-from driftline.registry.decide import judge
+from driftline.release.comparison import bootstrap_interval, compare, delong_interval
+from driftline.release.decide import judge
 
 
 def scores(n: int = 600, seed: int = 0, noise: tuple[float, float] = (1.0, 1.5)) -> tuple[np.ndarray, ...]:

@@ -15,7 +15,7 @@ from driftline.core.data import read_text, sensitive_groups
 from driftline.core.profile import headroom, infer_type, init, numeric_range, profile, quantile_bins
 from driftline.core.task import Task
 from driftline.errors import ConfigError, DataError
-from driftline.registry.gate import require_task
+from driftline.release.gate import require_task
 from tests import tables
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,8 +6,8 @@ import pandas as pd
 
 from driftline.config import Schema
 from driftline.core.task import Task
-from driftline.registry.release import metrics_of, owed, stale_gate, stored_scores
 from driftline.registry.store import CHALLENGER, CHAMPION, Registry
+from driftline.release.publish import metrics_of, owed, stale_gate, stored_scores
 
 
 def schema(kind: str, target: str = "y", classes: tuple = ("a", "b", "c"), positive: str = "b") -> Schema:

@@ -10,9 +10,9 @@ import pytest
 
 from driftline.config import load_params
 from driftline.errors import RegistryError
-from driftline.registry import rollout
-from driftline.registry.release import promote, rolls_out
 from driftline.registry.store import CANDIDATE, CHAMPION, Registry
+from driftline.release import rollout
+from driftline.release.publish import promote, rolls_out
 from tests import tiny_models
 from tests.conftest import REPO, cli
 

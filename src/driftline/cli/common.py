@@ -45,7 +45,7 @@ def reported(action: str, spinner: bool = True) -> Iterator[None]:
 
 
 def gate_table(blessing: dict, title: str) -> Table:
-    """A blessing's checks (registry.gate) as a table titled TITLE and the verdict."""
+    """A blessing's checks (release.gate) as a table titled TITLE and the verdict."""
     table = Table("check", "value", "threshold", "passed", title=f"{title}: blessed={blessing['blessed']}")
     for c in blessing["checks"]:
         value = "" if c["value"] is None else f"{c['value']:.4f}"

@@ -26,8 +26,8 @@ def release(
 
     With --dry-run, only judge it: the pull request's job sees the verdict before anything is registered.
     """
-    from driftline.registry.release import dry_run as judge_model
-    from driftline.registry.release import release as release_model
+    from driftline.release.publish import dry_run as judge_model
+    from driftline.release.publish import release as release_model
 
     if verdict is not None and not dry_run:
         raise typer.BadParameter("only a dry run writes a verdict file; a release writes registry/blessings/",
@@ -104,7 +104,7 @@ def promote(
     reason: str = typer.Option(None, "--reason", help="why (required with --force); kept in the history"),
 ) -> None:
     """Make VERSION the champion (blessed versions that no rollout decision refused, unless --force --reason)."""
-    from driftline.registry.release import promote as promote_version
+    from driftline.release.publish import promote as promote_version
 
     with reported(f"promote {version}"):
         record = promote_version(load_params(), version, ROOT, force, reason)
@@ -115,7 +115,7 @@ def promote(
 def rollback(reason: str = typer.Option("rollback", "--reason", help="kept in the history")) -> None:
     """The champion goes back down its history, past versions a rollout decision refused; each rollback goes one
     further back, until there is nothing left to roll back to."""
-    from driftline.registry.release import rollback as rollback_champion
+    from driftline.release.publish import rollback as rollback_champion
 
     with reported("rollback"):
         record = rollback_champion(load_params(), ROOT, reason)

@@ -26,7 +26,7 @@ def project_registry():
 @rollout_app.command()
 def status(as_json: bool = typer.Option(False, "--json", help="print the state as JSON")) -> None:
     """The running rollout: its candidate, mode, share, start and the champion beside it."""
-    from driftline.registry.rollout import status as rollout_status
+    from driftline.release.rollout import status as rollout_status
 
     with reported("rollout status", spinner=False):
         state = rollout_status(project_registry())
@@ -50,7 +50,7 @@ def start(
                                                       "(default: registry.rollout.canary_share)"),
 ) -> None:
     """Make VERSION the candidate beside the champion; restart `driftline serve` to serve both arms."""
-    from driftline.registry.rollout import start as start_rollout
+    from driftline.release.rollout import start as start_rollout
 
     with reported(f"rollout start {version}", spinner=False):
         configured = load_params().registry.rollout
@@ -64,7 +64,7 @@ def start(
 @rollout_app.command()
 def stop(reason: str = typer.Option("stopped by hand", "--reason", help="kept in the history")) -> None:
     """End the running rollout: the candidate goes, the champion stays (restart `driftline serve`)."""
-    from driftline.registry.rollout import stop as stop_rollout
+    from driftline.release.rollout import stop as stop_rollout
 
     with reported("rollout stop", spinner=False):
         record = stop_rollout(project_registry(), reason)
@@ -76,8 +76,8 @@ def decide(as_json: bool = typer.Option(False, "--json", help="print the decisio
     """Judge the running rollout on the inference log (registry.rollout.decide): promote, wait or roll back."""
     from rich.table import Table
 
-    from driftline.registry.decide import decide as decide_rollout
-    from driftline.registry.decide import figures
+    from driftline.release.decide import decide as decide_rollout
+    from driftline.release.decide import figures
 
     with reported("rollout decide"):
         params = load_params()

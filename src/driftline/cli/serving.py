@@ -70,7 +70,7 @@ def serve(
     the probes needs `Authorization: Bearer <token>`.
     """
     from driftline.registry.resolver import serving_bento
-    from driftline.registry.rollout import service_env
+    from driftline.release.rollout import service_env
     from driftline.serving.log import DEAD_LETTERS_VARIABLE, dead_letter_path, log_url
 
     token = os.environ.get(TOKEN_VARIABLE)

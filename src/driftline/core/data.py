@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import numbers
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
@@ -112,6 +113,11 @@ def columns_of(frame: pd.DataFrame, names: list[str]) -> dict[str, np.ndarray]:
         if name not in frame:
             raise DataError(f"missing column '{name}'")
     return {name: frame[name].to_numpy() for name in names}
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as the service takes them: JSON objects, missing values as null."""
+    return json.loads(frame.to_json(orient="records"))
 
 
 def coerce_column(name: str, values: Sequence, column: ColumnSpec, na_values: Sequence[str] = ()) -> np.ndarray:

@@ -20,9 +20,9 @@ from prefect.cache_policies import NO_CACHE
 from driftline.config import load_params
 from driftline.monitoring import run as monitoring_lib
 from driftline.orchestration import pipeline
-from driftline.registry import decide as deciding
-from driftline.registry import release as releasing
 from driftline.registry.store import Registry
+from driftline.release import decide as deciding
+from driftline.release import publish as releasing
 from driftline.serving import retention
 
 
@@ -101,7 +101,7 @@ def purge(root: str) -> dict | None:
 
 @task(cache_policy=NO_CACHE)
 def decide(root: str) -> dict:
-    """The rollout decision (registry.decide): evidence written, the outcome applied, its event emitted."""
+    """The rollout decision (release.decide): evidence written, the outcome applied, its event emitted."""
     return deciding.decide(load_params(Path(root) / "params.yaml"), Path(root))
 
 

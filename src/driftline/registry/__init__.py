@@ -1,1 +1,1 @@
-"""The release side of the loop: registered versions and their aliases, the gate, the infra check and model cards."""
+"""Finding and loading models: registered versions and their aliases (store, journal), the one resolver, the bento."""

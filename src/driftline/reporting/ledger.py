@@ -28,7 +28,7 @@ from driftline.errors import ConfigError
 from driftline.registry.store import CANDIDATE, Registry
 
 DECISIONS = "decisions"  # under the registry: <candidate version>/<stamp>.json, one per `rollout decide`
-RUNS = Path("reports") / "runs"  # registry.release.snapshot_reports: one folder per released version
+RUNS = Path("reports") / "runs"  # release.publish.snapshot_reports: one folder per released version
 STAMP = "%Y%m%dT%H%M%S%fZ"  # ingest's stamp, the prefix of a stored or quarantined batch's name
 # Within one moment: data before the model trained on it, the gate after the training, the alias moves after the
 # gate. The history's alias and rollout records share a rank, so that they keep the order history.jsonl gives them.

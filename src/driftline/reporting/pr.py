@@ -20,10 +20,10 @@ from driftline.core.metrics import PRIMARY
 from driftline.core.splits import load_split
 from driftline.core.task import Task
 from driftline.errors import ConfigError, DriftlineError
-from driftline.registry.card import bootstrap_intervals
-from driftline.registry.gate import blessing
-from driftline.registry.release import champion_comparison, metrics_of, stored_scores
 from driftline.registry.store import CHAMPION, Registry
+from driftline.release.card import bootstrap_intervals
+from driftline.release.gate import blessing
+from driftline.release.publish import champion_comparison, metrics_of, stored_scores
 from driftline.reporting import pr_markdown as md
 from driftline.reporting.pr_plots import render
 

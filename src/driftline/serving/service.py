@@ -203,7 +203,7 @@ CANDIDATE_SERVED = ROLLOUT is not None and not ROLLOUT["degraded"]
 
 def load_candidate(path: str | None, champion: Predictor) -> Predictor:
     """The rollout's candidate from its model folder PATH; refused unless it takes the champion's records and
-    answers the same task (registry.rollout.start refuses such a version too)."""
+    answers the same task (release.rollout.start refuses such a version too)."""
     if not path or not Path(path).is_dir():
         raise RegistryError(f"the rollout's candidate model folder '{path}' (DRIFTLINE_CANDIDATE_PATH) is not "
                             "there: start the service with `driftline serve`, which resolves it")

@@ -11,6 +11,7 @@ import pandas as pd
 
 from driftline.config import Params
 from driftline.core.artifacts import write_json
+from driftline.core.data import records
 from driftline.core.encoding import Transform
 from driftline.core.metrics import task_metrics
 from driftline.core.model import TabularNet
@@ -20,7 +21,6 @@ from driftline.core.task import Task
 from driftline.monitoring.performance import NANNY_FILE, NANNY_ROWS, estimation_reference
 from driftline.monitoring.uncertainty import spread_reference
 from driftline.registry.bento import build_bento
-from driftline.registry.infra import records
 
 
 def monitoring_reference(params: Params, splits_dir: Path, model_dir: Path, audit_dir: Path,

@@ -10,17 +10,9 @@ then also proves that the token guard lets a real client through.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
@@ -28,6 +20,8 @@ import numpy as np
 import pandas as pd
 
 from driftline.config import InfraParams
+from driftline.core.data import records
+from driftline.core.processes import free_port, process_group, wait_ready
 from driftline.serving.answers import answer_columns
 from driftline.serving.auth import TOKEN_VARIABLE
 
@@ -36,30 +30,6 @@ if TYPE_CHECKING:
     from driftline.core.task import Task
 
 TOLERANCE = 1e-6
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def records(frame: pd.DataFrame) -> list[dict]:
-    """Rows as the service takes them: JSON objects, missing values as null."""
-    return json.loads(frame.to_json(orient="records"))
-
-
-def wait_ready(url: str, server: subprocess.Popen, budget_s: float) -> float | None:
-    """Seconds until /readyz answers 200, or None when the budget runs out or the server exits."""
-    started = time.perf_counter()
-    while time.perf_counter() - started < budget_s and server.poll() is None:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return time.perf_counter() - started
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    return None
 
 
 def bearer(token: str | None) -> dict[str, str]:
@@ -107,25 +77,6 @@ def out_of_range(served: pd.DataFrame, task: Task) -> np.ndarray:
         return ~((lower <= prediction) & (prediction <= upper))
     numbers = served.select_dtypes("number").to_numpy(float)
     return ~((numbers >= 0) & (numbers <= 1)).all(axis=1)
-
-
-@contextmanager
-def process_group(command: list[str], env: dict | None = None, cwd: Path | None = None) -> Iterator[subprocess.Popen]:
-    """COMMAND running in its own process group for the block (output discarded); SIGTERM to the whole group
-    after it, SIGKILL if it is still there 30 s later."""
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True, env=env, cwd=cwd)
-    try:
-        yield process
-    finally:
-        with contextlib.suppress(ProcessLookupError):  # a server that has exited already: nothing to stop
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def load_and_query(bento_tag: str, model_tag: str, predictor: Predictor, frame: pd.DataFrame,

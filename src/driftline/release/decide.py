@@ -3,7 +3,7 @@
 
 The evidence is the log's rows created since the rollout started (serving.log.read_window with arms):
 - labelled records: the task's primary metric per arm and the interval of candidate minus champion
-  (registry.comparison): paired in shadow (the record ids both arms scored), unpaired in canary (each arm's
+  (release.comparison): paired in shadow (the record ids both arms scored), unpaired in canary (each arm's
   own records);
 - unlabelled records: each arm's estimated metrics (CBPE for classification, DLE for regression), where the
   model's reference.json allows;
@@ -21,7 +21,7 @@ written before anything moves; the history records of the moves it makes carry i
   {start, end}, hours (since the start);
 - outcome (promote | wait | rollback), reasons (one sentence each), moved (whether an alias moved);
 - metric, records {champion, candidate, paired (shadow; null in canary), labelled (what the policy counts)},
-  realised (registry.comparison.compare: each arm's value, difference, interval, improvement, method, or null
+  realised (release.comparison.compare: each arm's value, difference, interval, improvement, method, or null
   with too few labels), estimated {method, rows, champion, candidate, difference}, guards {prediction_drift,
   fairness}, policy (registry.rollout.decide as set);
 - evidence (this file's path, relative to the registry folder) and event {event, resource, emitted, error}.
@@ -49,10 +49,10 @@ from driftline.monitoring.drift import drift_report, prediction_columns, predict
 from driftline.monitoring.performance import estimator
 from driftline.monitoring.run import PREDICTED, fairness
 from driftline.monitoring.uncertainty import subset
-from driftline.registry import rollout as rollouts
-from driftline.registry.comparison import compare
 from driftline.registry.resolver import resolve
 from driftline.registry.store import CHAMPION, Registry
+from driftline.release import rollout as rollouts
+from driftline.release.comparison import compare
 
 DECISIONS_DIR = "decisions"
 EVENT = "driftline.rollout"  # the event is EVENT.<outcome>
@@ -99,7 +99,7 @@ def scored(arm: Arm, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def realised(champion: Arm, candidate: Arm, paired: bool, policy: DecisionPolicy) -> tuple[dict | None, int]:
-    """The labelled comparison (registry.comparison.compare) and the labelled count the policy reads: the
+    """The labelled comparison (release.comparison.compare) and the labelled count the policy reads: the
     records labelled in both arms when PAIRED (shadow), else the smaller arm's. None below min_labelled."""
     kind = champion.predictor.task.kind
     if paired:

@@ -39,9 +39,11 @@ from driftline.core.metrics import HIGHER_IS_BETTER, PRIMARY, task_metrics
 from driftline.core.splits import load_split
 from driftline.core.task import Task
 from driftline.errors import IngestError, RegistryError
-from driftline.registry import rollout
 from driftline.registry.bento import build_bento
-from driftline.registry.card import (
+from driftline.registry.resolver import resolve, resolve_entry
+from driftline.registry.store import CANDIDATE, CHALLENGER, CHAMPION, Registry, now
+from driftline.release import rollout
+from driftline.release.card import (
     OUTPUT_FORMAT,
     bootstrap_intervals,
     card_json,
@@ -49,10 +51,8 @@ from driftline.registry.card import (
     decision_text,
     overview,
 )
-from driftline.registry.gate import blessing, fairness_policy, require_task
-from driftline.registry.infra import load_and_query
-from driftline.registry.resolver import resolve, resolve_entry
-from driftline.registry.store import CANDIDATE, CHALLENGER, CHAMPION, Registry, now
+from driftline.release.gate import blessing, fairness_policy, require_task
+from driftline.release.infra import load_and_query
 from driftline.reporting.index import build_index
 
 

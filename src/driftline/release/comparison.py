@@ -16,7 +16,7 @@ from scipy.stats import norm
 
 from driftline.core.metrics import HIGHER_IS_BETTER, PRIMARY
 from driftline.monitoring.uncertainty import auc_influence
-from driftline.registry.card import primary_metric
+from driftline.release.card import primary_metric
 
 
 def delong_interval(champion: tuple[np.ndarray, np.ndarray], candidate: tuple[np.ndarray, np.ndarray],
