@@ -7,7 +7,8 @@ import pandas as pd
 from driftline.config import Schema
 from driftline.core.task import Task
 from driftline.registry.store import CHALLENGER, CHAMPION, Registry
-from driftline.release.publish import metrics_of, owed, stale_gate, stored_scores
+from driftline.release.judge import metrics_of, stored_scores
+from driftline.release.publish import owed, stale_gate
 
 
 def schema(kind: str, target: str = "y", classes: tuple = ("a", "b", "c"), positive: str = "b") -> Schema:

@@ -12,7 +12,8 @@ from driftline.config import load_params
 from driftline.errors import RegistryError
 from driftline.registry.store import CANDIDATE, CHAMPION, Registry
 from driftline.release import rollout
-from driftline.release.publish import promote, rolls_out
+from driftline.release.judge import rolls_out
+from driftline.release.publish import promote
 from tests import tiny_models
 from tests.conftest import REPO, cli
 

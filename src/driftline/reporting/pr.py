@@ -23,7 +23,7 @@ from driftline.errors import ConfigError, DriftlineError
 from driftline.registry.store import CHAMPION, Registry
 from driftline.release.card import bootstrap_intervals
 from driftline.release.gate import blessing
-from driftline.release.publish import champion_comparison, metrics_of, stored_scores
+from driftline.release.judge import champion_comparison, metrics_of, stored_scores
 from driftline.reporting import pr_markdown as md
 from driftline.reporting.pr_plots import render
 
