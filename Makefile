@@ -29,10 +29,11 @@ run: data
 repro: data
 	$(BIN)/dvc repro
 
-# The fast tier (unit, data, integration, model; at most 10 minutes on 2 cores) and the slow tier (the whole
+# ruff, the layers (import-linter: pyproject.toml), then the fast tier (unit, data, integration, model; at most 10 minutes on 2 cores) and the slow tier (the whole
 # pipeline on all of Adult and its forced reruns, a second data set, DDP, Dask, the pages in Chromium).
 test: data
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-logo
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow"
 
 test-slow: data
