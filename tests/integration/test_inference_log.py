@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import JSON, Column, DateTime, Float, Integer, MetaData, String, Table, create_engine, inspect
 from sqlalchemy.engine import make_url
 
-from driftline.config import load_params
+from driftline.config import Params, load_params
 from driftline.core.predictor import Predictor
 from driftline.errors import ContractError
 from driftline.serving import labels
@@ -66,12 +66,18 @@ def test_a_broken_database_is_counted_and_the_rows_kept_then_dead_lettered_at_cl
     assert all("unwritten at shutdown: FileExistsError" in entry["error"] for entry in kept)
 
 
-def test_labels_join_by_id_idempotently_and_report_unknown_ids(url, tmp_path, monkeypatch):
+def log_with_rows(url: str, count: int, monkeypatch) -> Params:
+    """A log at URL holding COUNT rows (ids id-0 ...), which the label commands read (DRIFTLINE_LOG_URL); the
+    project's params."""
     log = InferenceLog(url)
-    log.append(rows(20))
+    log.append(rows(count))
     log.close()
     monkeypatch.setenv("DRIFTLINE_LOG_URL", url)
-    params = load_params(REPO / "params.yaml")
+    return load_params(REPO / "params.yaml")
+
+
+def test_labels_join_by_id_idempotently_and_report_unknown_ids(url, tmp_path, monkeypatch):
+    params = log_with_rows(url, 20, monkeypatch)
     file = tmp_path / "labels.csv"
     pd.DataFrame({"id": ["id-1", "id-2", "id-2", "nope"], "income": [">50K", "<=50K", "<=50K", ">50K"]}).to_csv(
         file, index=False)
@@ -95,11 +101,7 @@ def test_labels_join_by_id_idempotently_and_report_unknown_ids(url, tmp_path, mo
 ])
 def test_a_bad_label_file_is_quarantined_and_nothing_written(tmp_path, monkeypatch, kind, content, named):
     url = f"sqlite:///{tmp_path / 'inference.db'}"
-    log = InferenceLog(url)
-    log.append(rows(5))
-    log.close()
-    monkeypatch.setenv("DRIFTLINE_LOG_URL", url)
-    params = load_params(REPO / "params.yaml")
+    params = log_with_rows(url, 5, monkeypatch)
     if kind != "adult":
         params = params.model_copy(update={"schema_": tiny_models.schema(kind)})
     file = tmp_path / "labels.csv"
@@ -111,11 +113,7 @@ def test_a_bad_label_file_is_quarantined_and_nothing_written(tmp_path, monkeypat
 
 
 def test_a_gzipped_private_label_file_is_read_and_its_quarantined_copy_stays_private(url, tmp_path, monkeypatch):
-    log = InferenceLog(url)
-    log.append(rows(5))
-    log.close()
-    monkeypatch.setenv("DRIFTLINE_LOG_URL", url)
-    params = load_params(REPO / "params.yaml")
+    params = log_with_rows(url, 5, monkeypatch)
     good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"  # gzip behind a .csv name, readable by its owner only
     good.write_bytes(gzip.compress(b"id,income\nid-1,>50K\n"))
     bad.write_bytes(gzip.compress(b"id,income\nid-1,lots\n"))
