@@ -11,7 +11,7 @@ import pytest
 from dvc.repo import Repo
 from sklearn.metrics import roc_auc_score
 
-from tests.conftest import REPO, cli, dvc
+from tests.helpers.project import REPO, cli, dvc
 
 pytestmark = pytest.mark.slow
 

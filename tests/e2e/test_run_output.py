@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from tests.conftest import SLICE_ROWS, cli, full_data, make_project
+from tests.helpers.project import SLICE_ROWS, cli, full_data, make_project
 
 pytestmark = pytest.mark.slow
 NOISE = re.compile(r"Tip:|GPU available|TPU available|Warning|warn\(|Traceback|Running stage|\| INFO|"

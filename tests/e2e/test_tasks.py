@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from driftline.core.data import records
-from tests.conftest import SMALL, cli, dvc, make_project, serving
-from tests.tables import multiclass_table, regression_table
+from tests.helpers.project import SMALL, cli, dvc, make_project, serving
+from tests.helpers.tables import multiclass_table, regression_table
 
 pytestmark = pytest.mark.slow  # per task: six stages, a release with its bento check, a served bento
 

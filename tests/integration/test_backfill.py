@@ -13,7 +13,7 @@ from driftline.errors import MonitorError
 from driftline.monitoring.backfill import backfill, windows
 from driftline.registry.resolver import resolve_model
 from driftline.serving.log import InferenceLog
-from tests.conftest import cli
+from tests.helpers.project import cli
 
 START = datetime(2026, 10, 1, tzinfo=timezone.utc)
 DAY = timedelta(days=1)

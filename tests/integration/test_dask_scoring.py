@@ -10,7 +10,7 @@ from driftline.config import load_params
 from driftline.core.processes import free_port
 from driftline.errors import DataError
 from driftline.serving.scoring import score_file, score_file_on_dask
-from tests.conftest import cli
+from tests.helpers.project import cli
 
 pytestmark = pytest.mark.slow  # a Dask cluster of worker processes, each importing torch
 

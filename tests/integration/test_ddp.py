@@ -7,7 +7,7 @@ import pytest
 
 from driftline.config import load_params, with_values
 from driftline.stages import train
-from tests.conftest import SMALL, dvc, make_project
+from tests.helpers.project import SMALL, dvc, make_project
 
 pytestmark = pytest.mark.slow  # two processes that each import torch, on a slice of Adult: ~40 s
 

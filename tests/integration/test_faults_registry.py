@@ -25,7 +25,7 @@ import yaml
 from driftline.core.artifacts import dvc_env
 from driftline.registry.store import Registry
 from driftline.release import rollout
-from tests.conftest import cli
+from tests.helpers.project import cli
 
 PAST = "2020-01-01T00:00:00+00:00"  # a rollout started this long ago is past its deadline: decide rolls it back
 

@@ -29,7 +29,7 @@ from driftline.core.processes import free_port, process_group, wait_ready
 from driftline.registry.store import CHAMPION, Registry
 from driftline.release import rollout
 from driftline.serving.log import connect, read_window
-from tests.conftest import cli
+from tests.helpers.project import cli
 
 REFUSED = "refused-by-the-database"  # a record id the log's database refuses (a trigger), though the service takes it
 TRIGGER = (f"CREATE TRIGGER refuse BEFORE INSERT ON predictions WHEN NEW.record_id = '{REFUSED}' "

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from driftline.serving.auth import TOKEN_VARIABLE
-from tests.conftest import cli, full_data, make_project
+from tests.helpers.project import cli, full_data, make_project
 from tests.integration.test_report_pr import git
 
 

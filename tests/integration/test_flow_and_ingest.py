@@ -12,7 +12,7 @@ import yaml
 from dvc.repo import Repo
 
 from driftline.orchestration import pipeline
-from tests.conftest import cli, dvc, full_data, make_project
+from tests.helpers.project import cli, dvc, full_data, make_project
 
 
 @pytest.fixture(scope="module")

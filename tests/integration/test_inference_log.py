@@ -18,8 +18,8 @@ from driftline.serving import labels
 from driftline.serving.answers import answer_records
 from driftline.serving.dead_letters import DeadLetters
 from driftline.serving.log import InferenceLog, connect, log_url, logged, read_window, utc_now
-from tests import tiny_models
-from tests.conftest import REPO, log_database
+from tests.helpers import tiny_models
+from tests.helpers.project import REPO, log_database
 
 ADULT = load_params(REPO / "params.yaml").schema
 

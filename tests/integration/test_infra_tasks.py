@@ -5,7 +5,7 @@ import pytest
 from driftline.config import InfraParams
 from driftline.core.predictor import Predictor
 from driftline.release.infra import load_and_query
-from tests import tiny_models
+from tests.helpers import tiny_models
 
 pytestmark = pytest.mark.slow  # a `bentoml serve` per task (the fast tier checks the binary one at release)
 

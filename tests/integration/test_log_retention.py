@@ -13,7 +13,7 @@ from driftline.config import load_params
 from driftline.errors import RetentionError
 from driftline.serving.log import LABELS, PREDICTIONS, InferenceLog, connect, utc_now
 from driftline.serving.retention import cut_of, purge, purge_expired
-from tests.conftest import REPO, cli, log_database
+from tests.helpers.project import REPO, cli, log_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -1,4 +1,4 @@
-"""A monitoring run of each task's packaged model (tests/trained_tasks.py, audited and packaged here) on a shifted
+"""A monitoring run of each task's packaged model (tests/helpers/task_models.py, audited and packaged here) on a shifted
 batch answered as the inference log stores answers: drift of the features and the answers, performance realised
 and estimated, attributions, fairness, the markdown summary and the alerts."""
 
@@ -17,8 +17,8 @@ from driftline.monitoring.run import run, summary_markdown
 from driftline.serving.answers import answer_columns, answer_records
 from driftline.stages import audit
 from driftline.stages.package import save_model
-from tests import tiny_models
-from tests.trained_tasks import one_thread, trained  # noqa: F401 - one_thread: autouse
+from tests.helpers import tiny_models
+from tests.helpers.task_models import one_thread, task_model  # noqa: F401 - one_thread: autouse
 
 LABELLED = 400  # of the batch's 1,000 rows
 
@@ -30,7 +30,7 @@ def packaged(tmp_path_factory):
 
     def package(kind: str):
         if kind not in found:
-            model, folder = trained(kind), tmp_path_factory.mktemp(f"audit-{kind}")
+            model, folder = task_model(kind), tmp_path_factory.mktemp(f"audit-{kind}")
             params = with_values(model.params, {"audit.background_rows": 20, "audit.explain_rows": 40,
                                                 "monitor.explain_rows": 20, "monitor.reference_rows": 1000})
             decision = model.root / "decision.json"

@@ -12,7 +12,7 @@ import pytest
 from driftline.config import load_params
 from driftline.core.data import records
 from driftline.serving.log import read_window
-from tests.conftest import SLICE_ROWS, cli, full_data, serving
+from tests.helpers.project import SLICE_ROWS, cli, full_data, serving
 
 PLAIN, SHIFTED, BATCH = 3000, 1000, 100
 
@@ -111,7 +111,7 @@ def test_an_alert_from_the_log_window_starts_the_training_deployment(loop, train
 
     from driftline.config import load_params
     from driftline.monitoring.run import monitor_window
-    from tests.conftest import REPO
+    from tests.helpers.project import REPO
     from tests.integration.test_alerts import read_alert_events, wait_for
 
     monkeypatch.setenv("DRIFTLINE_LOG_URL", loop["url"])

@@ -13,7 +13,7 @@ import pytest
 
 from driftline.core.artifacts import dvc_env
 from driftline.core.data import records
-from tests.conftest import cli, dvc, model_stages, serving
+from tests.helpers.project import cli, dvc, model_stages, serving
 
 
 def registry(root):

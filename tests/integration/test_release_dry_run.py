@@ -10,7 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from tests.conftest import cli
+from tests.helpers.project import cli
 
 
 def copy_project(trained: Path, root: Path) -> Path:

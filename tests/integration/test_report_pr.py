@@ -8,7 +8,7 @@ import subprocess
 
 import yaml
 
-from tests.conftest import cli, dvc, model_stages
+from tests.helpers.project import cli, dvc, model_stages
 
 
 def git(root, *args: str) -> None:

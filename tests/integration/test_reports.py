@@ -41,7 +41,7 @@ def project(tmp_path_factory, trained) -> Path:
     from driftline.core.splits import load_split
     from driftline.monitoring import run as monitor
     from driftline.registry.resolver import resolve_model
-    from tests.conftest import REPO, full_data
+    from tests.helpers.project import REPO, full_data
 
     params = load_params(REPO / "params.yaml")
     root = tmp_path_factory.mktemp("project")

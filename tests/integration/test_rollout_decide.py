@@ -25,8 +25,8 @@ from driftline.serving import labels
 from driftline.serving.answers import answer_records
 from driftline.serving.arms import canary_arm
 from driftline.serving.log import InferenceLog, logged, utc_now
-from tests import tiny_models
-from tests.conftest import REPO
+from tests.helpers import tiny_models
+from tests.helpers.project import REPO
 
 RECORDS = 400
 

@@ -18,7 +18,7 @@ from driftline.core.data import records
 from driftline.registry.resolver import resolve_model
 from driftline.registry.store import Registry
 from driftline.serving.log import log_url, read_window
-from tests.conftest import cli, model_stages, serving
+from tests.helpers.project import cli, model_stages, serving
 
 pytestmark = pytest.mark.slow
 

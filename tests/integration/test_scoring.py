@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from tests.conftest import cli
+from tests.helpers.project import cli
 
 
 @pytest.fixture(scope="module")

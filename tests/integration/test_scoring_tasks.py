@@ -8,7 +8,7 @@ from distributed import Client, LocalCluster
 
 from driftline.core.predictor import Predictor
 from driftline.serving.scoring import score_file, score_file_on_dask
-from tests import tiny_models
+from tests.helpers import tiny_models
 
 BLOCKSIZE = "6kB"  # more than one partition of 300 rows
 

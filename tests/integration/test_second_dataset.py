@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from driftline.config import load_params
-from tests.conftest import SMALL, cli, dvc, make_project, serving
+from tests.helpers.project import SMALL, cli, dvc, make_project, serving
 
 pytestmark = pytest.mark.slow  # about 140 s on 2 shared cores: six stages, a release and two bento servers
 

@@ -16,8 +16,8 @@ from driftline.registry.store import CHAMPION, Registry
 from driftline.release import rollout
 from driftline.serving.arms import CANDIDATE_ARM, CHAMPION_ARM, canary_arm
 from driftline.serving.log import read_window
-from tests import tiny_models
-from tests.conftest import REPO
+from tests.helpers import tiny_models
+from tests.helpers.project import REPO
 from tests.integration.test_service_tasks import fresh_service, records
 
 SHARE = 0.3

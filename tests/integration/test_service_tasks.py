@@ -14,8 +14,8 @@ import pytest
 
 from driftline.core.predictor import Predictor
 from driftline.serving.log import read_window
-from tests import tiny_models
-from tests.conftest import REPO
+from tests.helpers import tiny_models
+from tests.helpers.project import REPO
 
 KINDS = ["binary", "multiclass", "regression"]
 

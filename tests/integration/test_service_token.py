@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from driftline.cli import app
 from driftline.errors import ConfigError
 from driftline.serving.auth import is_loopback, resolve_host
-from tests import tiny_models
+from tests.helpers import tiny_models
 from tests.integration.test_service_tasks import fresh_service, records
 
 TOKEN = "s3cret-token"

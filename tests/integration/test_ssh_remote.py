@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from driftline.core.processes import free_port, process_group
-from tests.conftest import cli, dvc
+from tests.helpers.project import cli, dvc
 
 SSHD, KEYGEN = Path("/usr/sbin/sshd"), shutil.which("ssh-keygen")
 pytestmark = [

@@ -17,7 +17,7 @@ import yaml
 from driftline.config import load_params, with_values
 from driftline.core.artifacts import dvc_env
 from driftline.orchestration.tune import study_name
-from tests.conftest import cli
+from tests.helpers.project import cli
 
 
 def finished_trials(root: Path) -> list:

@@ -13,7 +13,7 @@ import pytest
 
 from driftline.core.processes import free_port, process_group
 from driftline.monitoring.workspace import add_snapshot
-from tests.summaries import ENDS, summary
+from tests.helpers.summaries import ENDS, summary
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 pytestmark = [pytest.mark.slow,  # Chromium renders the dashboard

@@ -9,7 +9,7 @@ from driftline.core.task import Task
 from driftline.release.infra import out_of_range, unlike
 from driftline.serving.answers import answer_columns, answer_records
 from driftline.serving.log import logged
-from tests import tiny_models
+from tests.helpers import tiny_models
 
 ANSWERS = {
     "binary": {"probability": np.array([0.2, 0.7]), "label": np.array(["no", "yes"], dtype=object)},

@@ -26,7 +26,7 @@ from driftline.errors import AuditError
 from driftline.monitoring.attribution import attribution_drift
 from driftline.stages import audit
 from driftline.stages.audit import _plots, plot_colours
-from tests import tiny_models
+from tests.helpers import tiny_models
 
 # The first feature is a category: the beeswarm colours used to crash on that column order.
 CATEGORY_FIRST = Schema.model_validate({

@@ -75,7 +75,7 @@ def test_declared_categories_are_read_as_cells_are(tmp_path):
     """A category declared with the spaces of its raw file matches its stripped cells (core.data.category_text)."""
     from driftline.core.contract import check, failures
     from driftline.core.data import category_text
-    from tests.conftest import full_data
+    from tests.helpers.project import full_data
 
     def spaced(raw):
         raw["schema"]["columns"]["workclass"]["categories"] = [f" {c} " for c in

@@ -235,7 +235,7 @@ def write_splits(directory: Path, params, n: int = 200, one_label_val: bool = Fa
 
 def small_params(params):
     """params on SCHEMA with a tiny CPU budget and low frequencies (a few hundred rows cannot fit the full-data
-    scale, as tests/conftest.py's SMALL says)."""
+    scale, as tests/helpers/project.py's SMALL says)."""
     embedding = params.train.embedding.model_copy(update={"d_embedding": 16, "n_frequencies": 16,
                                                           "frequency_init_scale": 1.0})
     settings = {"members": 2, "blocks": 1, "width": 32, "max_epochs": 8, "patience": 8, "accelerator": "cpu",

@@ -9,7 +9,7 @@ from driftline.config import MonitorParams, Schema
 from driftline.core.task import Task
 from driftline.errors import MonitorError
 from driftline.monitoring.drift import PREDICTION, drift_report, prediction_columns, prediction_frame, summarise
-from tests import tiny_models
+from tests.helpers import tiny_models
 
 SCHEMA = Schema.model_validate({
     "target": "y",

@@ -1,4 +1,4 @@
-"""Monitoring performance for every task, with small trained models (tests/trained_tasks.py): the realised figures
+"""Monitoring performance for every task, with small trained models (tests/helpers/task_models.py): the realised figures
 are core.metrics' (and Evidently's report agrees), and the estimates (CBPE, DLE) track what is realised on fresh
 rows of the same distribution, as a whole and on sub-populations where the model does better or worse."""
 
@@ -18,8 +18,8 @@ from driftline.monitoring.performance import (
     performance,
     realised,
 )
-from tests import tiny_models
-from tests.trained_tasks import one_thread, trained  # noqa: F401 - one_thread: autouse
+from tests.helpers import tiny_models
+from tests.helpers.task_models import one_thread, task_model  # noqa: F401 - one_thread: autouse
 
 KINDS = ("binary", "multiclass", "regression")
 BINS = 10
@@ -36,7 +36,7 @@ class Window:
     """KIND's trained model on 3,000 fresh rows of its table (another seed): answers, targets, typed features."""
 
     def __init__(self, kind: str, seed: int = 1):
-        self.model = trained(kind)
+        self.model = task_model(kind)
         self.predictor = predictor = self.model.predictor
         self.task = predictor.task
         self.frame = tiny_models.table(kind, 3000, seed)
@@ -165,7 +165,7 @@ def test_late_labels_become_targets_and_nan_where_none_arrived(kind, labels, exp
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_answers_come_back_from_the_scored_columns(kind):
-    predictor = trained(kind).predictor
+    predictor = task_model(kind).predictor
     rows = tiny_models.table(kind, 50, seed=2)
     answers = predictor.predict_columns({name: rows[name].to_numpy() for name in predictor.schema.features})
     back = predictor.task.answers(predictor.predict(rows))

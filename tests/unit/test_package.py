@@ -14,7 +14,7 @@ from driftline.core.metrics import HIGHER_IS_BETTER, task_metrics
 from driftline.core.predictor import Predictor
 from driftline.monitoring.performance import CBPE, DLE, NANNY_FILE, NANNY_ROWS, estimator
 from driftline.stages.package import monitoring_reference, save_model
-from tests.trained_tasks import one_thread, trained  # noqa: F401 - one_thread: autouse
+from tests.helpers.task_models import one_thread, task_model  # noqa: F401 - one_thread: autouse
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,7 +49,7 @@ def audit_outputs(folder: Path, features: list[str]) -> Path:
 
 @pytest.mark.parametrize("kind", ["binary", "multiclass", "regression"])
 def test_the_monitoring_reference_holds_the_tasks_test_metrics_decision_and_estimation_inputs(kind, tmp_path):
-    model = trained(kind)
+    model = task_model(kind)
     params, predictor, task = model.params, model.predictor, model.predictor.task
     audit = audit_outputs(tmp_path / "audit", params.schema.features)
     reference, background, nanny = monitoring_reference(params, model.root / "featurize", model.root / "train", audit,
@@ -78,7 +78,7 @@ def test_the_monitoring_reference_holds_the_tasks_test_metrics_decision_and_esti
 
 @pytest.mark.parametrize("kind", ["multiclass", "regression"])
 def test_a_packaged_model_carries_what_its_performance_estimate_needs(kind, tmp_path):
-    model = trained(kind)
+    model = task_model(kind)
     params = model.params
     stored = save_model(params, model.root / "featurize", model.root / "train", model.root / "decision.json",
                         audit_outputs(tmp_path / "audit", params.schema.features))

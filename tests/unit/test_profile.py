@@ -16,7 +16,7 @@ from driftline.core.profile import headroom, infer_type, init, numeric_range, pr
 from driftline.core.task import Task
 from driftline.errors import ConfigError, DataError
 from driftline.release.gate import require_task
-from tests import tables
+from tests.helpers import tables
 
 REPO = Path(__file__).resolve().parents[2]
 CSV = """\

@@ -147,7 +147,7 @@ def test_offline_pages_point_at_the_vendored_copies_and_drop_the_rest(tmp_path):
 
 def test_data_docs_fetch_nothing_from_the_network(params, tmp_path):
     from driftline.core.contract import check
-    from tests.conftest import full_data
+    from tests.helpers.project import full_data
 
     docs = tmp_path / "docs"
     check(full_data().head(200).replace({"?": None}), params.schema, params.validation, docs)

@@ -14,8 +14,8 @@ from driftline.registry.store import CANDIDATE, CHAMPION, Registry
 from driftline.release import rollout
 from driftline.release.judge import rolls_out
 from driftline.release.publish import promote
-from tests import tiny_models
-from tests.conftest import REPO, cli
+from tests.helpers import tiny_models
+from tests.helpers.project import REPO, cli
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from driftline.monitoring.uncertainty import (
     spread_reference,
     window_spread,
 )
-from tests import tiny_models
+from tests.helpers import tiny_models
 
 BINARY = Task.of(Schema.model_validate({
     "task": "binary", "target": "y", "positive_label": "1",
@@ -167,10 +167,10 @@ def test_the_estimator_carries_the_spread_of_reference_json_and_old_models_keep_
 @pytest.mark.parametrize("kind", ["binary", "multiclass", "regression"])
 def test_the_package_stage_stores_the_test_splits_spread_for_every_task(kind, tmp_path):
     from driftline.stages.package import monitoring_reference
-    from tests.trained_tasks import trained
+    from tests.helpers.task_models import task_model
     from tests.unit.test_package import audit_outputs
 
-    model = trained(kind)
+    model = task_model(kind)
     audit = audit_outputs(tmp_path / "audit", model.params.schema.features)
     reference, _, _ = monitoring_reference(model.params, model.root / "featurize", model.root / "train", audit,
                                            model.predictor.decision)

@@ -20,7 +20,7 @@ from driftline.monitoring.drift import drift_report, prediction_columns, predict
 from driftline.monitoring.figures import segment_figures
 from driftline.monitoring.performance import CBPE
 from driftline.monitoring.segments import column_drift, discoveries, segment_summary
-from tests import tiny_models
+from tests.helpers import tiny_models
 
 REPO = Path(__file__).resolve().parents[2]
 ESTIMATE = CBPE("binary", {"x": [0.0, 1.0], "y": [0.0, 1.0]}, 0.5)  # calibrated as it is

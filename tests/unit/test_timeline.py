@@ -17,7 +17,7 @@ import pytest
 
 from driftline.reporting.index import build_index
 from driftline.reporting.timeline import changes, placed, series, spans
-from tests.summaries import ENDS, old_summary, summary, write
+from tests.helpers.summaries import ENDS, old_summary, summary, write
 
 PARTS = ("band", "estimate", "realised", "threshold-lower", "threshold-upper", "alerts", "champion-changes",
          "drifted-share", "fairness-gap")

@@ -10,7 +10,7 @@ from driftline.stages.validate import run
 
 @pytest.fixture(scope="module")
 def rows():
-    from tests.conftest import full_data
+    from tests.helpers.project import full_data
 
     return full_data().head(300).replace({"?": None})
 
@@ -50,7 +50,7 @@ def stage_outputs(root: Path, params, data: pd.DataFrame, monkeypatch) -> dict[s
 
 def test_identical_data_gives_byte_identical_outputs(params, tmp_path, monkeypatch):
     """DVC hashes the outputs: nothing in them may depend on when or where the stage ran."""
-    from tests.conftest import full_data
+    from tests.helpers.project import full_data
 
     data = full_data().head(300)
     first = stage_outputs(tmp_path / "first", params, data, monkeypatch)

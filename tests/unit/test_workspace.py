@@ -7,8 +7,8 @@ from evidently.ui.workspace import Workspace
 
 from driftline.monitoring.figures import BAND, DriftlineFigure
 from driftline.monitoring.workspace import add_snapshot, rebuild
-from tests.conftest import REPO, cli
-from tests.summaries import ENDS, summary, write_summaries
+from tests.helpers.project import REPO, cli
+from tests.helpers.summaries import ENDS, summary, write_summaries
 
 MODEL = "adult"
 

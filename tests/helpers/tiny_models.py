@@ -1,4 +1,4 @@
-"""Tiny packaged models of every task (tests/tables.py's generated tables), in the BentoML store in a second.
+"""Tiny packaged models of every task (tests/helpers/tables.py's generated tables), in the BentoML store in a second.
 
 The network keeps its seeded initial weights and the decision is written by hand: the service's tests need
 a model that loads, answers in its task's shape and explains, not one that predicts well.
@@ -17,9 +17,9 @@ from driftline.config import Schema, load_params
 from driftline.core.encoding import Transform
 from driftline.core.model import TabularNet
 from driftline.core.task import Task
-from tests import tables
+from tests.helpers import tables
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FEATURES = {
     "age": {"type": "integer"}, "income": {"type": "float"}, "visits": {"type": "integer"},
     "score": {"type": "float", "max_missing": 0.1},

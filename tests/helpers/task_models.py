@@ -1,5 +1,5 @@
-"""Small trained models of every task (tests/tiny_models.py's tables and schemas), for tests that need a model
-that predicts: the featurize and train stages on a tiny budget and the decision fitted on validation, as the
+"""Small trained models of every task kind (tests/helpers/tiny_models.py's tables and schemas), for tests that need a
+model that predicts: the featurize and train stages on a tiny budget and the decision fitted on validation, as the
 evaluate stage fits it. Seconds per task, once per test session.
 """
 
@@ -25,9 +25,9 @@ from driftline.core.model import TabularNet
 from driftline.core.predictor import Predictor, raw_outputs
 from driftline.core.splits import load_split
 from driftline.stages import featurize, train
-from tests import tiny_models
+from tests.helpers import tiny_models
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ROWS = 4000
 SPLITS = {"val_size": 0.3, "test_size": 0.15}  # a large validation split: CBPE and DLE are fitted there
 BUDGET = {"members": 2, "blocks": 2, "width": 32, "dropout": 0.0, "max_epochs": 4, "patience": 4,
@@ -64,7 +64,7 @@ def task_params(kind: str, data_dir: Path) -> Params:
 
 
 @functools.cache
-def trained(kind: str) -> Trained:
+def task_model(kind: str) -> Trained:
     """KIND's table (ROWS rows, seed 0) trained once per session, in a temporary folder."""
     root = Path(tempfile.mkdtemp(prefix=f"driftline-{kind}-"))
     atexit.register(shutil.rmtree, root, True)
