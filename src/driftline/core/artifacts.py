@@ -13,6 +13,12 @@ import yaml
 from driftline.errors import ConfigError, IngestError
 
 
+def json_default(value):
+    """JSON for what json.dumps does not know: a numpy scalar as its Python value, anything else (a time) as
+    text."""
+    return value.item() if hasattr(value, "item") else str(value)
+
+
 def write_json(path: Path, value) -> None:
     """Write VALUE as indented JSON (numpy scalars as their Python values), creating the parent folder.
 
@@ -20,7 +26,7 @@ def write_json(path: Path, value) -> None:
     watcher, the docs build) never sees half a file.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(value, indent=1, default=lambda o: o.item() if hasattr(o, "item") else str(o))
+    text = json.dumps(value, indent=1, default=json_default)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         temporary.write_text(text)

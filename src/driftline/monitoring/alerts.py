@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from driftline.config import Params, PolicyParams
-from driftline.core.artifacts import ALERTS_DIR, write_json
+from driftline.core.artifacts import ALERTS_DIR, json_default, write_json
 from driftline.core.metrics import HIGHER_IS_BETTER, PRIMARY
 
 EVENT = "driftline.alert"
@@ -154,7 +154,7 @@ def _slug(text: str) -> str:
 
 def _plain(value):
     """VALUE as plain JSON types (numpy scalars as Python numbers), so every consumer can serialise it."""
-    return json.loads(json.dumps(value, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+    return json.loads(json.dumps(value, default=json_default))
 
 
 def post_webhook(url: str, body: dict, timeout_s: float) -> dict:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from driftline.core.artifacts import json_default
 from driftline.errors import DeadLetterError
 
 # The database cannot take any row now (unreachable, locked, full, a broken folder), as opposed to refusing these
@@ -76,8 +77,8 @@ class DeadLetters:
     """The rows the log's database refused, one JSON line each: {"time", "error", "row"}.
 
     Written by the json module, which holds what the database could not (integers beyond 64 bits), with times
-    as ISO text; each append is synced to disk, since the rows are nowhere else. A lock file beside it keeps the
-    service's appends and a replay's rewrite apart.
+    as text that datetime.fromisoformat reads back; each append is synced to disk, since the rows are nowhere
+    else. A lock file beside it keeps the service's appends and a replay's rewrite apart.
     """
 
     def __init__(self, path: Path, time_fields: tuple[str, ...] = ()):
@@ -87,7 +88,7 @@ class DeadLetters:
     def append(self, refused: list[tuple[dict, str]]) -> None:
         """Add REFUSED rows with their errors; OSError where the disk refuses."""
         now = datetime.now(timezone.utc).replace(tzinfo=None).isoformat()
-        text = "".join(json.dumps({"time": now, "error": error, "row": row}, default=_plain) + "\n"
+        text = "".join(json.dumps({"time": now, "error": error, "row": row}, default=json_default) + "\n"
                        for row, error in refused)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.lock, self.path.open("a") as file:
@@ -119,14 +120,8 @@ class DeadLetters:
         temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         with self.lock:
             try:
-                temporary.write_text("".join(json.dumps(entry, default=_plain) + "\n" for entry in entries))
+                temporary.write_text("".join(json.dumps(entry, default=json_default) + "\n" for entry in entries))
                 os.replace(temporary, self.path)
             finally:
                 temporary.unlink(missing_ok=True)
 
-
-def _plain(value):
-    """JSON for what json.dumps does not know: times as ISO text, numpy scalars as Python numbers."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value.item() if hasattr(value, "item") else str(value)
