@@ -9,13 +9,14 @@ from pathlib import Path
 import typer
 
 from driftline.config import Params, load_params
-from driftline.core.verbosity import stage_line
+from driftline.core.verbosity import show_logs, stage_line
 from driftline.errors import DriftlineError
 
 
 def run_stage(name: str, body: Callable[[Params], dict]) -> None:
     """Call body(params); any driftline error prints its message and exits 1 without a traceback."""
     started = time.perf_counter()
+    show_logs()
     try:
         result = body(load_params(Path("params.yaml")))
     except DriftlineError as exc:

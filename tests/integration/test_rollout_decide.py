@@ -113,7 +113,8 @@ def later(registry: Registry, hours: float) -> datetime:
 def test_a_better_shadow_candidate_is_promoted(tmp_path, models):
     params, registry = project(tmp_path, models, max_prediction_drift=None)
     play(params, models, "shadow", follow="candidate")
-    record = decide(params, tmp_path, later(registry, 25))
+    decided = decide(params, tmp_path, later(registry, 25))
+    record = decided.model_dump(mode="json")  # as the evidence file holds it
     assert record["outcome"] == "promote", record["reasons"]
     real = record["realised"]
     assert real["method"] == "DeLong, paired" and real["rows"] == {"champion": RECORDS, "candidate": RECORDS}
@@ -128,13 +129,13 @@ def test_a_better_shadow_candidate_is_promoted(tmp_path, models):
     assert evidence["outcome"] == "promote" and evidence["version"] == "v2" and evidence["champion"] == "v1"
     assert evidence["policy"]["min_labelled"] == 200 and evidence["reasons"] == record["reasons"]
     assert "refused" not in after.get("v2")
-    assert "promote" in decision_markdown(record)
+    assert "promote" in decision_markdown(decided)
 
 
 def test_a_worse_shadow_candidate_is_rolled_back_and_refused(tmp_path, models):
     params, registry = project(tmp_path, models, max_prediction_drift=None)
     play(params, models, "shadow", follow="champion")
-    record = decide(params, tmp_path, later(registry, 2))  # worse needs no min_hours
+    record = decide(params, tmp_path, later(registry, 2)).model_dump(mode="json")  # worse needs no min_hours
     assert record["outcome"] == "rollback", record["reasons"]
     assert record["realised"]["improvement"][1] < 0 and "worse" in record["reasons"][0]
     after = Registry(tmp_path / "registry")
@@ -150,7 +151,7 @@ def test_the_guards_and_estimates_read_the_arms_answers(tmp_path, models):
     estimates each arm on its unlabelled records (none here are labelled: only the estimate and guards speak)."""
     params, registry = project(tmp_path, models, max_prediction_drift=0.01)
     play(params, models, "shadow", follow=None)
-    record = decide(params, tmp_path, later(registry, 1))
+    record = decide(params, tmp_path, later(registry, 1)).model_dump(mode="json")
     drift = record["guards"]["prediction_drift"]
     assert drift["score"] > 0.01 and drift["fired"] and record["outcome"] == "rollback"
     assert "drifted" in record["reasons"][0]
@@ -167,7 +168,7 @@ def test_the_guards_and_estimates_read_the_arms_answers(tmp_path, models):
 def test_a_canary_is_compared_unpaired_and_waits_before_min_hours(tmp_path, models):
     params, registry = project(tmp_path, models, "canary", max_prediction_drift=None, min_labelled=50)
     play(params, models, "canary", follow="candidate")
-    record = decide(params, tmp_path, later(registry, 3))
+    record = decide(params, tmp_path, later(registry, 3)).model_dump(mode="json")
     counts = record["records"]
     assert counts["paired"] is None and counts["champion"] + counts["candidate"] == RECORDS
     assert abs(counts["candidate"] / RECORDS - 0.3) < 0.1
@@ -179,10 +180,10 @@ def test_a_canary_is_compared_unpaired_and_waits_before_min_hours(tmp_path, mode
 
 def test_an_empty_window_waits_then_the_deadline_decides(tmp_path, models):
     params, registry = project(tmp_path, models, on_deadline="rollback")
-    waiting = decide(params, tmp_path, later(registry, 1))
+    waiting = decide(params, tmp_path, later(registry, 1)).model_dump(mode="json")
     assert waiting["outcome"] == "wait" and waiting["records"]["labelled"] == 0 and waiting["realised"] is None
     assert "min_labelled" in waiting["reasons"][0]
-    late = decide(params, tmp_path, later(registry, 200))
+    late = decide(params, tmp_path, later(registry, 200)).model_dump(mode="json")
     assert late["outcome"] == "rollback" and "deadline" in late["reasons"][-1]
     assert "refused" in Registry(tmp_path / "registry").get("v2")
     with pytest.raises(RegistryError, match="no rollout is running"):
@@ -198,7 +199,7 @@ def test_the_flow_publishes_the_decision_and_waits_without_a_rollout(prefect_har
 
     params, registry = project(tmp_path, models, max_prediction_drift=None)
     play(params, models, "shadow", follow="champion")
-    record = rollout_decision(root=str(tmp_path))
+    record = rollout_decision(root=str(tmp_path)).model_dump(mode="json")
     assert record["outcome"] == "rollback" and record["event"]["emitted"] is True and record["event"]["error"] is None
     published = ArtifactFilter(key=ArtifactFilterKey(any_=["rollout-decision"]))
     emitted = EventFilter(event=EventNameFilter(name=["driftline.rollout.rollback"]))

@@ -9,7 +9,7 @@ from scipy.stats import norm
 
 from driftline.config import DecisionPolicy
 from driftline.release.comparison import bootstrap_interval, compare, delong_interval
-from driftline.release.decide import judge
+from driftline.release.decide import outcome_of
 
 
 def scores(n: int = 600, seed: int = 0, noise: tuple[float, float] = (1.0, 1.5)) -> tuple[np.ndarray, ...]:
@@ -100,6 +100,6 @@ POLICY = DecisionPolicy(min_labelled=200, min_hours=24, margin=0.01, deadline_ho
     (200, 10, None, [], POLICY.model_copy(update={"on_deadline": "keep"}), "wait", "deadline"),
 ])
 def test_the_policy_table(hours, labelled, improvement, fired, policy, outcome, says):
-    found, reasons = judge(policy, hours, labelled, improvement, fired, "roc_auc")
+    found, reasons = outcome_of(policy, hours, labelled, improvement, fired, "roc_auc")
     assert found == outcome
     assert any(says in reason for reason in reasons) and all(r.endswith(".") for r in reasons)

@@ -4,6 +4,7 @@
 import importlib
 import io
 import json
+import logging
 import warnings
 from pathlib import Path
 
@@ -243,14 +244,15 @@ def small_params(params):
     return params.model_copy(update={"schema_": SCHEMA, "train": params.train.model_copy(update=settings)})
 
 
-def test_training_on_a_couple_of_hundred_rows_learns(params, tmp_path, capsys):
+def test_training_on_a_couple_of_hundred_rows_learns(params, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="driftline")
     from driftline.stages import train
 
     splits = write_splits(tmp_path / "splits", params)
     out = tmp_path / "train"
     metrics = train.run(small_params(params), splits, out, out / "checkpoints", out / "metrics.json",
                         out / "history.json")
-    assert "batch_size 256 -> 18" in capsys.readouterr().err  # 140 training rows: 8 steps an epoch, not 1
+    assert "batch_size 256 -> 18" in caplog.text  # 140 training rows: 8 steps an epoch, not 1
     assert metrics["best_val_auc"] > 0.75, metrics  # 0.6 with one step an epoch; `spend` alone gives 0.91
 
 

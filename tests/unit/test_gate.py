@@ -58,17 +58,17 @@ def new_data_gate(kind: str) -> GateParams:
 def test_change_thresholds_have_their_metric_direction(bound, higher_is_better, candidate, reference, passed):
     metric = bound["metric"]
     result = change({metric: candidate}, {metric: reference}, ChangeThreshold(**bound), "champion", higher_is_better)
-    assert result["passed"] is passed
-    assert result["change"] == pytest.approx(candidate - reference)
+    assert result.passed is passed
+    assert result.change == pytest.approx(candidate - reference)
 
 
 def test_first_model_faces_floors_fairness_baseline_and_dummy():
     params = load_params().gate
     verdict = blessing(task("binary"), {"candidate": GOOD, "baseline": {"roc_auc": 0.92}, "dummy": {"roc_auc": 0.5}},
                        GAPS, params)
-    assert verdict["blessed"]
-    assert {c["kind"] for c in verdict["checks"]} == {"floor", "fairness", "baseline", "dummy"}
-    assert [c["name"] for c in verdict["checks"] if c["kind"] == "floor"] == ["roc_auc", "calibration_error"]
+    assert verdict.blessed
+    assert {c.kind for c in verdict.checks} == {"floor", "fairness", "baseline", "dummy"}
+    assert [c.name for c in verdict.checks if c.kind == "floor"] == ["roc_auc", "calibration_error"]
 
 
 def test_each_failure_is_named():
@@ -77,8 +77,8 @@ def test_each_failure_is_named():
     metrics = {"candidate": GOOD | {"roc_auc": 0.85}, "baseline": {"roc_auc": 0.92}, "dummy": {"roc_auc": 0.5},
                "champion": GOOD}
     verdict = blessing(task("binary"), metrics, unfair, params)
-    failed = {c["name"] for c in verdict["checks"] if not c["passed"]}
-    assert not verdict["blessed"]
+    failed = {c.name for c in verdict.checks if not c.passed}
+    assert not verdict.blessed
     assert failed == {"roc_auc", "roc_auc vs baseline", "roc_auc vs champion", "sex demographic_parity_difference"}
 
 
@@ -88,7 +88,7 @@ def test_floors_and_fairness_bounds_are_off_unless_set():
     metrics = {"candidate": {"roc_auc": 0.6, "calibration_error": 0.3}, "baseline": {"roc_auc": 0.61},
                "dummy": {"roc_auc": 0.5}}
     verdict = blessing(task("binary"), metrics, unfair, params)
-    assert verdict["blessed"] and {c["kind"] for c in verdict["checks"]} == {"baseline", "dummy"}
+    assert verdict.blessed and {c.kind for c in verdict.checks} == {"baseline", "dummy"}
 
 
 @pytest.mark.parametrize(
@@ -105,16 +105,16 @@ def test_floors_and_fairness_bounds_are_off_unless_set():
 def test_the_gate_init_writes_judges_each_task_by_its_primary_metric(kind, candidate, baseline, dummy, failed):
     verdict = blessing(task(kind), {"candidate": candidate, "baseline": baseline, "dummy": dummy}, {},
                        new_data_gate(kind))
-    assert {c["name"] for c in verdict["checks"] if not c["passed"]} == failed
-    assert verdict["blessed"] == (not failed)
+    assert {c.name for c in verdict.checks if not c.passed} == failed
+    assert verdict.blessed == (not failed)
 
 
 def test_a_champion_is_met_in_the_metric_direction():
     metrics = {"candidate": {"rmse": 10.3}, "baseline": {"rmse": 10.0}, "dummy": {"rmse": 16.0},
                "champion": {"rmse": 10.0}}
     verdict = blessing(task("regression"), metrics, {}, new_data_gate("regression"))  # at most 2% above
-    assert [c["name"] for c in verdict["checks"] if not c["passed"]] == ["rmse vs champion"]
-    assert verdict["checks"][-1]["threshold"] == "candidate / champion <= 1.02"
+    assert [c.name for c in verdict.checks if not c.passed] == ["rmse vs champion"]
+    assert verdict.checks[-1].threshold == "candidate / champion <= 1.02"
 
 
 def test_floors_take_their_metric_direction():
@@ -122,8 +122,8 @@ def test_floors_take_their_metric_direction():
                                                                        Floor(metric="mae", max=12.0)]})
     metrics = {"candidate": {"rmse": 9.0, "r2": 0.25, "mae": 11.0}, "baseline": {"rmse": 10.0},
                "dummy": {"rmse": 16.0}}
-    checks = blessing(task("regression"), metrics, {}, params)["checks"]
-    assert [(c["name"], c["threshold"], c["passed"]) for c in checks if c["kind"] == "floor"] == [
+    checks = blessing(task("regression"), metrics, {}, params).checks
+    assert [(c.name, c.threshold, c.passed) for c in checks if c.kind == "floor"] == [
         ("r2", ">= 0.3", False), ("mae", "<= 12.0", True)]
 
 
@@ -131,10 +131,10 @@ def test_multiclass_and_regression_gaps_are_gated_when_set():
     params = new_data_gate("regression").model_copy(update={"max_gaps": {"mae_gap": 3.0}})
     gaps = {"group_mae_gap": 4.5, "group_rmse_gap": 9.0, "region_mae_gap": 1.0}
     metrics = {"candidate": {"rmse": 9.0}, "baseline": {"rmse": 10.0}, "dummy": {"rmse": 16.0}}
-    fairness = [c for c in blessing(task("regression"), metrics, gaps, params)["checks"] if c["kind"] == "fairness"]
-    assert [(c["name"], c["passed"]) for c in fairness] == [("group mae_gap", False), ("region mae_gap", True)]
+    fairness = [c for c in blessing(task("regression"), metrics, gaps, params).checks if c.kind == "fairness"]
+    assert [(c.name, c.passed) for c in fairness] == [("group mae_gap", False), ("region mae_gap", True)]
     quiet = blessing(task("regression"), metrics, gaps, new_data_gate("regression"))
-    assert quiet["blessed"]  # off by default
+    assert quiet.blessed  # off by default
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ from driftline.monitoring.alerts import raise_alert
 from driftline.registry.store import CANDIDATE, CHALLENGER, CHAMPION, Registry, now
 from driftline.reporting.index import build_index
 from driftline.reporting.ledger import ledger
+from tests.helpers.records import DECISION
 
 REPO = Path(__file__).resolve().parents[2]
 STORY = ["data", "quarantine", "contract", "contract", "training", "gate", "alias", "alias", "alert", "retrain",
@@ -74,7 +75,7 @@ def project(tmp_path_factory) -> Path:
     (root / "reports" / "runs" / "a" / "docs").mkdir(parents=True)
     (root / "reports" / "runs" / "a" / "docs" / "index.html").write_text("<html>contract</html>")
     write_json(root / "reports" / "runs" / "a" / "run.json", {"version": "a", "created": now(), "blessed": True})
-    registry.move(CHALLENGER, "a", "new candidate from the training run")
+    registry.move(CHALLENGER, "a", "the newest registered version")
     registry.move(CHAMPION, "a", "blessed by the gate and the infra check")
     time.sleep(1.05)  # the history has seconds: the alert comes after the champion's move, not beside it
 
@@ -84,7 +85,7 @@ def project(tmp_path_factory) -> Path:
                         params, root)
     registry.register(version("b", trigger={"event": alert["event"]["id"], "alert": alert["record"]}))
     gated(registry, "b")
-    registry.move(CHALLENGER, "b", "new candidate from the training run")
+    registry.move(CHALLENGER, "b", "the newest registered version")
     with registry.transaction():  # as rollout.start writes it: the state and the history line together
         registry.rollout = {"version": "b", "mode": "shadow", "canary_share": None, "started": now(), "champion": "a"}
         registry.move(CANDIDATE, "b", "blessed by the gate and the infra check: shadow rollout",
@@ -92,9 +93,9 @@ def project(tmp_path_factory) -> Path:
     time.sleep(1.05)  # the decision comes after the rollout's start
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    write_json(registry.dir / "decisions" / "b" / f"{stamp}.json", {
+    write_json(registry.dir / "decisions" / "b" / f"{stamp}.json", DECISION | {
         "time": now(), "version": "b", "champion": "a", "mode": "shadow", "outcome": "promote",
-        "reasons": ["roc_auc +0.02 [0.01, 0.03] on 400 paired records"], "evidence": {"labelled": 400}})
+        "reasons": ["roc_auc +0.02 [0.01, 0.03] on 400 paired records"], "evidence": f"decisions/b/{stamp}.json"})
     with registry.transaction():
         rollout, registry.rollout = registry.rollout, None
         registry.move(CHAMPION, "b", "promoted on evidence", decision=f"decisions/b/{stamp}.json")

@@ -4,6 +4,7 @@ import json
 
 import yaml
 
+from driftline.release.blessing import Blessing, Check
 from driftline.reporting import pr_markdown as md
 from driftline.reporting.pr_plots import Plot, declared_plots, draw, file_name, records
 
@@ -34,9 +35,9 @@ def test_the_intervals_name_the_metric_and_each_difference():
 
 
 def test_the_gate_table_names_the_failed_checks_and_where_the_verdict_came_from():
-    verdict = {"blessed": False, "checks": [
-        {"name": "roc_auc vs champion", "value": 0.9, "threshold": ">= 0", "passed": False},
-        {"name": "load and query", "value": None, "threshold": "all 200", "passed": True}]}
+    verdict = Blessing.of([
+        Check(name="roc_auc vs champion", kind="champion", value=0.9, threshold=">= 0", passed=False),
+        Check(name="load and query", kind="infra", value=None, threshold="all 200", passed=True)])
     table = md.gate_table(verdict, "Computed.")
     assert table[0] == "Verdict: **refused** (failed: roc_auc vs champion). Computed."
     assert table[-2:] == ["| roc_auc vs champion | 0.9000 | >= 0 | NO |", "| load and query | - | all 200 | yes |"]
@@ -116,7 +117,8 @@ def test_the_dry_runs_verdict_file_is_read_where_it_exists(tmp_path):
     from driftline.reporting.pr import verdict
 
     path = tmp_path / "verdict.json"
-    gate = {"blessed": True, "checks": [{"name": "load and query", "value": 3.0, "threshold": "", "passed": True}]}
+    gate = {"blessed": True, "checks": [{"name": "load and query", "kind": "infra", "value": 3.0, "threshold": "",
+                                        "passed": True}]}
     path.write_text(json.dumps({"dry_run": True, "blessed": True, "blessing": gate}))
     found, source = verdict(None, tmp_path, {}, path)
-    assert found == gate and "release --dry-run" in source
+    assert found.to_json() == gate and "release --dry-run" in source

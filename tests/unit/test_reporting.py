@@ -160,3 +160,11 @@ def test_data_docs_fetch_nothing_from_the_network(params, tmp_path):
         assert not re.search(r"url\(['\"]?(https?:)?//", text), page
         assert all((page.parent / a).is_file() for a in assets), page
         assert "vegaEmbed" not in text  # a chart would need vega, which is not vendored
+
+
+def test_a_promoted_version_is_shown_as_champion_not_as_a_challenger_too():
+    from driftline.reporting.index import shown_aliases
+
+    assert shown_aliases({"aliases": ["challenger", "champion"]}) == ["champion"]
+    assert shown_aliases({"aliases": ["challenger"]}) == ["challenger"]  # registered, not promoted
+    assert shown_aliases({}) == []

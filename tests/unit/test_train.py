@@ -1,6 +1,7 @@
 """The train stage: the Lightning module and datamodule, and the seeded end-to-end run, on small Adult slices."""
 
 import json
+import logging
 import math
 import os
 import signal
@@ -217,19 +218,21 @@ def test_ranks_share_each_batch_of_one_process(rows, shuffle):
     assert len(scored) == (rows - rows % 2 if shuffle else rows) == len(set(scored.tolist()))
 
 
-def test_max_rows_samples_each_epoch_and_sets_the_steps(params, splits_dir, tmp_path, capsys):
+def test_max_rows_samples_each_epoch_and_sets_the_steps(params, splits_dir, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="driftline")
     rows = len(pd.read_parquet(splits_dir / "train.parquet"))
     p = small(params, max_rows=2000, batch_size=64)  # 2 epochs of 1,000 training rows
     data = SplitData(splits_dir, p)
-    assert f"each epoch samples 1,000 of {rows:,} training rows" in capsys.readouterr().err
+    assert f"each epoch samples 1,000 of {rows:,} training rows" in caplog.text
     assert data.batches["train"].rows == 1000 and len(data.batches["train"]) == 16
     module = Learner(data.transform, p.train, data.task, data.class_weights)
     steps = Steps()
     quiet_trainer(tmp_path, max_epochs=2, callbacks=[steps], num_sanity_val_steps=0).fit(module, datamodule=data)
     assert steps.train == 2 * 16
 
+    caplog.clear()
     unlimited = SplitData(splits_dir, small(params, max_rows=2 * rows, batch_size=64))
-    assert unlimited.batches["train"].rows == rows and "samples" not in capsys.readouterr().err
+    assert unlimited.batches["train"].rows == rows and "samples" not in caplog.text
 
 
 def test_val_rows_scores_one_seeded_sample(params, splits_dir, capsys):

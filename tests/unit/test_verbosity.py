@@ -5,7 +5,7 @@ import warnings
 
 import pytest
 
-from driftline.core.verbosity import LIBRARY_WARNINGS, QUIET_STAGES, VERBOSE, quiet, stage_line
+from driftline.core.verbosity import LIBRARY_WARNINGS, QUIET_STAGES, VERBOSE, quiet, show_logs, stage_line
 
 
 def library_warning() -> None:
@@ -55,3 +55,19 @@ def test_a_stage_line_is_left_to_the_runner_unless_verbose(monkeypatch, capsys, 
         monkeypatch.setenv(name, value)
     stage_line("validate: {'rows': 3}")
     assert (capsys.readouterr().out == "validate: {'rows': 3}\n") is shown
+
+
+def test_driftline_logs_its_notices_alone_and_only_its_warnings_under_a_runner(monkeypatch):
+    logger = logging.getLogger("driftline")
+    monkeypatch.setattr(logger, "handlers", [])
+    monkeypatch.setattr(logger, "level", logging.NOTSET)
+    monkeypatch.delenv(VERBOSE, raising=False)
+    monkeypatch.delenv(QUIET_STAGES, raising=False)
+    show_logs()
+    assert logger.level == logging.INFO and len(logger.handlers) == 1
+    monkeypatch.setenv(QUIET_STAGES, "1")
+    show_logs()
+    assert logger.level == logging.WARNING and len(logger.handlers) == 1  # called twice, one handler
+    monkeypatch.setenv(VERBOSE, "1")
+    show_logs()
+    assert logger.level == logging.INFO

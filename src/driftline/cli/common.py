@@ -6,14 +6,18 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from driftline.core.verbosity import VERBOSE
+from driftline.core.verbosity import VERBOSE, show_logs
 from driftline.errors import DriftlineError
+
+if TYPE_CHECKING:  # the CLI starts without pydantic models it may not need
+    from driftline.release.blessing import Blessing
 
 app = typer.Typer(help="`driftline`: run the pipeline, ingest a batch, score, serve and monitor. Run it from the "
                        "project root.", no_args_is_help=True, add_completion=False)
@@ -28,6 +32,7 @@ def options(verbose: bool = typer.Option(False, "--verbose", help="also show wha
     """Options for every command."""
     if verbose:
         os.environ[VERBOSE] = "1"  # the stage processes that DVC starts inherit it
+    show_logs()
 
 
 @contextmanager
@@ -44,12 +49,12 @@ def reported(action: str, spinner: bool = True) -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def gate_table(blessing: dict, title: str) -> Table:
+def gate_table(blessing: Blessing, title: str) -> Table:
     """A blessing's checks (release.gate) as a table titled TITLE and the verdict."""
-    table = Table("check", "value", "threshold", "passed", title=f"{title}: blessed={blessing['blessed']}")
-    for c in blessing["checks"]:
-        value = "" if c["value"] is None else f"{c['value']:.4f}"
-        table.add_row(c["name"], value, c["threshold"], "yes" if c["passed"] else "[red]NO[/red]")
+    table = Table("check", "value", "threshold", "passed", title=f"{title}: blessed={blessing.blessed}")
+    for c in blessing.checks:
+        value = "" if c.value is None else f"{c.value:.4f}"
+        table.add_row(c.name, value, c.threshold, "yes" if c.passed else "[red]NO[/red]")
     return table
 
 

@@ -83,15 +83,15 @@ def decide(as_json: bool = typer.Option(False, "--json", help="print the decisio
         params = load_params()
         record = decide_rollout(params, ROOT)
     if as_json:
-        typer.echo(json.dumps(record, indent=1))
+        typer.echo(json.dumps(record.model_dump(mode="json"), indent=1))
         return
-    colour = {"promote": "green", "wait": "yellow", "rollback": "red"}[record["outcome"]]
-    console.print(f"[{colour}]{record['outcome']}[/{colour}]: candidate {record['version']} beside champion "
-                  f"{record['champion']} ({record['mode']}, {record['hours']:.1f} h)")
-    for reason in record["reasons"]:
+    colour = {"promote": "green", "wait": "yellow", "rollback": "red"}[record.outcome]
+    console.print(f"[{colour}]{record.outcome}[/{colour}]: candidate {record.version} beside champion "
+                  f"{record.champion} ({record.mode}, {record.hours:.1f} h)")
+    for reason in record.reasons:
         console.print(f"  {reason}")
     table = Table("figure", "champion", "candidate", "difference / limit", title="evidence")
     for row in figures(record):
         table.add_row(*row)
     Console().print(table)
-    console.print(f"evidence: {Path(params.registry.dir) / record['evidence']}")
+    console.print(f"evidence: {Path(params.registry.dir) / record.evidence}")

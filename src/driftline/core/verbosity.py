@@ -39,6 +39,19 @@ def stage_line(text: str, stream: TextIO | None = None) -> None:
         print(text, file=stream or sys.stdout, flush=True)
 
 
+def show_logs() -> None:
+    """driftline's own log lines, as they are, on stderr: its notices (INFO) where a stage runs alone, only its
+    warnings under a runner that prints one line per stage (unless verbose). Entry points call it once."""
+    logger = logging.getLogger("driftline")
+    if not any(getattr(h, "driftline", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.driftline = True
+        logger.addHandler(handler)
+    quieted = os.environ.get(QUIET_STAGES) and not verbose()
+    logger.setLevel(logging.WARNING if quieted else logging.INFO)
+
+
 @contextmanager
 def quiet(*loggers: str, level: int = logging.WARNING) -> Iterator[None]:
     """LOGGERS (names: their children too) raised to LEVEL and LIBRARY_WARNINGS ignored for the block; nothing

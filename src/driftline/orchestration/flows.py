@@ -23,6 +23,7 @@ from driftline.orchestration import pipeline
 from driftline.registry.store import Registry
 from driftline.release import decide as deciding
 from driftline.release import publish as releasing
+from driftline.release.rollout_decision import RolloutDecision
 from driftline.serving import retention
 
 
@@ -55,7 +56,7 @@ def training(root: str = ".", alert: str | None = None) -> dict:
         create_markdown_artifact(key="training-metrics", markdown=pipeline.metrics_markdown(repo, runs),
                                  description="Stages and metrics of this training run")
     result = release(str(root_path), alert)
-    create_table_artifact(key="gate", table=result["blessing"]["checks"],
+    create_table_artifact(key="gate", table=result["blessing"].to_json()["checks"],
                           description=f"Gate of version {result['version']}: blessed={result['blessed']}, "
                                       f"promoted={result['promoted']}")
     return {"stages": runs, "release": result}
@@ -100,13 +101,13 @@ def purge(root: str) -> dict | None:
 
 
 @task(cache_policy=NO_CACHE)
-def decide(root: str) -> dict:
+def decide(root: str) -> RolloutDecision:
     """The rollout decision (release.decide): evidence written, the outcome applied, its event emitted."""
     return deciding.decide(load_params(Path(root) / "params.yaml"), Path(root))
 
 
 @flow(name="rollout-decision", log_prints=True)
-def rollout_decision(root: str = ".") -> dict | None:
+def rollout_decision(root: str = ".") -> RolloutDecision | None:
     """Judge the running rollout on the inference log since its start and publish the decision; without a
     rollout (the hourly deployment's usual case) there is nothing to decide, and the run says so."""
     root_path = Path(root).resolve()
@@ -115,6 +116,6 @@ def rollout_decision(root: str = ".") -> dict | None:
         return None
     record = decide(str(root_path))
     create_markdown_artifact(key="rollout-decision", markdown=deciding.decision_markdown(record),
-                             description=f"Rollout decision for version {record['version']}: {record['outcome']}")
-    print(f"rollout of {record['version']}: {record['outcome']}; " + " ".join(record["reasons"]))
+                             description=f"Rollout decision for version {record.version}: {record.outcome}")
+    print(f"rollout of {record.version}: {record.outcome}; " + " ".join(record.reasons))
     return record

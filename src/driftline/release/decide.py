@@ -53,6 +53,7 @@ from driftline.registry.resolver import resolve
 from driftline.registry.store import CHAMPION, Registry
 from driftline.release import rollout as rollouts
 from driftline.release.comparison import compare
+from driftline.release.rollout_decision import Event, Records, RolloutDecision, Window
 
 DECISIONS_DIR = "decisions"
 EVENT = "driftline.rollout"  # the event is EVENT.<outcome>
@@ -190,7 +191,7 @@ def guard_reasons(guards: dict) -> list[str]:
     return reasons
 
 
-def judge(policy: DecisionPolicy, hours: float, labelled: int, improvement: list[float] | None,
+def outcome_of(policy: DecisionPolicy, hours: float, labelled: int, improvement: list[float] | None,
           fired: list[str], metric: str) -> tuple[str, list[str]]:
     """The outcome and its reasons. IMPROVEMENT is the interval of candidate minus champion in the metric's
     direction (positive: better), None without enough labels; FIRED holds the sentences of the guards that fired.
@@ -228,9 +229,9 @@ def judge(policy: DecisionPolicy, hours: float, labelled: int, improvement: list
     return "wait", waiting
 
 
-def decide(params: Params, root: Path = Path("."), now: datetime | None = None) -> dict:
+def decide(params: Params, root: Path = Path("."), now: datetime | None = None) -> RolloutDecision:
     """Judge the running rollout on the inference log's records from its start to NOW (default: now, UTC),
-    write the evidence, apply the outcome and emit its event; the decision record (the module's format).
+    write the evidence, apply the outcome and emit its event; the decision record.
     Without a running rollout: RegistryError."""
     from driftline.serving.log import log_url, read_window
 
@@ -252,97 +253,97 @@ def decide(params: Params, root: Path = Path("."), now: datetime | None = None) 
               "fairness": fairness_gaps(params, arms)}
     hours = (now - started).total_seconds() / 3600
     metric = PRIMARY[arms["champion"].predictor.task.kind]
-    outcome, reasons = judge(policy, hours, labelled, comparison and comparison["improvement"],
+    outcome, reasons = outcome_of(policy, hours, labelled, comparison and comparison["improvement"],
                              guard_reasons(guards), metric)
     path = registry.dir / DECISIONS_DIR / state["version"] / f"{now.strftime('%Y-%m-%dT%H%M%S.%fZ')}.json"
     model = params.package.model_name
-    record = {
-        "time": now.isoformat(timespec="seconds"), "version": state["version"], "champion": state["champion"],
-        "mode": state["mode"], "canary_share": state.get("canary_share"), "started": state["started"],
-        "window": {"start": started.isoformat(), "end": now.isoformat()}, "hours": round(hours, 3),
-        "outcome": outcome, "reasons": reasons, "moved": outcome != "wait", "metric": metric,
-        "records": {"champion": len(arms["champion"].rows), "candidate": len(arms["candidate"].rows),
-                    "paired": int(arms["champion"].rows["record_id"].isin(arms["candidate"].rows["record_id"]).sum())
-                    if paired else None, "labelled": labelled},
-        "realised": comparison, "estimated": estimated(arms), "guards": guards, "policy": policy.model_dump(),
-        "evidence": str(path.relative_to(registry.dir)),
-        "event": {"event": f"{EVENT}.{outcome}", "resource": f"driftline.model.{model}", "emitted": prefect_api(),
-                  "error": None},
-    }
-    write_json(path, record)  # before anything moves: the history's records point at it
+    record = RolloutDecision(
+        time=now.isoformat(timespec="seconds"), version=state["version"], champion=state["champion"],
+        mode=state["mode"], canary_share=state.get("canary_share"), started=state["started"],
+        window=Window(start=started.isoformat(), end=now.isoformat()), hours=round(hours, 3),
+        outcome=outcome, reasons=reasons, moved=outcome != "wait", metric=metric,
+        records=Records(champion=len(arms["champion"].rows), candidate=len(arms["candidate"].rows),
+                        paired=int(arms["champion"].rows["record_id"].isin(arms["candidate"].rows["record_id"]).sum())
+                        if paired else None, labelled=labelled),
+        realised=comparison, estimated=estimated(arms), guards=guards, policy=policy.model_dump(),
+        evidence=str(path.relative_to(registry.dir)),
+        event=Event(event=f"{EVENT}.{outcome}", resource=f"driftline.model.{model}", emitted=prefect_api(),
+                    error=None),
+    )
+    write_json(path, record.model_dump(mode="json"))  # before anything moves: the history's records point at it
     apply(registry, record)
-    if record["event"]["emitted"]:
-        record["event"]["error"] = emit(record, model)
-        if record["event"]["error"]:
-            write_json(path, record)
+    if record.event.emitted:
+        record.event.error = emit(record, model)
+        if record.event.error:
+            write_json(path, record.model_dump(mode="json"))
     return record
 
 
-def apply(registry: Registry, record: dict) -> None:
+def apply(registry: Registry, record: RolloutDecision) -> None:
     """What the outcome moves, in one registry transaction: promote moves the champion to the candidate and stops
     the rollout; rollback stops it and marks the candidate refused; wait moves nothing. A rollout that ended or
-    changed while it was judged is left to the next decision (RegistryError)."""
-    outcome, reason = record["outcome"], " ".join(record["reasons"])
-    extra = {"evidence": record["evidence"], "decision": outcome}
+    changed while it was weighed is left to the next decision (RegistryError)."""
+    outcome, reason = record.outcome, " ".join(record.reasons)
+    extra = {"evidence": record.evidence, "decision": outcome}
     if outcome == "wait":
         return
     with registry.transaction():
         running = registry.rollout or {}
-        if (running.get("version"), running.get("started")) != (record["version"], record["started"]):
-            raise RegistryError(f"the rollout of {record['version']} ended or changed while it was judged: "
-                                f"nothing moved (its evidence: {record['evidence']})")
+        if (running.get("version"), running.get("started")) != (record.version, record.started):
+            raise RegistryError(f"the rollout of {record.version} ended or changed while it was weighed: "
+                                f"nothing moved (its evidence: {record.evidence})")
         if outcome == "promote":
-            registry.move(CHAMPION, record["version"], f"rollout decision: {reason}", **extra)
+            registry.move(CHAMPION, record.version, f"rollout decision: {reason}", **extra)
             rollouts.stop(registry, f"promoted on evidence: {reason}", **extra)
         else:
             rollouts.stop(registry, f"rolled back: {reason}", **extra)
-            registry.get(record["version"])["refused"] = {"time": record["time"], "reason": reason,
-                                                          "decision": record["evidence"]}
+            registry.get(record.version)["refused"] = {"time": record.time, "reason": reason,
+                                                       "decision": record.evidence}
 
 
-def emit(record: dict, model: str) -> str | None:
+def emit(record: RolloutDecision, model: str) -> str | None:
     """Send the decision's Prefect event; the error as text when it fails (a decision never fails for it)."""
     try:
         from prefect.events import emit_event
 
-        emit_event(event=record["event"]["event"],
-                   resource={"prefect.resource.id": record["event"]["resource"], "prefect.resource.name": model,
-                             "driftline.model.version": str(record["version"])},
-                   payload={key: record[key] for key in ("outcome", "reasons", "version", "champion", "evidence")})
+        emit_event(event=record.event.event,
+                   resource={"prefect.resource.id": record.event.resource, "prefect.resource.name": model,
+                             "driftline.model.version": str(record.version)},
+                   payload=record.model_dump(include={"outcome", "reasons", "version", "champion", "evidence"}))
     except Exception as exc:  # noqa: BLE001 - the event is a notice; the decision is already made and recorded
         log.warning("rollout event failed: %s", exc)
         return f"{type(exc).__name__}: {exc}"
     return None
 
 
-def figures(record: dict) -> list[tuple[str, str, str, str]]:
+def figures(record: RolloutDecision) -> list[tuple[str, str, str, str]]:
     """The decision's figures as rows (figure, champion, candidate, difference or threshold), for the CLI's
     table and the markdown."""
     def shown(value) -> str:
         return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
 
-    rows = [("records", shown(record["records"]["champion"]), shown(record["records"]["candidate"]),
-             f"labelled {record['records']['labelled']}")]
-    real = record["realised"]
+    rows = [("records", shown(record.records.champion), shown(record.records.candidate),
+             f"labelled {record.records.labelled}")]
+    real = record.realised
     if real:
-        interval = f"[{real['interval'][0]:+.4f}, {real['interval'][1]:+.4f}]" if real["interval"] else "-"
-        rows.append((f"{real['metric']} realised", shown(real["champion"]), shown(real["candidate"]),
-                     f"{real['difference']:+.4f} {interval} ({real['method']})"))
-    est = record["estimated"]
-    rows.append((f"{est['metric']} estimated ({est['method']})", shown((est["champion"] or {}).get(est["metric"])),
-                 shown((est["candidate"] or {}).get(est["metric"])), shown(est["difference"])))
-    drift, fair = record["guards"]["prediction_drift"], record["guards"]["fairness"]
-    rows.append((f"prediction drift ({drift['method']})", "", shown(drift["score"]), f"max {drift['threshold']}"))
-    rows.append((f"largest {fair['gap']}", shown((fair["champion"] or {}).get("value")),
-                 shown((fair["candidate"] or {}).get("value")), f"max increase {fair['threshold']}"))
+        interval = f"[{real.interval[0]:+.4f}, {real.interval[1]:+.4f}]" if real.interval else "-"
+        rows.append((f"{real.metric} realised", shown(real.champion), shown(real.candidate),
+                     f"{real.difference:+.4f} {interval} ({real.method})"))
+    est = record.estimated
+    rows.append((f"{est.metric} estimated ({est.method})", shown((est.champion or {}).get(est.metric)),
+                 shown((est.candidate or {}).get(est.metric)), shown(est.difference)))
+    drift, fair = record.guards.prediction_drift, record.guards.fairness
+    rows.append((f"prediction drift ({drift.method})", "", shown(drift.score), f"max {drift.threshold}"))
+    rows.append((f"largest {fair.gap}", shown(fair.champion and fair.champion.value),
+                 shown(fair.candidate and fair.candidate.value), f"max increase {fair.threshold}"))
     return rows
 
 
-def decision_markdown(record: dict) -> str:
+def decision_markdown(record: RolloutDecision) -> str:
     """The decision as markdown: the outcome, its reasons and the figures."""
-    lines = [f"**Rollout decision: {record['outcome']}** for candidate {record['version']} beside champion "
-             f"{record['champion']} ({record['mode']}, {record['hours']:.1f} h). Evidence: {record['evidence']}",
-             "", *[f"- {reason}" for reason in record["reasons"]],
+    lines = [f"**Rollout decision: {record.outcome}** for candidate {record.version} beside champion "
+             f"{record.champion} ({record.mode}, {record.hours:.1f} h). Evidence: {record.evidence}",
+             "", *[f"- {reason}" for reason in record.reasons],
              "", "| figure | champion | candidate | difference / limit |", "|---|---|---|---|"]
     lines += [f"| {' | '.join(row)} |" for row in figures(record)]
     return "\n".join(lines)

@@ -14,14 +14,15 @@ from driftline.core.fairness import gaps as audit_gaps
 from driftline.core.metrics import HIGHER_IS_BETTER
 from driftline.core.task import Task
 from driftline.errors import ConfigError
+from driftline.release.blessing import Blessing, Check
 
 PARITY, ODDS, BASE_RATE = "demographic_parity_difference", "equalized_odds_difference", "base_rate_difference"
 BINARY_FAIRNESS = ("max_parity_amplification", "max_equalized_odds_difference")  # binary's own fairness bounds
 REFERENCES = ("baseline", "dummy", "champion")
 
 
-def check(name: str, kind: str, value: float | None, threshold: str, passed: bool, **extra) -> dict:
-    return {"name": name, "kind": kind, "value": value, "threshold": threshold, "passed": bool(passed)} | extra
+def check(name: str, kind: str, value: float | None, threshold: str, passed: bool, **extra) -> Check:
+    return Check(name=name, kind=kind, value=value, threshold=threshold, passed=bool(passed), **extra)
 
 
 def require_task(params: GateParams, task: Task) -> None:
@@ -65,7 +66,7 @@ def metric(metrics: dict, name: str, model: str) -> float:
     return metrics[name]
 
 
-def floor(metrics: dict, bound: Floor) -> dict:
+def floor(metrics: dict, bound: Floor) -> Check:
     """One absolute bound on the candidate's metric."""
     value = metric(metrics, bound.metric, "candidate")
     if bound.min is not None:
@@ -78,7 +79,7 @@ def attributes(gaps: dict, gap: str) -> list[str]:
     return sorted(k[: -len(gap) - 1] for k in gaps if k.endswith(f"_{gap}"))
 
 
-def fairness(gaps: dict, params: GateParams, task: str) -> list[dict]:
+def fairness(gaps: dict, params: GateParams, task: str) -> list[Check]:
     """Per sensitive attribute, the bounds that are set: binary parity amplification and equalized odds, or the
     multiclass and regression ceilings of max_gaps."""
     checks = []
@@ -99,7 +100,7 @@ def fairness(gaps: dict, params: GateParams, task: str) -> list[dict]:
     return checks
 
 
-def change(candidate: dict, reference: dict, bound: ChangeThreshold, kind: str, higher_is_better: bool) -> dict:
+def change(candidate: dict, reference: dict, bound: ChangeThreshold, kind: str, higher_is_better: bool) -> Check:
     """One change check of a metric against a reference model's value of it, in the metric's direction."""
     value, base = metric(candidate, bound.metric, "candidate"), metric(reference, bound.metric, kind)
     sign = 1 if higher_is_better else -1
@@ -116,7 +117,7 @@ def change(candidate: dict, reference: dict, bound: ChangeThreshold, kind: str, 
                  change=round(value - base, 6))
 
 
-def blessing(task: Task, metrics: dict[str, dict | None], gaps: dict, params: GateParams) -> dict:
+def blessing(task: Task, metrics: dict[str, dict | None], gaps: dict, params: GateParams) -> Blessing:
     """All checks and the verdict. METRICS: the candidate's test metrics and each reference's by name
     ("baseline", "dummy"; "champion": its metrics on this run's test split, None or absent when there is none)."""
     require_task(params, task)
@@ -127,7 +128,7 @@ def blessing(task: Task, metrics: dict[str, dict | None], gaps: dict, params: Ga
         if metrics.get(reference) is not None:
             checks += [change(candidate, metrics[reference], bound, reference, direction[bound.metric])
                        for bound in getattr(params, reference)]
-    return {"blessed": all(c["passed"] for c in checks), "checks": checks}
+    return Blessing.of(checks)
 
 
 def fairness_policy(params: GateParams, task: str) -> str:

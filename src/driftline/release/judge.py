@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
+import logging
 import tempfile
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from driftline.core.task import Task
 from driftline.registry.bento import build_bento
 from driftline.registry.resolver import resolve, resolve_entry
 from driftline.registry.store import CHAMPION, Registry, now
+from driftline.release.blessing import Blessing, Check
 from driftline.release.card import (
     OUTPUT_FORMAT,
     bootstrap_intervals,
@@ -36,6 +37,8 @@ from driftline.release.card import (
 )
 from driftline.release.gate import blessing, fairness_policy, require_task
 from driftline.release.infra import load_and_query
+
+log = logging.getLogger(__name__)
 
 
 def read(path: Path) -> dict:
@@ -65,8 +68,8 @@ def champion_comparison(registry: Registry, test: pd.DataFrame, y: np.ndarray,
     it predicts another target or task (after `driftline init` on new data), which no metric can compare."""
     predictor = resolve(registry, CHAMPION).predictor()
     if not predictor.schema.same_target(params.schema):
-        print(f"release: the champion predicts {predictor.schema.task} '{predictor.schema.target}', not this run's "
-              f"{params.schema.task} '{params.schema.target}': the candidate is not compared with it", file=sys.stderr)
+        log.warning("release: the champion predicts %s '%s', not this run's %s '%s': the candidate is not compared "
+                    "with it", predictor.schema.task, predictor.schema.target, params.schema.task, params.schema.target)
         return None
     answers = predictor.predict_columns(columns_of(test, predictor.schema.features))
     threshold = predictor.threshold if predictor.task.kind == "binary" else None
@@ -74,7 +77,8 @@ def champion_comparison(registry: Registry, test: pd.DataFrame, y: np.ndarray,
     return primary_scores(answers, predictor.task.kind), {k: round(v, 6) for k, v in metrics.items()}
 
 
-def card_facts(params: Params, root: Path, comparison: dict, intervals: dict, verdict: dict, test_rows: int) -> dict:
+def card_facts(params: Params, root: Path, comparison: dict, intervals: dict, verdict: Blessing,
+               test_rows: int) -> dict:
     """What the model card says beyond the registry entry, read from the stages' outputs."""
     schema = params.schema
     decision = read(stage_file(root, "evaluate", "decision.json"))
@@ -100,21 +104,21 @@ def card_facts(params: Params, root: Path, comparison: dict, intervals: dict, ve
             "rates are noise.",
         ],
         "fairness_policy": fairness_policy(params.gate, schema.task),
-        "blessing": verdict, "infra": {"status": "run on this bento after it was built; see the blessing"},
+        "blessing": verdict.to_json(), "infra": {"status": "run on this bento after it was built; see the blessing"},
         "monitoring": params.monitor.model_dump(mode="json"),
     }
 
 
 def infra_check(bento_tag: str, entry: dict, registry: Registry, test: pd.DataFrame,
-                params: Params) -> tuple[dict, dict]:
-    """The load-and-query result, and its line in the blessing."""
+                params: Params) -> tuple[dict, Check]:
+    """The load-and-query result, and its check in the blessing."""
     rows = test.head(params.gate.infra.rows)[params.schema.features]
     predictor = resolve_entry(registry, entry).predictor()
     infra = load_and_query(bento_tag, entry["model_tag"], predictor, rows, params.gate.infra)
     limits = params.gate.infra
-    return infra, {"name": "load and query", "kind": "infra", "value": infra.get("p99_ms"),
-                   "threshold": f"ready within {limits.startup_timeout_s} s, all 200, equal offline, "
-                                f"p99 <= {limits.max_p99_ms} ms", "passed": infra["passed"]}
+    return infra, Check(name="load and query", kind="infra", value=infra.get("p99_ms"),
+                        threshold=f"ready within {limits.startup_timeout_s} s, all 200, equal offline, "
+                                  f"p99 <= {limits.max_p99_ms} ms", passed=infra["passed"])
 
 
 def rolls_out(params: Params, registry: Registry) -> bool:
@@ -126,7 +130,7 @@ def rolls_out(params: Params, registry: Registry) -> bool:
 def registered(registry: Registry, known: dict) -> dict:
     """The release's answer for a model registered before: its stored verdict, nothing moved."""
     return {"version": known["version"], "new": False, "promoted": False, "blessed": known["blessed"],
-            "rollout": None, "blessing": read(registry.blessing_path(known["version"]))}
+            "rollout": None, "blessing": Blessing.read(registry.blessing_path(known["version"]))}
 
 
 def dry_run(params: Params, verdict_path: Path, root: Path = Path(".")) -> dict:
@@ -144,19 +148,20 @@ def dry_run(params: Params, verdict_path: Path, root: Path = Path(".")) -> dict:
         result = registered(registry, known)
     else:
         entry, final = judged_leaving_the_store(params, root, registry, info["model_tag"])
-        promoted = final["blessed"] and not rolls_out(params, registry)
-        result = {"version": entry["version"], "new": True, "promoted": promoted, "blessed": final["blessed"],
+        promoted = final.blessed and not rolls_out(params, registry)
+        result = {"version": entry["version"], "new": True, "promoted": promoted, "blessed": final.blessed,
                   "blessing": final}
     verdict = {"dry_run": True, "model_tag": info["model_tag"], "champion": registry.aliases.get(CHAMPION),
                "version": result["version"], "new": result["new"], "blessed": result["blessed"],
                "would_promote": result["promoted"],
                "would_roll_out": result["new"] and result["blessed"] and not result["promoted"],
                "blessing": result["blessing"]}
-    write_json(verdict_path, verdict)
+    write_json(verdict_path, verdict | {"blessing": result["blessing"].to_json()})
     return verdict
 
 
-def judged_leaving_the_store(params: Params, root: Path, registry: Registry, model_tag: str) -> tuple[dict, dict]:
+def judged_leaving_the_store(params: Params, root: Path, registry: Registry,
+                             model_tag: str) -> tuple[dict, Blessing]:
     """judge() of MODEL_TAG, then the two things it adds to the BentoML store deleted again: the bento it built
     and the champion's model where it had to be imported from its export to be re-scored. Only those two, by
     their tags: another process's models and bentos in the same store are not the dry run's to remove."""
@@ -184,7 +189,7 @@ def in_store(model_tag: str) -> bool:
     return True
 
 
-def judge(params: Params, root: Path, registry: Registry, model_tag: str) -> tuple[dict, dict, dict]:
+def judge(params: Params, root: Path, registry: Registry, model_tag: str) -> tuple[dict, dict, Blessing]:
     """The packaged MODEL_TAG gated against REGISTRY's champion, its bento built (card inside) and load-and-queried.
 
     Returns its registry entry, card and blessing; writes nothing under the registry, which is the caller's
@@ -194,8 +199,8 @@ def judge(params: Params, root: Path, registry: Registry, model_tag: str) -> tup
     require_task(params.gate, task)  # before any work: a gate on what this task does not report cannot judge it
     unfilled = params.card.unfilled()
     if unfilled:
-        print(f"release: warning: {', '.join(unfilled)} still hold driftline init's placeholders; write them in "
-              "params.yaml so that the model card describes the data and its uses", file=sys.stderr)
+        log.warning("release: warning: %s still hold driftline init's placeholders; write them in params.yaml so "
+                    "that the model card describes the data and its uses", ", ".join(unfilled))
     version = bentoml.models.get(model_tag).tag.version
     test = load_split(splits_dir(root), "test")
     scores = pd.read_parquet(stage_file(root, "evaluate", "scores.parquet"))
@@ -233,11 +238,9 @@ def judge(params: Params, root: Path, registry: Registry, model_tag: str) -> tup
         bento = build_bento(model_tag, root, extra_files=staging.card_files(version))
 
     infra, infra_line = infra_check(str(bento.tag), entry, registry, test, params)
-    checks = verdict["checks"] + [infra_line]
-    blessed = all(c["passed"] for c in checks)
-    entry |= {"bento_tag": str(bento.tag), "blessed": blessed,
-              "failed_checks": [c["name"] for c in checks if not c["passed"]]}
-    return entry, card, {"version": version, "blessed": blessed, "checks": checks, "infra": infra, "created": now()}
+    final = Blessing.of(verdict.checks + [infra_line], version=version, infra=infra, created=now())
+    entry |= {"bento_tag": str(bento.tag), "blessed": final.blessed, "failed_checks": final.failed}
+    return entry, card, final
 
 
 def write_card(registry: Registry, version: str, card: dict) -> None:

@@ -23,6 +23,7 @@ from driftline.errors import IngestError, RegistryError
 from driftline.registry.resolver import resolve, resolve_entry
 from driftline.registry.store import CANDIDATE, CHALLENGER, CHAMPION, Registry
 from driftline.release import rollout
+from driftline.release.blessing import Blessing
 from driftline.release.judge import judge, read, rolls_out, write_card
 from driftline.reporting.index import build_index
 
@@ -56,7 +57,7 @@ def release(params: Params, root: Path = Path("."), alert: str | None = None) ->
     return {"version": version, "new": new, "blessed": entry["blessed"],
             "promoted": any(r["alias"] == CHAMPION for r in made),
             "rollout": next((r["rollout"] for r in made if r["alias"] == CANDIDATE), None),
-            "blessing": read(registry.blessing_path(version)), "note": release_note(new, made, stale)}
+            "blessing": Blessing.read(registry.blessing_path(version)), "note": release_note(new, made, stale)}
 
 
 def release_note(new: bool, made: list[dict], stale: str | None) -> str | None:
@@ -80,8 +81,8 @@ def register_new(params: Params, root: Path, registry: Registry, model_tag: str,
         export_model(registry, version, model_tag, root, params)
     except IngestError as exc:
         raise RegistryError(f"could not version the model under {registry.dir}: {exc}") from None
-    write_json(registry.blessing_path(version), final)
-    write_card(registry, version, card | {"gate": final, "infra_check": final["infra"]})
+    write_json(registry.blessing_path(version), final.to_json())
+    write_card(registry, version, card | {"gate": final.to_json(), "infra_check": final.infra})
     with registry.transaction():
         if registry.by_model_tag(model_tag) is None:  # another release of the same model may have registered it
             registry.register(entry)
@@ -118,7 +119,7 @@ def complete(params: Params, registry: Registry, entry: dict) -> tuple[list[dict
     version, made = entry["version"], []
     with registry.transaction():
         if CHALLENGER in owed(registry, entry):
-            made.append(registry.move(CHALLENGER, version, "new candidate from the training run"))
+            made.append(registry.move(CHALLENGER, version, "the newest registered version"))
     failpoint("release.challenger")
     if CHAMPION not in owed(registry, entry):
         return made, None

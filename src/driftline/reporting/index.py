@@ -13,7 +13,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from driftline.errors import DriftlineError
-from driftline.reporting.ledger import ledger, read_json
+from driftline.release.blessing import Blessing
+from driftline.reporting.ledger import ledger, read_json, read_record
 from driftline.reporting.timeline import write_timelines
 
 # The keys of run.json's "links" (each relative to the run's folder), in the order the index shows them.
@@ -140,7 +141,7 @@ def training_entry(reports: Path, run_json: Path) -> Entry | None:
         else:
             hrefs.append((label, href(targets[key], reports)))
     badges = [("blessed", "ok") if run.get("blessed") else ("not blessed", "bad")]
-    badges += [(str(alias), "info") for alias in run.get("aliases") or []]
+    badges += [(alias, "info") for alias in shown_aliases(run)]
     return Entry(
         created=parse_time(run.get("created"), run_json), kind="training", title=str(run.get("version", folder.name)),
         title_href=href(run_page, reports), badges=badges, summary=str(run.get("summary", "")), links=hrefs,
@@ -205,7 +206,7 @@ def render_run_page(run: dict, folder: Path, targets: dict[str, Path | None]) ->
     body = (
         f'<p><a href="../../index.html">All runs</a></p><h1>Run {escape(version)}</h1>'
         f'<p><time>{stamp(parse_time(run.get("created"), folder))}</time> {escape(blessed)}'
-        f'{"".join(f", {escape(str(a))}" for a in run.get("aliases") or [])}</p>'
+        f'{"".join(f", {escape(a)}" for a in shown_aliases(run))}</p>'
         f'<p>{escape(str(run.get("summary", "")))}</p><div class="links">{links}</div>'
         f'<h2 id="gate">Gate</h2>{render_gate(targets["gate"])}'
         f'<h2 id="audit">Audit</h2>{plot or "<p>No audit plot.</p>"}'
@@ -214,22 +215,28 @@ def render_run_page(run: dict, folder: Path, targets: dict[str, Path | None]) ->
     return page(f"Run {version}", body)
 
 
+def shown_aliases(run: dict) -> list[str]:
+    """The aliases a run held when its release ended, as a reader takes them: a version promoted to champion
+    is no longer a challenger, although `challenger` (the newest registered version) names it too."""
+    aliases = [str(alias) for alias in run.get("aliases") or []]
+    return [a for a in aliases if a != "challenger"] if "champion" in aliases else aliases
+
+
 def render_gate(blessing_json: Path | None) -> str:
     """blessing.json's checks as a table: name, kind, value, threshold, passed."""
-    blessing = read_json(blessing_json) if blessing_json else None
+    blessing = read_record(blessing_json, Blessing) if blessing_json else None
     if blessing is None:
         return "<p>No gate result.</p>"
     rows = []
-    for check in blessing.get("checks") or []:
-        value = check.get("value")
-        shown = f"{value:.4g}" if isinstance(value, (int, float)) else "n/a" if value is None else str(value)
-        verdict = ("pass", "ok") if check.get("passed") else ("fail", "bad")
-        cells = [str(check.get("name", "")), str(check.get("kind", "")), shown, str(check.get("threshold", ""))]
+    for check in blessing.checks:
+        shown = "n/a" if check.value is None else f"{check.value:.4g}"
+        verdict = ("pass", "ok") if check.passed else ("fail", "bad")
+        cells = [check.name, check.kind, shown, check.threshold]
         rows.append(
             "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells)
             + f'<td><span class="badge {verdict[1]}">{verdict[0]}</span></td></tr>'
         )
-    verdict = "blessed" if blessing.get("blessed") else "not blessed"
+    verdict = "blessed" if blessing.blessed else "not blessed"
     return (
         f"<p>{verdict}</p><table><tr><th>check</th><th>kind</th><th>value</th><th>threshold</th><th>passed</th></tr>"
         + "".join(rows) + "</table>"

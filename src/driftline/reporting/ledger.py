@@ -21,12 +21,18 @@ import logging
 import re
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel
 
 from driftline.config import Params
 from driftline.core.artifacts import ALERTS_DIR, data_version, stage_file
 from driftline.errors import ConfigError
 from driftline.registry.store import CANDIDATE, Registry
+from driftline.release.blessing import Blessing
+from driftline.release.rollout_decision import RolloutDecision
 
+Record = TypeVar("Record", bound=BaseModel)
 DECISIONS = "decisions"  # under the registry: <candidate version>/<stamp>.json, one per `rollout decide`
 RUNS = Path("reports") / "runs"  # release.publish.snapshot_reports: one folder per released version
 STAMP = "%Y%m%dT%H%M%S%fZ"  # ingest's stamp, the prefix of a stored or quarantined batch's name
@@ -91,6 +97,15 @@ def read_json(path: Path) -> dict | None:
         log.warning("skipping %s: %s", path, error)
         return None
     return data if isinstance(data, dict) else None
+
+
+def read_record(path: Path, model: type[Record]) -> Record | None:
+    """PATH's record as MODEL (a blessing, a rollout decision), or None (logged) when unreadable or not one."""
+    try:
+        return model.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # pydantic's ValidationError is a ValueError
+        log.warning("skipping %s: %s", path, error)
+        return None
 
 
 def stamped(name: str) -> tuple[datetime | None, str]:
@@ -198,14 +213,12 @@ def gate_entries(root: Path, registry: Registry) -> list[dict]:
     found = []
     for version in registry.versions:
         path = registry.blessing_path(version["version"])
-        blessing = read_json(path) if path.is_file() else None
-        moment = utc((blessing or {}).get("created") or version.get("created"))
+        blessing = read_record(path, Blessing) if path.is_file() else None
+        moment = utc(blessing and blessing.created or version.get("created"))
         if blessing is None or moment is None:
             continue
-        checks = [c for c in blessing.get("checks") or [] if isinstance(c, dict)]
-        failed = [str(c.get("name")) for c in checks if not c.get("passed")]
-        summary = (f"blessed: {len(checks)} check(s) passed" if blessing.get("blessed") else
-                   f"not blessed: failed {', '.join(failed) or 'a check'}")
+        summary = (f"blessed: {len(blessing.checks)} check(s) passed" if blessing.blessed else
+                   f"not blessed: failed {', '.join(blessing.failed) or 'a check'}")
         found.append(entry(moment, "gate", version["version"], summary, path, root))
     return found
 
@@ -239,15 +252,14 @@ def decision_entries(root: Path, registry: Registry) -> list[dict]:
     """The decisions of `rollout decide` (promote, wait, rollback) with their reasons."""
     found = []
     for path in sorted((registry.dir / DECISIONS).glob("*/*.json")):
-        decision = read_json(path)
-        moment = utc((decision or {}).get("time"))
+        decision = read_record(path, RolloutDecision)
+        moment = utc(decision and decision.time)
         if decision is None or moment is None:
             continue
-        reasons = [str(r) for r in decision.get("reasons") or []]
-        version = decision.get("version") or path.parent.name
-        summary = (f"{decision.get('outcome', '?')} {version} ({decision.get('mode', '?')} beside champion "
-                   f"{decision.get('champion', '?')})" + (f": {'; '.join(reasons)}" if reasons else ""))
-        found.append(entry(moment, "decision", version, summary, path, root))
+        reasons = decision.reasons
+        summary = (f"{decision.outcome} {decision.version} ({decision.mode} beside champion {decision.champion})"
+                   + (f": {'; '.join(reasons)}" if reasons else ""))
+        found.append(entry(moment, "decision", decision.version, summary, path, root))
     return found
 
 

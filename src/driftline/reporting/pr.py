@@ -21,6 +21,7 @@ from driftline.core.splits import load_split
 from driftline.core.task import Task
 from driftline.errors import ConfigError, DriftlineError
 from driftline.registry.store import CHAMPION, Registry
+from driftline.release.blessing import Blessing
 from driftline.release.card import bootstrap_intervals
 from driftline.release.gate import blessing
 from driftline.release.judge import champion_comparison, metrics_of, stored_scores
@@ -110,12 +111,13 @@ def intervals(params: Params, facts: dict) -> dict[str, list]:
     return bootstrap_intervals(facts["task"].kind, facts["y"], ordered, params.gate.bootstrap_rounds)
 
 
-def verdict(params: Params, root: Path, facts: dict, verdict_path: Path | None) -> tuple[dict, str]:
+def verdict(params: Params, root: Path, facts: dict, verdict_path: Path | None) -> tuple[Blessing, str]:
     """The gate's verdict and where it came from: the dry run's file where it exists (it has the infra check
     too), else the gate's own checks on the same numbers, registering nothing."""
     if verdict_path is not None and verdict_path.is_file():
         found = read(verdict_path)
-        return found.get("blessing", found), f"From `{verdict_path}` (`driftline release --dry-run`)."
+        source = f"From `{verdict_path}` (`driftline release --dry-run`)."
+        return Blessing.model_validate(found.get("blessing", found)), source
     gaps = read(stage_file(root, "audit", "audit.json"))
     computed = blessing(facts["task"], facts["comparison"], gaps, params.gate)
     return computed, "Computed by the gate for this report; the infra check runs in `driftline release`."

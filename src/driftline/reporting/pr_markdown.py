@@ -5,6 +5,8 @@ Every table reads the same way, base first and candidate second, so a reviewer s
 
 from __future__ import annotations
 
+from driftline.release.blessing import Blessing
+
 
 def number(value, digits: int = 4) -> str:
     """VALUE to DIGITS decimals; "-" where one side has none (a metric the base did not report yet)."""
@@ -46,14 +48,14 @@ def intervals_table(intervals: dict[str, list], primary: str) -> list[str]:
             "|---|---|---|", *[f"| {name} | {number(lo)} | {number(hi)} |" for name, (lo, hi) in intervals.items()]]
 
 
-def gate_table(verdict: dict, source: str) -> list[str]:
+def gate_table(verdict: Blessing, source: str) -> list[str]:
     """The gate's checks and verdict; SOURCE says where the verdict came from (a dry run's file, or computed)."""
-    word = "**blessed**" if verdict["blessed"] else "**refused**"
-    failed = [c["name"] for c in verdict["checks"] if not c["passed"]]
+    word = "**blessed**" if verdict.blessed else "**refused**"
+    failed = verdict.failed
     lines = [f"Verdict: {word}" + (f" (failed: {', '.join(failed)})" if failed else "") + f". {source}", "",
              "| check | value | threshold | passed |", "|---|---|---|---|"]
-    return lines + [f"| {c['name']} | {number(c['value'])} | {c['threshold']} | {'yes' if c['passed'] else 'NO'} |"
-                    for c in verdict["checks"]]
+    return lines + [f"| {c.name} | {number(c.value)} | {c.threshold} | {'yes' if c.passed else 'NO'} |"
+                    for c in verdict.checks]
 
 
 def ranks(importance: dict[str, float]) -> dict[str, int]:

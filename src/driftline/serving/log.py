@@ -18,9 +18,9 @@ service refuses at the request.
 from __future__ import annotations
 
 import collections
+import logging
 import math
 import os
-import sys
 import threading
 import time
 from datetime import datetime, timezone
@@ -49,6 +49,8 @@ from driftline.config import Schema
 from driftline.core.task import Task
 from driftline.serving.answers import answer_columns
 from driftline.serving.dead_letters import DeadLetters, Written, described, write_isolating
+
+log = logging.getLogger(__name__)
 
 URL_VARIABLE = "DRIFTLINE_LOG_URL"
 DEAD_LETTERS_VARIABLE = "DRIFTLINE_DEAD_LETTERS"
@@ -223,8 +225,8 @@ class InferenceLog:
         self._closing.set()
         self._thread.join(timeout_s + self.retry_s + 1)
         if self.pending or self._taken:
-            print(f"inference log: {len(self.pending) + self._taken} rows could not be written to {self._shown()}: "
-                  f"{self.last_error}", file=sys.stderr)
+            log.error("inference log: %d rows could not be written to %s: %s", len(self.pending) + self._taken,
+                      self._shown(), self.last_error)
         if self._engine is not None:
             self._engine.dispose()
         return self.status()
@@ -289,7 +291,7 @@ class InferenceLog:
         """REFUSED rows that the dead-letter file could not take either: counted, and said loudly."""
         self.counts["lost"] += len(refused)
         self.last_error = f"{len(refused)} rows lost ({refused[-1][1]}); the dead-letter file: {why}"
-        print(f"inference log: {self.last_error}", file=sys.stderr)
+        log.error("inference log: %s", self.last_error)
 
     def _settle(self) -> None:
         with self._settled:

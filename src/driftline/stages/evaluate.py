@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,8 @@ from driftline.core.predictor import raw_outputs
 from driftline.core.splits import load_split
 from driftline.core.task import Task
 
+log = logging.getLogger(__name__)
+
 SMALL_DATA_ROWS = 1000  # fewer training rows than this: the baseline stops early on a validation fraction
 MAX_NATIVE_CATEGORIES = 255  # HistGradientBoosting's largest native categorical feature (its max_bins)
 ROC_POINTS = 200  # points kept of each ROC curve
@@ -33,8 +35,7 @@ def fit_baseline(train: pd.DataFrame, schema: Schema, params: EvaluateParams):
     reference needs no more)."""
     cfg = params.baseline
     if cfg.max_rows is not None and len(train) > cfg.max_rows:
-        print(f"evaluate: the baseline fits on a sample of {cfg.max_rows} of {len(train)} training rows",
-              file=sys.stderr)
+        log.info("evaluate: the baseline fits on a sample of %d of %d training rows", cfg.max_rows, len(train))
         train = train.sample(n=cfg.max_rows, random_state=cfg.seed)
     task = Task.of(schema)
     y = task.targets(train)

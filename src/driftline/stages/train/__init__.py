@@ -10,6 +10,7 @@ time. With `strategy: ddp` every process (rank) takes its share of each batch; o
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -32,6 +33,8 @@ from driftline.stages.train.callbacks import History, SameStart
 from driftline.stages.train.checkpoints import fingerprint, resumable
 from driftline.stages.train.data import SplitData
 from driftline.stages.train.module import Learner
+
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -99,7 +102,7 @@ def run(params: Params, splits_dir: Path, out_dir: Path, checkpoint_dir: Path, m
         resume = resumable(checkpoint_dir, fingerprint(cfg, splits_dir), owner=trainer.is_global_zero)
         last, first_epoch = resume or (None, 0)
         if last is not None:
-            print(f"train: resuming from {last} at epoch {first_epoch}", file=sys.stderr)
+            log.info("train: resuming from %s at epoch %d", last, first_epoch)
         started = time.perf_counter()
         trainer.fit(module, datamodule=data, ckpt_path=last)
         seconds = time.perf_counter() - started

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import math
-import sys
 
 import numpy as np
 import pandas as pd
 import torch
 
 from driftline.config import TrainParams
+
+log = logging.getLogger(__name__)
 
 MIN_BATCHES = 8  # optimiser steps per epoch, at least, on small training splits
 
@@ -78,8 +80,8 @@ def batch_size(configured: int, rows: int) -> int:
     """
     size = min(configured, max(1, math.ceil(rows / MIN_BATCHES)))
     if size < configured:
-        print(f"train: batch_size {configured} -> {size}, so that an epoch of {rows} rows takes "
-              f"{math.ceil(rows / size)} steps", file=sys.stderr)
+        log.info("train: batch_size %d -> %d, so that an epoch of %d rows takes %d steps", configured, size, rows,
+                 math.ceil(rows / size))
     return size
 
 
@@ -88,8 +90,8 @@ def epoch_rows(rows: int, params: TrainParams) -> int:
     if params.max_rows is None or rows * params.max_epochs <= params.max_rows:
         return rows
     sample = math.ceil(params.max_rows / params.max_epochs)
-    print(f"train: each epoch samples {sample:,} of {rows:,} training rows (max_rows {params.max_rows:,} over "
-          f"{params.max_epochs} epochs)", file=sys.stderr)
+    log.info("train: each epoch samples %s of %s training rows (max_rows %s over %d epochs)", f"{sample:,}",
+             f"{rows:,}", f"{params.max_rows:,}", params.max_epochs)
     return sample
 
 
@@ -101,6 +103,6 @@ def val_sample(frame: pd.DataFrame, params: TrainParams) -> pd.DataFrame:
     if params.val_rows is None or len(frame) <= params.val_rows:
         return frame
     keep = np.sort(np.random.default_rng(params.seed).choice(len(frame), params.val_rows, replace=False))
-    print(f"train: early stopping scores {params.val_rows:,} of {len(frame):,} validation rows (val_rows)",
-          file=sys.stderr)
+    log.info("train: early stopping scores %s of %s validation rows (val_rows)", f"{params.val_rows:,}",
+             f"{len(frame):,}")
     return frame.iloc[keep]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import sys
+import logging
 from pathlib import Path
 
 import torch
 
 from driftline.config import TrainParams
+
+log = logging.getLogger(__name__)
 
 
 def splits_digest(splits_dir: Path) -> str:
@@ -37,7 +39,7 @@ def resumable(checkpoint_dir: Path, key: str, owner: bool = True) -> tuple[Path,
         try:
             return last, torch.load(last, map_location="cpu", weights_only=False)["epoch"] + 1
         except Exception as exc:  # a kill while the checkpoint was written leaves a torn file
-            print(f"train: starting afresh, the last checkpoint does not load ({exc})", file=sys.stderr)
+            log.warning("train: starting afresh, the last checkpoint does not load (%s)", exc)
     if not owner:
         return None
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
