@@ -43,7 +43,7 @@ LINKED = ("params.yaml", "dvc.yaml", "artifacts")  # with the registry: what a m
 TARGET_S = 15.0
 BACKFILL_TARGET_S = 180.0
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)  # the backfilled log's first day
-STARTUP = "import driftline.cli, driftline.monitoring.run"
+STARTUP = "import driftline.cli, driftline.orchestration.monitor"
 
 
 def measured(command: list[str], cwd: Path) -> tuple[float, float]:

@@ -27,7 +27,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 def trained(tmp_path_factory) -> Path:
     """A small project with every stage run in-process, in dvc.yaml's order."""
     from driftline.config import load_params
-    from driftline.release.publish import release
+    from driftline.orchestration.release import release
     from driftline.stages import featurize, validate
 
     root = make_project(tmp_path_factory.mktemp("trained"))

@@ -1,4 +1,4 @@
-"""Monitoring summaries shaped as monitoring.run writes summary.json (a binary model), three windows apart."""
+"""Monitoring summaries shaped as orchestration.monitor writes summary.json (a binary model), three windows apart."""
 
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ from evidently.ui.workspace import Workspace
 from driftline.config import load_params, with_values
 from driftline.core.predictor import Predictor
 from driftline.errors import MonitorError
-from driftline.monitoring.backfill import backfill, windows
+from driftline.monitoring.windows import windows
+from driftline.orchestration.monitor import backfill
 from driftline.registry.resolver import resolve_model
 from driftline.serving.log import InferenceLog
 from tests.helpers.project import cli

@@ -12,8 +12,9 @@ from driftline.config import with_values
 from driftline.core.metrics import PRIMARY
 from driftline.core.predictor import Predictor
 from driftline.monitoring.alerts import PARITY_GAP
+from driftline.monitoring.analysis import Baseline, summary_markdown
 from driftline.monitoring.drift import PREDICTION
-from driftline.monitoring.run import run, summary_markdown
+from driftline.orchestration.monitor import report
 from driftline.serving.answers import answer_columns, answer_records
 from driftline.stages import audit
 from driftline.stages.package import save_model
@@ -54,8 +55,8 @@ def test_a_monitoring_run_watches_each_tasks_answers(kind, packaged, tmp_path):
     answers = predictor.predict_columns({name: batch[name].to_numpy() for name in task.schema.features})
     logged = pd.DataFrame(answer_columns(task, answer_records(task, answers)))  # as the log reads them back
 
-    summary = run(batch, model.split("train"), predictor, folder, "1", params, tmp_path / "reports", "shifted",
-                  outputs=logged)
+    baseline = Baseline.of(model.split("train"), predictor, folder, params)
+    summary, _ = report(batch, baseline, predictor, "1", params, tmp_path / "reports", "shifted", outputs=logged)
 
     assert summary["task"] == kind and summary["rows"] == 1000
     assert "income" in summary["drifted_columns"] and summary["prediction_drift"] is True

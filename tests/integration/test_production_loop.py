@@ -110,7 +110,7 @@ def test_an_alert_from_the_log_window_starts_the_training_deployment(loop, train
     from pydantic import TypeAdapter
 
     from driftline.config import load_params
-    from driftline.monitoring.run import monitor_window
+    from driftline.orchestration.monitor import monitor_window
     from tests.helpers.project import REPO
     from tests.integration.test_alerts import read_alert_events, wait_for
 

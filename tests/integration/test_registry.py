@@ -24,7 +24,7 @@ def registry(root):
 def loop(trained, held_out, tmp_path_factory):
     """A copy of the trained project (its first model is champion), then a crippled candidate released."""
     from driftline.config import load_params
-    from driftline.release.publish import release
+    from driftline.orchestration.release import release
 
     root = tmp_path_factory.mktemp("loop") / "project"
     shutil.copytree(trained, root)

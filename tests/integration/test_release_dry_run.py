@@ -58,8 +58,8 @@ def candidate(trained, tmp_path_factory) -> Path:
 
 def test_a_dry_run_judges_against_the_champion_and_keeps_nothing_then_the_release_agrees(candidate):
     from driftline.config import load_params
+    from driftline.orchestration.release import release
     from driftline.release.judge import dry_run
-    from driftline.release.publish import release
 
     params, registry, reports = load_params(candidate / "params.yaml"), candidate / "registry", candidate / "reports"
     before = snapshot(registry), snapshot(reports), store()

@@ -33,13 +33,15 @@ def browse(page: Path, scratch: Path, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, trained) -> Path:
-    """A project with one training run (real Data Docs) and one monitoring run (monitor.run, the small model)."""
+    """A project with one training run (real Data Docs) and one monitoring run (orchestration.monitor, the small
+    model)."""
     from PIL import Image
 
     from driftline.config import load_params
     from driftline.core.contract import check
     from driftline.core.splits import load_split
-    from driftline.monitoring import run as monitor
+    from driftline.monitoring.analysis import Baseline
+    from driftline.orchestration.monitor import monitor
     from driftline.registry.resolver import resolve_model
     from tests.helpers.project import REPO, full_data
 
@@ -58,14 +60,14 @@ def project(tmp_path_factory, trained) -> Path:
             "contract": "docs/index.html", "audit": "audit/shap_beeswarm.png", "card": "card.md",
             "gate": "blessing.json"}}))
 
-    # the monitoring run comes second: monitor.run rebuilds the index, listing both
+    # the monitoring run comes second: monitor rebuilds the index, listing both
     small = load_params(trained / "params.yaml")
     champion = resolve_model(small, trained, "champion")
     reference, current = load_split(trained / "artifacts/featurize", "train"), full_data().tail(400)
     shifted = current.drop(columns=[small.schema.target]).assign(age=current["age"] + 20)
-    monitor.run(shifted, reference, champion.predictor(), champion.path, champion.entry["version"], small,
-                root / "reports" / "monitoring",
-                "shifted", root)
+    predictor = champion.predictor()
+    monitor(shifted, Baseline.of(reference, predictor, champion.path, small), predictor, champion.entry["version"],
+            small, root, "shifted")
     return root
 
 

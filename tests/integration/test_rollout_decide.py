@@ -15,9 +15,9 @@ import pytest
 import yaml
 
 from driftline.config import Params
+from driftline.core.estimators import estimation_reference
 from driftline.core.predictor import Predictor
 from driftline.errors import RegistryError
-from driftline.monitoring.performance import estimation_reference
 from driftline.registry.store import CANDIDATE, CHAMPION, Registry
 from driftline.release import rollout
 from driftline.release.decide import decide, decision_markdown

@@ -6,18 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from driftline.core.estimators import estimation_reference, fit_class_calibrations
 from driftline.core.metrics import task_metrics
 from driftline.core.task import Task
-from driftline.monitoring.performance import (
-    CBPE,
-    DLE,
-    calibrate_classes,
-    cbpe_multiclass,
-    estimation_reference,
-    fit_class_calibrations,
-    performance,
-    realised,
-)
+from driftline.monitoring.performance import CBPE, DLE, calibrate_classes, cbpe_multiclass, performance, realised
 from tests.helpers import tiny_models
 from tests.helpers.task_models import one_thread, task_model  # noqa: F401 - one_thread: autouse
 

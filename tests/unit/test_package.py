@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from driftline.core.estimators import NANNY_FILE, NANNY_ROWS
 from driftline.core.metrics import HIGHER_IS_BETTER, task_metrics
 from driftline.core.predictor import Predictor
-from driftline.monitoring.performance import CBPE, DLE, NANNY_FILE, NANNY_ROWS, estimator
+from driftline.monitoring.performance import CBPE, DLE, estimator
 from driftline.stages.package import monitoring_reference, save_model
 from tests.helpers.task_models import one_thread, task_model  # noqa: F401 - one_thread: autouse
 

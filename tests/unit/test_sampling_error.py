@@ -9,18 +9,10 @@ import pytest
 from sklearn.metrics import f1_score, log_loss, roc_auc_score
 
 from driftline.config import Schema
+from driftline.core.spread import CHUNKS, ESTIMATED, chunk_thresholds, estimated_metrics, sampling_sd, spread_reference
 from driftline.core.task import Task
 from driftline.monitoring.performance import CBPE, estimator, performance
-from driftline.monitoring.uncertainty import (
-    CHUNKS,
-    ESTIMATED,
-    SPREAD,
-    chunk_thresholds,
-    estimated_metrics,
-    sampling_sd,
-    spread_reference,
-    window_spread,
-)
+from driftline.monitoring.uncertainty import SPREAD, window_spread
 from tests.helpers import tiny_models
 
 BINARY = Task.of(Schema.model_validate({

@@ -5,7 +5,8 @@ import shutil
 import pytest
 from evidently.ui.workspace import Workspace
 
-from driftline.monitoring.figures import BAND, DriftlineFigure
+from driftline.monitoring.figures import DriftlineFigure
+from driftline.monitoring.uncertainty import BAND
 from driftline.monitoring.workspace import add_snapshot, rebuild
 from tests.helpers.project import REPO, cli
 from tests.helpers.summaries import ENDS, summary, write_summaries

@@ -26,8 +26,8 @@ def release(
 
     With --dry-run, only judge it: the pull request's job sees the verdict before anything is registered.
     """
+    from driftline.orchestration.release import release as release_model
     from driftline.release.judge import dry_run as judge_model
-    from driftline.release.publish import release as release_model
 
     if verdict is not None and not dry_run:
         raise typer.BadParameter("only a dry run writes a verdict file; a release writes registry/blessings/",

@@ -47,7 +47,8 @@ def monitor(
 ) -> None:
     """Drift of data, predictions, attributions and fairness, and performance realised (labelled rows) and
     estimated (CBPE), of a batch or a log window; raises an alert where params.yaml's policy says so."""
-    from driftline.monitoring.run import monitor_batch, monitor_window, summary_markdown
+    from driftline.monitoring.analysis import summary_markdown
+    from driftline.orchestration.monitor import monitor_batch, monitor_window
 
     if current is not None and (since or start or end or every):
         raise typer.BadParameter("give a CSV batch or a log window (--since, --from/--to, --every), not both")
@@ -75,7 +76,7 @@ def backfilled(lower: datetime, upper: datetime | None, every: timedelta, model:
     """`monitor --every`: the backfill, one table row per window."""
     from rich.table import Table
 
-    from driftline.monitoring.backfill import backfill
+    from driftline.orchestration.monitor import backfill
 
     with reported("monitor backfill"):
         done = backfill(load_params(), ROOT, lower, upper, every, model)

@@ -1,4 +1,5 @@
-"""Commands that write reports for people: `report pr`, the pull request's report."""
+"""Commands that write reports for people: `report pr`, the pull request's report, and `report index`, the
+report site."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import typer
 from driftline.cli.common import ROOT, app, console, reported
 from driftline.config import load_params
 
-report_app = typer.Typer(help="Reports for reviewers: the pull request's metrics, gate, explanations and plots.",
-                         no_args_is_help=True)
+report_app = typer.Typer(help="Reports for people: the pull request's metrics, gate, explanations and plots; "
+                              "the report index of every run.", no_args_is_help=True)
 app.add_typer(report_app, name="report", rich_help_panel="Registry")
 
 
@@ -28,3 +29,14 @@ def pr(
     with reported("report pr"):
         written = write_pr_report(load_params(), ROOT, base, out, verdict)
     console.print(f"report: {written}")
+
+
+@report_app.command()
+def index() -> None:
+    """Rebuild reports/index.html (every training and monitoring run, newest first), its run pages, the ledger
+    (history.html) and the timeline figures, from what the runs left under reports/."""
+    from driftline.reporting.index import build_index
+
+    with reported("report index"):
+        written = build_index(ROOT)
+    console.print(f"index: {written}")

@@ -27,7 +27,7 @@ from great_expectations.expectations.metrics import ColumnMapMetricProvider, col
 
 from driftline.config import Schema, ValidateParams
 from driftline.core.data import coerce_column
-from driftline.reporting.datadocs import make_offline
+from driftline.core.datadocs import make_offline
 
 # DVC hashes the stage's outputs, so identical data must give identical bytes wherever and whenever it runs:
 # every run gets the same run time (it names the Data Docs page and shows in it) instead of the clock's.

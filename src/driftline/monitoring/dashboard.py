@@ -6,7 +6,8 @@ from __future__ import annotations
 from evidently.sdk.models import DashboardModel, DashboardPanelPlot, DashboardTabModel, PanelMetric
 from evidently.sdk.panels import bar_plot_panel, line_plot_panel
 
-from driftline.monitoring.figures import BAND, DriftlineFigure
+from driftline.monitoring.figures import DriftlineFigure
+from driftline.monitoring.uncertainty import BAND
 
 FIGURE = DriftlineFigure.__get_type__()
 

@@ -20,7 +20,8 @@ from evidently.core.report import Context, Snapshot
 
 from driftline.core.metrics import PRIMARY
 from driftline.monitoring.drift import PREDICTION
-from driftline.reporting.timeline import BAND, window_end
+from driftline.monitoring.uncertainty import BAND
+from driftline.monitoring.windows import window_end
 
 SOURCES = ("realised", "estimated", "estimated_on_labelled", "reference")  # the summary's performance sections
 

@@ -3,10 +3,11 @@
 The estimates are NannyML's: confidence-based performance estimation (CBPE) for classification, from the
 model's probabilities recalibrated on the validation split, and direct loss estimation (DLE) for regression,
 gradient-boosting "nanny" models of each row's error fitted on the validation split. Both assume that the
-relation between the features and the target has not changed (no concept drift).
+relation between the features and the target has not changed (no concept drift). The package stage fits what
+they learn from the validation split (core.estimators); here they are read and applied.
 
 How far an estimate may stray by chance, and the thresholds of an alarm, are NannyML's too: the test split's spread
-(monitoring.uncertainty), which the estimators carry and performance() scales to each window.
+(core.spread), which the estimators carry and performance() scales to each window (monitoring.uncertainty).
 """
 
 from __future__ import annotations
@@ -18,36 +19,20 @@ import pandas as pd
 from evidently import BinaryClassification, DataDefinition, Dataset, MulticlassClassification, Regression, Report, Run
 from evidently.presets import ClassificationPreset, RegressionPreset
 from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import roc_auc_score
 
 from driftline.core.data import columns_of
+from driftline.core.estimators import NANNY_FILE
 from driftline.core.metrics import task_metrics
 from driftline.core.predictor import Predictor
+from driftline.core.spread import SPREAD_KEYS, ratio, scorable, subset
 from driftline.core.task import Task
-from driftline.monitoring.uncertainty import SPREAD_KEYS, ratio, scorable, subset, window_spread
-
-NANNY_FILE = "nanny.parquet"  # the validation rows (features and target) DLE learns from, in the model's folder
-NANNY_ROWS = 20_000  # refitting takes about a second per 5,000 rows; more rows barely sharpen a mean error
-
-
-def fit_calibration(probability: np.ndarray, y: np.ndarray) -> dict[str, list[float]]:
-    """Isotonic map from a probability to the observed rate of Y (0/1), as its knots {"x", "y"}.
-
-    Fitted on the validation split by the package stage; calibrate() applies it.
-    """
-    isotonic = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(probability, y)
-    return {"x": isotonic.X_thresholds_.tolist(), "y": isotonic.y_thresholds_.tolist()}
+from driftline.monitoring.uncertainty import window_spread
 
 
 def calibrate(calibration: dict[str, list[float]], probability: np.ndarray) -> np.ndarray:
     """Calibrated probabilities: the isotonic knots interpolated (np.interp clips as the fit did)."""
     return np.interp(probability, calibration["x"], calibration["y"])
-
-
-def fit_class_calibrations(probabilities: np.ndarray, y: np.ndarray) -> list[dict[str, list[float]]]:
-    """One isotonic calibration per class (one-vs-rest) of class probabilities (rows, classes), labels Y codes."""
-    return [fit_calibration(probabilities[:, k], (y == k).astype(np.int64)) for k in range(probabilities.shape[1])]
 
 
 def calibrate_classes(calibrations: list[dict[str, list[float]]], probabilities: np.ndarray) -> np.ndarray:
@@ -114,7 +99,8 @@ def cbpe_multiclass(calibrations: list[dict[str, list[float]]], probabilities: n
 
 class CBPE:
     """Classification estimates from the calibration stored in the model's reference.json; SPREAD is what it
-    holds of the test split's spread (uncertainty.spread_reference: empty for a model packaged before it was stored)."""
+    holds of the test split's spread (core.spread: spread_reference; empty for a model packaged before it was
+    stored)."""
 
     method = "CBPE"
 
@@ -170,16 +156,6 @@ class DLE:
         x = self._inputs(rows, answers["prediction"])
         return {"mae": float(np.clip(self.absolute.predict(x), 0, None).mean()),
                 "rmse": float(np.sqrt(np.clip(self.squared.predict(x), 0, None).mean()))}
-
-
-def estimation_reference(task: Task, answers: dict[str, np.ndarray], y: np.ndarray) -> dict:
-    """What CBPE needs of the validation split's ANSWERS and targets Y, for reference.json: the isotonic
-    calibration (binary) or one per class (multiclass); nothing for a regression (DLE reads NANNY_FILE)."""
-    if task.kind == "binary":
-        return {"calibration": fit_calibration(answers["probability"], y)}
-    if task.kind == "multiclass":
-        return {"calibration": fit_class_calibrations(answers["probabilities"], y)}
-    return {}
 
 
 def estimator(predictor: Predictor, model_dir: Path, reference: dict) -> CBPE | DLE:

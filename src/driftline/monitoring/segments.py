@@ -29,12 +29,12 @@ from scipy.stats import chi2_contingency, false_discovery_control, ks_2samp
 
 from driftline.config import MonitorParams, Params, Schema, SensitiveSpec
 from driftline.core.data import sensitive_groups
+from driftline.core.spread import subset
 from driftline.core.task import Task
 from driftline.errors import MonitorError
 from driftline.monitoring.drift import PREDICTION, prediction_columns
 from driftline.monitoring.fairness import fairness_drift
 from driftline.monitoring.performance import CBPE, DLE, performance
-from driftline.monitoring.uncertainty import subset
 
 # Evidently's methods whose score is a p-value (drift below the threshold); the others are distances
 P_VALUE_METHODS = frozenset({"ks", "chisquare", "z", "fisher_exact", "g_test", "t_test", "anderson",
@@ -46,8 +46,8 @@ def segment_summary(frames: dict[str, pd.DataFrame], answers: dict[str, np.ndarr
                     params: Params) -> dict:
     """The summary's `segments`: {"rule", "skipped": {segment: rows}, "values": {segment: figures}}.
 
-    FRAMES are run()'s "reference" and "current" frames (typed features and the watched answer columns);
-    ANSWERS, PREDICTED (what fairness_drift reads), Y and THRESHOLD are the batch's, as run() passes them to
+    FRAMES are analyse()'s "reference" and "current" frames (typed features and the watched answer columns);
+    ANSWERS, PREDICTED (what fairness_drift reads), Y and THRESHOLD are the batch's, as analyse() passes them to
     performance() and fairness_drift, and ESTIMATE its estimator. A segment value with fewer than
     monitor.min_segment_rows rows in the batch is only counted in `skipped`. Each other one gets the shape of
     a run's summary, so that the alert rules read it as they read the batch's: `rows`, `reference_rows`,

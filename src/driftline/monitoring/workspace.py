@@ -23,7 +23,7 @@ def project(workspace: Workspace, model_name: str) -> Project:
 
 
 def add_snapshot(workspace_dir: Path, summary: dict, model_name: str) -> str:
-    """Add the monitoring run SUMMARY (monitoring.run's summary.json) to MODEL_NAME's project as one snapshot,
+    """Add the monitoring run SUMMARY (its summary.json) to MODEL_NAME's project as one snapshot,
     and extend the dashboard with the panels its figures need; the snapshot's id."""
     return add_snapshots(workspace_dir, [summary], model_name)[0]
 

@@ -18,11 +18,12 @@ from prefect.artifacts import create_link_artifact, create_markdown_artifact, cr
 from prefect.cache_policies import NO_CACHE
 
 from driftline.config import load_params
-from driftline.monitoring import run as monitoring_lib
+from driftline.monitoring.analysis import summary_markdown
 from driftline.orchestration import pipeline
+from driftline.orchestration import release as releasing
+from driftline.orchestration.monitor import monitor_batch, monitor_window
 from driftline.registry.store import Registry
 from driftline.release import decide as deciding
-from driftline.release import publish as releasing
 from driftline.release.rollout_decision import RolloutDecision
 from driftline.serving import retention
 
@@ -67,8 +68,8 @@ def monitor(root: str, batch: str | None, hours: float) -> dict:
     """The monitoring summary of BATCH (a CSV), or of the inference log's last HOURS."""
     params, root_path = load_params(Path(root) / "params.yaml"), Path(root)
     if batch is not None:
-        return monitoring_lib.monitor_batch(batch, params, root_path)
-    return monitoring_lib.monitor_window(params, root_path, datetime.now(timezone.utc) - timedelta(hours=hours))
+        return monitor_batch(batch, params, root_path)
+    return monitor_window(params, root_path, datetime.now(timezone.utc) - timedelta(hours=hours))
 
 
 @flow(name="monitoring", log_prints=True)
@@ -82,7 +83,7 @@ def monitoring(root: str = ".", hours: float = 24, batch: str | None = None) -> 
     )
     report = Path(summary["report"]).resolve()
     create_link_artifact(key="drift-report", link=report.as_uri(), link_text=f"Drift report: {summary['batch']}")
-    create_markdown_artifact(key="drift-summary", markdown=monitoring_lib.summary_markdown(summary))
+    create_markdown_artifact(key="drift-summary", markdown=summary_markdown(summary))
     print(f"dataset drift: {summary['dataset_drift']}; drifted columns: {summary['drifted_columns']}; "
           f"alerts: {[a['rule'] for a in summary.get('alerts', [])]}")
     purged = purge.with_options(retries=options.retries, retry_delay_seconds=options.retry_delay_seconds)(

@@ -1,8 +1,8 @@
 """The one model resolver: a registered version or alias (or the package stage's exact tag) to its model in
 the BentoML store, imported from the registry's export when the store lacks it.
 
-predict, serve, explain, monitor and release all go through here; the service asks the registry (store.py)
-which version is champion.
+predict, serve, explain, monitor and release all go through here, and the service asks it which version is
+champion (champion_version).
 """
 
 from __future__ import annotations
@@ -53,6 +53,12 @@ def resolve(registry: Registry, name: str = CHAMPION) -> ResolvedModel:
 def resolve_entry(registry: Registry, entry: dict) -> ResolvedModel:
     """The model of a registry ENTRY, also one that the release has not registered yet."""
     return ResolvedModel(entry, Path(stored_model(entry["model_tag"], registry.model_file(entry["version"])).path))
+
+
+def champion_version(registry_dir: Path) -> str | None:
+    """The version that the registry at REGISTRY_DIR names champion (None where none is); a RegistryError where
+    registry.json cannot be read."""
+    return Registry(registry_dir).aliases.get(CHAMPION)
 
 
 def resolve_model(params: Params, root: Path, name: str = CHAMPION) -> ResolvedModel:

@@ -2,7 +2,7 @@
 primary metric (core.metrics.PRIMARY), candidate minus champion, at a two-sided confidence level.
 
 - ROC AUC (binary) gets DeLong's interval: the difference of two AUCs is about normal, with the variance of the
-  rows' DeLong placements (monitoring.uncertainty's AUC influences; var(AUC) = their variance over n). Paired
+  rows' DeLong placements (core.spread's AUC influences; var(AUC) = their variance over n). Paired
   (shadow: the same records in both arms) the variance is that of the influences' difference row by row, so
   that the arms' correlation counts; unpaired (canary: each arm's own records) the two variances add.
 - The other primaries (multiclass log loss, regression RMSE) get a percentile bootstrap of the difference:
@@ -15,7 +15,7 @@ import numpy as np
 from scipy.stats import norm
 
 from driftline.core.metrics import HIGHER_IS_BETTER, PRIMARY
-from driftline.monitoring.uncertainty import auc_influence
+from driftline.core.spread import auc_influence
 from driftline.release.card import primary_metric
 
 

@@ -43,12 +43,12 @@ from driftline.core.artifacts import write_json
 from driftline.core.data import coerce
 from driftline.core.metrics import PRIMARY
 from driftline.core.predictor import Predictor
+from driftline.core.spread import subset
 from driftline.errors import RegistryError
 from driftline.monitoring.alerts import PARITY_GAP, prefect_api
+from driftline.monitoring.analysis import PREDICTED, fairness
 from driftline.monitoring.drift import drift_report, prediction_columns, prediction_frame, summarise
 from driftline.monitoring.performance import estimator
-from driftline.monitoring.run import PREDICTED, fairness
-from driftline.monitoring.uncertainty import subset
 from driftline.registry.resolver import resolve
 from driftline.registry.store import CHAMPION, Registry
 from driftline.release import rollout as rollouts

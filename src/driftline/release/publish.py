@@ -25,7 +25,6 @@ from driftline.registry.store import CANDIDATE, CHALLENGER, CHAMPION, Registry
 from driftline.release import rollout
 from driftline.release.blessing import Blessing
 from driftline.release.judge import judge, read, rolls_out, write_card
-from driftline.reporting.index import build_index
 
 
 def export_model(registry: Registry, version: str, model_tag: str, root: Path, params: Params) -> None:
@@ -42,7 +41,9 @@ def export_model(registry: Registry, version: str, model_tag: str, root: Path, p
 def release(params: Params, root: Path = Path("."), alert: str | None = None) -> dict:
     """Register the packaged model as a new version, gate it, run the infra check and promote it if blessed (or
     make it the candidate of a rollout); for a model registered before, make the moves its release still owes.
-    ALERT: the alert record whose event started this training run, kept in the entry as its trigger."""
+    ALERT: the alert record whose event started this training run, kept in the entry as its trigger. `reports` is
+    the version's run folder under reports/runs/ where this release wrote it (snapshot_reports), else None: the
+    use case (orchestration.release) then rebuilds the report index."""
     info = read(package_info(root))
     registry = Registry(root / params.registry.dir)
     entry = registry.by_model_tag(info["model_tag"])
@@ -51,13 +52,14 @@ def release(params: Params, root: Path = Path("."), alert: str | None = None) ->
         entry = register_new(params, root, registry, info["model_tag"], alert)
     made, stale = complete(params, registry, entry)
     version = entry["version"]
+    reports = None
     if new or made or not (run_dir(root, version) / "run.json").is_file():  # or one that died before its snapshot
-        snapshot_reports(root, registry, entry)
-        build_index(root)
+        reports = str(snapshot_reports(root, registry, entry))
     return {"version": version, "new": new, "blessed": entry["blessed"],
             "promoted": any(r["alias"] == CHAMPION for r in made),
             "rollout": next((r["rollout"] for r in made if r["alias"] == CANDIDATE), None),
-            "blessing": Blessing.read(registry.blessing_path(version)), "note": release_note(new, made, stale)}
+            "blessing": Blessing.read(registry.blessing_path(version)), "note": release_note(new, made, stale),
+            "reports": reports}
 
 
 def release_note(new: bool, made: list[dict], stale: str | None) -> str | None:

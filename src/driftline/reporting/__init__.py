@@ -1,1 +1,2 @@
-"""Pages a browser reads offline: the run index (index.py) and Data Docs without CDNs (datadocs.py)."""
+"""Pages people read offline, built from what the layers below recorded: the run index (index.py), the ledger,
+the timeline and the pull request's report."""

@@ -3,7 +3,6 @@ reports/history.html, the ledger (reporting.ledger) of the project whose params.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 from dataclasses import dataclass
@@ -289,10 +288,3 @@ def parse_time(value: object, fallback: Path) -> datetime:
 def stamp(moment: datetime) -> str:
     """A timestamp as the pages show it, to the minute."""
     return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def main() -> None:
-    """`python -m driftline.reporting [ROOT]`: rebuild ROOT/reports/index.html."""
-    parser = argparse.ArgumentParser(prog="python -m driftline.reporting", description=main.__doc__)
-    parser.add_argument("root", nargs="?", type=Path, default=Path("."), help="the project root (default: .)")
-    print(build_index(parser.parse_args().root))

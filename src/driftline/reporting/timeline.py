@@ -12,22 +12,16 @@ estimate's error) leaves a gap in that series, not an error.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
-BAND = 3  # the estimate's band is ±3 sampling errors, as NannyML draws it
-CREATED = "%Y-%m-%dT%H%M%S.%fZ"  # monitoring.run's `created` stamp
+from driftline.monitoring.uncertainty import BAND
+from driftline.monitoring.windows import window_end
+
 FOLDER = "timeline"  # under reports/: one <task>.svg per task the runs had
 STYLE = {"svg.fonttype": "none", "svg.hashsalt": "driftline", "font.size": 8}  # text as text; stable ids
 
 log = logging.getLogger(__name__)
-
-
-def window_end(summary: dict) -> datetime:
-    """The end of the run's window (`window.end`, ISO), or for a batch the moment it was monitored."""
-    end = (summary.get("window") or {}).get("end")
-    moment = datetime.fromisoformat(end) if end else datetime.strptime(summary["created"], CREATED)
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def placed(summaries: list[dict]) -> dict[str, list[tuple[datetime, dict]]]:

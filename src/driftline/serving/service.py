@@ -63,7 +63,7 @@ from driftline.config import Schema, ServeParams
 from driftline.core.predictor import Predictor, stored_schema
 from driftline.core.task import Task
 from driftline.errors import RegistryError
-from driftline.registry.store import CHAMPION, Registry
+from driftline.registry.resolver import champion_version
 from driftline.serving.answers import ANSWER_FIELDS, EXPLANATION_FIELDS, answer_records
 from driftline.serving.arms import CANDIDATE_ARM, CHAMPION_ARM, MODES, canary_arm
 from driftline.serving.auth import TOKEN_VARIABLE, BearerToken, BodyLimit
@@ -223,7 +223,7 @@ def metadata(request) -> JSONResponse:
     registry = os.environ.get("DRIFTLINE_REGISTRY")
     if registry:
         try:
-            champion = Registry(Path(registry)).aliases.get(CHAMPION)
+            champion = champion_version(Path(registry))
         except RegistryError as exc:  # a damaged registry.json: the service goes on serving what it loaded
             unreadable = str(exc)
     return JSONResponse({

@@ -13,13 +13,13 @@ from driftline.config import Params
 from driftline.core.artifacts import write_json
 from driftline.core.data import records
 from driftline.core.encoding import Transform
+from driftline.core.estimators import NANNY_FILE, NANNY_ROWS, estimation_reference
 from driftline.core.metrics import task_metrics
 from driftline.core.model import TabularNet
 from driftline.core.predictor import Predictor, raw_outputs
 from driftline.core.splits import load_split
+from driftline.core.spread import spread_reference
 from driftline.core.task import Task
-from driftline.monitoring.performance import NANNY_FILE, NANNY_ROWS, estimation_reference
-from driftline.monitoring.uncertainty import spread_reference
 from driftline.registry.bento import build_bento
 
 
@@ -31,9 +31,9 @@ def monitoring_reference(params: Params, splits_dir: Path, model_dir: Path, audi
 
     reference.json holds the audit's mean |SHAP| per column and fairness tables, the DECISION, the task's test
     metrics (as the evaluate stage measures them; recomputed here so that a baseline change does not repackage
-    the model), what CBPE needs (monitoring.performance: estimation_reference, fitted on the validation
+    the model), what CBPE needs (core.estimators: estimation_reference, fitted on the validation
     split) and the test split's spread, from which monitoring derives each estimate's sampling error and the
-    thresholds of NannyML's reference chunks (monitoring.uncertainty: spread_reference). A regression's DLE
+    thresholds of NannyML's reference chunks (core.spread: spread_reference). A regression's DLE
     learns from validation rows (features and target), at most NANNY_ROWS of them.
     """
     schema = params.schema

@@ -1,35 +1,31 @@
-"""Monitoring a batch or a window of the inference log: drift of the data, the predictions, the attributions
-and fairness, performance realised and estimated, and the alerts params.yaml's policy raises."""
+"""A batch or a window of the inference log analysed against its model's baseline: drift of the data, the
+predictions, the attributions and fairness, performance realised and estimated, and the alerts params.yaml's
+policy would raise. Frames and a baseline in, a summary and the Evidently reports out; the use cases
+(orchestration.monitor) write them, raise the alerts and publish the run."""
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from evidently import Run
 
 from driftline.config import Params
-from driftline.core.artifacts import splits_dir, write_json
-from driftline.core.data import coerce, read_csv
+from driftline.core.data import coerce
 from driftline.core.explain import Explainer
 from driftline.core.predictor import Predictor
-from driftline.core.splits import load_split
-from driftline.errors import MonitorError
-from driftline.monitoring.alerts import PARITY_GAP, evaluate, raise_alert
+from driftline.monitoring.alerts import PARITY_GAP, evaluate
 from driftline.monitoring.attribution import attribution_drift
 from driftline.monitoring.drift import drift_report, prediction_columns, prediction_frame, summarise
 from driftline.monitoring.fairness import fairness_drift
 from driftline.monitoring.performance import CBPE, DLE, estimator, performance
 from driftline.monitoring.segments import segment_summary
-from driftline.monitoring.workspace import add_snapshot
-from driftline.registry.resolver import resolve_model
-from driftline.reporting.index import build_index
 
 PREDICTED = {"binary": "probability", "multiclass": "probabilities", "regression": "prediction"}  # fairness reads it
+
 
 @dataclass(frozen=True)
 class Baseline:
@@ -51,22 +47,29 @@ class Baseline:
                    estimator(predictor, model_dir, stored), Explainer.load(predictor, model_dir).background)
 
 
-def run(batch: pd.DataFrame, reference: pd.DataFrame, predictor: Predictor, model_dir: Path, version: str,
-        params: Params, reports_root: Path, name: str = "batch", root: Path | None = None,
-        outputs: pd.DataFrame | None = None, window: dict | None = None, baseline: Baseline | None = None) -> dict:
-    """Compare BATCH with the training split and with the model's own reference, write the reports in a
-    dated folder, and raise an alert where params.yaml's policy says so.
+@dataclass(frozen=True)
+class Analysis:
+    """A batch's summary and the Evidently reports it names: DRIFT (summary["report"]) and PERFORMANCE
+    (summary["performance_report"]; None without realised figures), for the caller to save."""
+
+    summary: dict
+    drift: Run
+    performance: Run | None
+
+
+def analyse(batch: pd.DataFrame, baseline: Baseline, predictor: Predictor, version: str, params: Params, name: str,
+            folder: Path, created: str, outputs: pd.DataFrame | None = None, window: dict | None = None) -> Analysis:
+    """Compare BATCH with the training split and with the model's own reference (BASELINE), and evaluate
+    params.yaml's alert policy on the result.
 
     Data and prediction drift (Evidently), performance realised on the rows with a label and estimated on
     those without (CBPE for classification, DLE for regression), drift of SHAP attributions and of fairness.
     OUTPUTS is what the service answered for each row (a log window: task.output_columns); a CSV batch is
-    scored here. WINDOW ({"start", "end"}, ISO) is the log window the batch is. With ROOT, the project's
-    reports/index.html is rebuilt to list this run, the run becomes a snapshot in the Evidently workspace
-    (monitor.workspace, timestamped at the window's end), and alerts are raised. BASELINE: Baseline.of(REFERENCE,
-    ...) made once by a caller that runs many batches of one model.
+    scored here. WINDOW ({"start", "end"}, ISO) is the log window the batch is. The summary names the run
+    NAME, the model VERSION, when it ran (CREATED, monitoring.windows' stamp) and the reports in FOLDER, where
+    the caller saves them; nothing is written here.
     """
     schema, cfg, task = predictor.schema, params.monitor, predictor.task
-    baseline = baseline or Baseline.of(reference, predictor, model_dir, params)
     model_reference, estimate = baseline.stored, baseline.estimate
     typed = coerce(batch, schema, schema.features, predictor.na_values)
     # the answers are the batch's rows in order, whatever their index: the drift report joins them by index
@@ -81,11 +84,9 @@ def run(batch: pd.DataFrame, reference: pd.DataFrame, predictor: Predictor, mode
         task, answers, typed, y, estimate, model_reference["metrics"], cfg.min_labelled_rows,
         params.evaluate.calibration_bins, threshold)
     predicted = answers[PREDICTED[task.kind]]
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H%M%S.%fZ")
-    out_dir = reports_root / stamp[:10] / f"{stamp[11:]}-{slug(name)}"
     summary = summarise(snapshot.dict(), schema.features + numeric + categorical, numeric + categorical, cfg) | {
         "batch": name, "task": task.kind, "rows": len(batch), "reference_rows": len(baseline.frame),
-        "report": str(out_dir / "report.html"), "created": stamp,
+        "report": str(folder / "report.html"), "created": created,
         "model_version": version, **({"window": window} if window else {}),
         "performance": performance_summary,
         "attribution": attribution_drift(predictor, baseline.background, typed,
@@ -94,20 +95,10 @@ def run(batch: pd.DataFrame, reference: pd.DataFrame, predictor: Predictor, mode
         "segments": segment_summary(frames, answers, predicted, y, estimate, threshold,
                                     model_reference["fairness"], params),
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    snapshot.save_html(str(out_dir / "report.html"))
     if realised is not None:
-        realised.save_html(str(out_dir / "performance.html"))
-        summary["performance_report"] = str(out_dir / "performance.html")
+        summary["performance_report"] = str(folder / "performance.html")
     summary["alerts"] = evaluate(summary, cfg.policy)
-    if root is not None and summary["alerts"]:
-        record = raise_alert(summary, summary["alerts"], params, root)
-        summary["alert_record"] = record["record"] if record else None
-    write_json(out_dir / "summary.json", summary)
-    if root is not None:
-        build_index(root)
-        add_snapshot(root / cfg.workspace, summary, params.package.model_name)
-    return summary
+    return Analysis(summary, snapshot, realised)
 
 
 def fairness(batch: pd.DataFrame, typed: pd.DataFrame, predicted: np.ndarray, y: np.ndarray,
@@ -119,56 +110,6 @@ def fairness(batch: pd.DataFrame, typed: pd.DataFrame, predicted: np.ndarray, y:
     present = schema.model_copy(update={"sensitive": {k: v for k, v in schema.sensitive.items() if k in frame}})
     return fairness_drift(frame, predicted, y, threshold, present, model_reference["fairness"],
                           params.monitor.min_labelled_rows)
-
-
-def slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "batch"
-
-
-def monitor_batch(source: str, params: Params, root: Path = Path("."), model: str = "champion") -> dict:
-    """Compare the CSV batch at SOURCE (with the target column, where labels are known) with the training
-    split, scored by MODEL (a version or an alias)."""
-    resolved = resolve_model(params, root, model)
-    predictor = resolved.predictor()
-    batch = read_csv(source, params.schema, predictor.na_values)
-    return run(batch, load_split(splits_dir(root), "train"), predictor, resolved.path, resolved.entry["version"],
-               params, root / params.monitor.reports_dir, Path(source).stem, root)
-
-
-def monitor_window(params: Params, root: Path = Path("."), start: datetime | None = None,
-                   end: datetime | None = None, model: str = "champion") -> dict:
-    """Compare the inference log's records of [START, END) (with their late labels) with the training split
-    and MODEL's reference; the answers are those the service gave."""
-    # imported here: monitoring a CSV batch needs neither the log nor sqlalchemy
-    from sqlalchemy.engine import make_url
-
-    from driftline.serving.log import log_url, read_window
-
-    resolved = resolve_model(params, root, model)
-    predictor = resolved.predictor()
-    url = log_url(params.serve.log_url, root)
-    window = read_window(url, predictor.schema, start, end)
-    name = log_name(start, end)
-    if window.empty:
-        raise MonitorError(f"the inference log has no records in {name[4:]} ({make_url(url).render_as_string()})")
-    edges = window_edges(start, end or datetime.now(timezone.utc))
-    summary = run(window, load_split(splits_dir(root), "train"), predictor, resolved.path, resolved.entry["version"],
-                  params, root / params.monitor.reports_dir, name, root,
-                  outputs=window[predictor.task.output_columns], window=edges)
-    return summary | {"model_versions": sorted(window["model_version"].unique().tolist())}
-
-
-def window_edges(start: datetime | None, end: datetime) -> dict:
-    """A log window as a summary's `window`: its edges in UTC, ISO (an open start is None)."""
-    return {"start": None if start is None else start.astimezone(timezone.utc).isoformat(),
-            "end": end.astimezone(timezone.utc).isoformat()}
-
-
-def log_name(start: datetime | None, end: datetime | None) -> str:
-    """A log window's batch name, `log START..END` (UTC, to the minute; an open edge is blank)."""
-    shown = ["" if moment is None else moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
-             for moment in (start, end)]
-    return f"log {shown[0]}..{shown[1]}"
 
 
 SHOWN = {"binary": ("roc_auc", "accuracy", "f1"), "multiclass": ("log_loss", "accuracy", "macro_f1", "roc_auc"),
