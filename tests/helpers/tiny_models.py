@@ -13,10 +13,11 @@ import bentoml
 import pandas as pd
 import torch
 
-from driftline.config import Schema, load_params
+from driftline.config import load_params
 from driftline.core.encoding import Transform
 from driftline.core.model import TabularNet
 from driftline.core.task import Task
+from driftline.schema import Schema
 from tests.helpers import tables
 
 REPO = Path(__file__).resolve().parents[2]

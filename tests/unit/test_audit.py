@@ -7,7 +7,7 @@ import pytest
 import shap
 import torch
 
-from driftline.config import Schema, with_values
+from driftline.config import with_values
 from driftline.core.data import coerce, sensitive_groups
 from driftline.core.encoding import Transform
 from driftline.core.explain import (
@@ -24,6 +24,7 @@ from driftline.core.predictor import Predictor, raw_outputs
 from driftline.core.task import Task
 from driftline.errors import AuditError
 from driftline.monitoring.attribution import attribution_drift
+from driftline.schema import Schema
 from driftline.stages import audit
 from driftline.stages.audit import _plots, plot_colours
 from tests.helpers import tiny_models

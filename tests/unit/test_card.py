@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import log_loss, roc_auc_score, root_mean_squared_error
 
-from driftline.config import Schema
 from driftline.core.fairness import group_fairness
 from driftline.core.task import Task
 from driftline.release.card import bootstrap_intervals, card_json, card_markdown, decision_text, overview
+from driftline.schema import Schema
 
 ROWS = 400
 

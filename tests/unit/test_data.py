@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from driftline.config import Schema
 from driftline.core.data import coerce, coerce_column, read_csv, sensitive_groups
 from driftline.core.task import Task
 from driftline.errors import DataError
+from driftline.schema import Schema
 
 NA = ["?", ""]
 # A category written as numbers and a numeric-coded target: what type guessing used to break.

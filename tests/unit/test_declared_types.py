@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from driftline.config import Schema
 from driftline.core.contract import check, failures
 from driftline.core.data import category_text, coerce, coerce_column, read_csv
 from driftline.core.encoding import Transform
 from driftline.core.task import Task
 from driftline.errors import DataError
+from driftline.schema import Schema
 from driftline.stages.audit import _plots, fairness, plot_colours
 from driftline.stages.evaluate import early_stopping, fit_baseline
 from driftline.stages.train.batches import MIN_BATCHES, batch_size

@@ -17,10 +17,10 @@ from fairlearn.metrics import (
 )
 from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, root_mean_squared_error
 
-from driftline.config import Schema
 from driftline.core.fairness import group_fairness
 from driftline.core.task import Task
 from driftline.monitoring.fairness import answer_rates, fairness_drift, label_rates
+from driftline.schema import Schema
 
 CLASSES = ["low", "mid", "high"]
 

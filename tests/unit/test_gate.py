@@ -5,12 +5,13 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from driftline.config import ChangeThreshold, Floor, GateParams, Schema, load_params
+from driftline.config import ChangeThreshold, Floor, GateParams, load_params
 from driftline.core.profile import gate_values
 from driftline.core.task import Task
 from driftline.errors import ConfigError, RegistryError
 from driftline.registry.store import CHAMPION, Registry
 from driftline.release.gate import blessing, change, require_task
+from driftline.schema import Schema
 
 GOOD = {"roc_auc": 0.91, "calibration_error": 0.02, "accuracy": 0.86}
 GAPS = {"sex_demographic_parity_difference": 0.16, "sex_equalized_odds_difference": 0.06,

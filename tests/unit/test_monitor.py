@@ -5,10 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from driftline.config import MonitorParams, Schema
+from driftline.config import MonitorParams
 from driftline.core.task import Task
 from driftline.errors import MonitorError
 from driftline.monitoring.drift import PREDICTION, drift_report, prediction_columns, prediction_frame, summarise
+from driftline.schema import Schema
 from tests.helpers import tiny_models
 
 SCHEMA = Schema.model_validate({

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
-from driftline.config import Schema, load_params
+from driftline.config import load_params
 from driftline.core.data import sensitive_groups
 from driftline.core.estimators import fit_calibration
 from driftline.core.metrics import classification_metrics
@@ -17,6 +17,7 @@ from driftline.core.task import Task
 from driftline.monitoring.attribution import attribution_drift, ndcg, shares
 from driftline.monitoring.fairness import fairness_drift
 from driftline.monitoring.performance import CBPE, calibrate, cbpe_binary, performance, realised
+from driftline.schema import Schema
 
 IDENTITY = {"x": [0.0, 1.0], "y": [0.0, 1.0]}
 GROUPED = Schema.model_validate({

@@ -4,11 +4,11 @@ which moves a release still owes a version registered before."""
 import numpy as np
 import pandas as pd
 
-from driftline.config import Schema
 from driftline.core.task import Task
 from driftline.registry.store import CHALLENGER, CHAMPION, Registry
 from driftline.release.judge import metrics_of, stored_scores
 from driftline.release.publish import owed, stale_gate
+from driftline.schema import Schema
 
 
 def schema(kind: str, target: str = "y", classes: tuple = ("a", "b", "c"), positive: str = "b") -> Schema:

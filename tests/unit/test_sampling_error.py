@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, log_loss, roc_auc_score
 
-from driftline.config import Schema
 from driftline.core.spread import CHUNKS, ESTIMATED, chunk_thresholds, estimated_metrics, sampling_sd, spread_reference
 from driftline.core.task import Task
 from driftline.monitoring.performance import CBPE, estimator, performance
 from driftline.monitoring.uncertainty import SPREAD, window_spread
+from driftline.schema import Schema
 from tests.helpers import tiny_models
 
 BINARY = Task.of(Schema.model_validate({

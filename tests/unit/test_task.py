@@ -6,12 +6,13 @@ import pytest
 from scipy.special import expit, softmax
 from sklearn.metrics import accuracy_score, f1_score, log_loss, mean_absolute_error, r2_score, roc_auc_score
 
-from driftline.config import EvaluateParams, Schema
+from driftline.config import EvaluateParams
 from driftline.core.decision import fit_decision, fit_temperature
 from driftline.core.encoding import TargetScale
 from driftline.core.metrics import HIGHER_IS_BETTER, multiclass_metrics, regression_metrics
 from driftline.core.task import Task
 from driftline.errors import DataError
+from driftline.schema import Schema
 
 EVALUATE = EvaluateParams(threshold_objective="accuracy", threshold_tolerance=0.005, calibration_bins=10,
                           interval_level=0.9, baseline={"max_iter": 10, "learning_rate": 0.1, "seed": 0})

@@ -13,8 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from driftline.cli.common import ROOT, app, console, reported, show_release
-from driftline.config import TaskKind, load_params
+from driftline.config import load_params
 from driftline.core.verbosity import quiet, verbose
+from driftline.schema import TaskKind
 
 EXAMPLE_BATCH = "examples/batch.csv"
 

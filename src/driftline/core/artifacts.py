@@ -110,7 +110,6 @@ def dvc(root: Path, *args: str) -> None:
         raise IngestError(f"dvc {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
 
 
-ALERTS_DIR = Path("reports") / "alerts"  # monitoring.alerts writes one record per alert here; the ledger reads them
 
 
 def data_version(root: Path, data_dir: Path) -> str | None:

@@ -25,9 +25,10 @@ from great_expectations.execution_engine import PandasExecutionEngine
 from great_expectations.expectations.expectation import ColumnMapExpectation
 from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial
 
-from driftline.config import Schema, ValidateParams
+from driftline.config import ValidateParams
 from driftline.core.data import coerce_column
 from driftline.core.datadocs import make_offline
+from driftline.schema import Schema
 
 # DVC hashes the stage's outputs, so identical data must give identical bytes wherever and whenever it runs:
 # every run gets the same run time (it names the Data Docs page and shows in it) instead of the clock's.

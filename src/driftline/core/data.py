@@ -11,8 +11,9 @@ from typing import IO
 import numpy as np
 import pandas as pd
 
-from driftline.config import ColumnSpec, DataParams, Schema
+from driftline.config import DataParams
 from driftline.errors import DataError
+from driftline.schema import ColumnSpec, Schema
 
 BOOLEAN_TEXT = {True: "True", False: "False"}
 VECTORISED_ROWS = 256  # above this many values, category columns of text go through pandas' string methods

@@ -20,8 +20,9 @@ import pandas as pd
 from scipy.special import ndtri
 from scipy.stats import skew
 
-from driftline.config import FeaturizeParams, Schema
+from driftline.config import FeaturizeParams
 from driftline.core.data import VECTORISED_ROWS, boolean_spelling, category_texts, coerce_column, columns_of
+from driftline.schema import Schema
 
 QUANTILES = 1000
 MAX_SKEW = 1.0  # a positive target more skewed than this is standardised through its log

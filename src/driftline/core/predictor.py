@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from driftline.config import Schema
 from driftline.core.data import coerce_column, columns_of
 from driftline.core.encoding import Transform
 from driftline.core.model import TabularNet
 from driftline.core.task import Task
 from driftline.errors import DataError
+from driftline.schema import Schema
 
 BATCH_ROWS = 8192  # the network's activations for this many rows take ~100 MB; 64k rows took 4 GB at peak
 

@@ -26,10 +26,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from driftline.config import CardParams, TaskKind, load_params
+from driftline.config import CardParams, load_params
 from driftline.core.data import read_text
 from driftline.core.metrics import PRIMARY
 from driftline.errors import ConfigError, DataError
+from driftline.schema import TaskKind
 
 INTEGER = r"[+-]?\d+"
 LEADING_ZERO = r"[+-]?0\d+"

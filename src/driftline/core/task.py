@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, softmax
 
-from driftline.config import Schema
 from driftline.core.data import coerce_column, columns_of
 from driftline.errors import DataError
+from driftline.schema import Schema
 
 QUANTILE_BINS = 10  # a regression split is stratified by the target's deciles
 

@@ -14,13 +14,13 @@ import logging
 import re
 import sys
 import uuid
-from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
 
 from driftline.config import Params, PolicyParams
-from driftline.core.artifacts import ALERTS_DIR, json_default, write_json
+from driftline.core.artifacts import json_default, write_json
+from driftline.core.layout import ALERTS_DIR, iso_z
 from driftline.core.metrics import HIGHER_IS_BETTER, PRIMARY
 
 EVENT = "driftline.alert"
@@ -228,7 +228,7 @@ def raise_alert(summary: dict, findings: list[dict], params: Params, root: Path,
     path = Path(root) / ALERTS_DIR / f"{_slug(str(summary['created']) + '-' + str(summary['batch']))}.json"
     emitted = prefect_api()
     record = _plain({
-        "raised": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "raised": iso_z(),
         "model": model, "model_version": summary.get("model_version"),
         "batch": summary["batch"], "monitored": summary["created"], "report": summary.get("report"),
         "record": str(path), "findings": findings, "figures": key_figures(summary),

@@ -66,7 +66,7 @@ def analyse(batch: pd.DataFrame, baseline: Baseline, predictor: Predictor, versi
     those without (CBPE for classification, DLE for regression), drift of SHAP attributions and of fairness.
     OUTPUTS is what the service answered for each row (a log window: task.output_columns); a CSV batch is
     scored here. WINDOW ({"start", "end"}, ISO) is the log window the batch is. The summary names the run
-    NAME, the model VERSION, when it ran (CREATED, monitoring.windows' stamp) and the reports in FOLDER, where
+    NAME, the model VERSION, when it ran (CREATED, core.layout's RUN_STAMP) and the reports in FOLDER, where
     the caller saves them; nothing is written here.
     """
     schema, cfg, task = predictor.schema, params.monitor, predictor.task

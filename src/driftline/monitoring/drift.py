@@ -7,9 +7,10 @@ import pandas as pd
 from evidently import DataDefinition, Dataset, Report
 from evidently.presets import DataDriftPreset
 
-from driftline.config import MonitorParams, Schema
+from driftline.config import MonitorParams
 from driftline.core.task import Task
 from driftline.errors import MonitorError
+from driftline.schema import Schema
 
 PREDICTION = "prediction"
 

@@ -14,10 +14,10 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from driftline.config import Schema
 from driftline.core.data import sensitive_groups
 from driftline.core.fairness import spread
 from driftline.core.task import Task
+from driftline.schema import Schema
 
 
 def fairness_drift(frame: pd.DataFrame, predicted: np.ndarray, y: np.ndarray, threshold: float | None,

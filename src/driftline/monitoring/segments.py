@@ -27,7 +27,7 @@ from evidently.legacy.calculations.stattests import get_stattest
 from evidently.legacy.core import ColumnType
 from scipy.stats import chi2_contingency, false_discovery_control, ks_2samp
 
-from driftline.config import MonitorParams, Params, Schema, SensitiveSpec
+from driftline.config import MonitorParams, Params
 from driftline.core.data import sensitive_groups
 from driftline.core.spread import subset
 from driftline.core.task import Task
@@ -35,6 +35,7 @@ from driftline.errors import MonitorError
 from driftline.monitoring.drift import PREDICTION, prediction_columns
 from driftline.monitoring.fairness import fairness_drift
 from driftline.monitoring.performance import CBPE, DLE, performance
+from driftline.schema import Schema, SensitiveSpec
 
 # Evidently's methods whose score is a p-value (drift below the threshold); the others are distances
 P_VALUE_METHODS = frozenset({"ks", "chisquare", "z", "fisher_exact", "g_test", "t_test", "anderson",

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from driftline.core.layout import MINUTE, RUN_STAMP, stamp
 from driftline.errors import MonitorError
-
-CREATED = "%Y-%m-%dT%H%M%S.%fZ"  # a summary's `created` stamp (UTC), which also names its report folder
 
 
 def windows(start: datetime, end: datetime, every: timedelta) -> list[tuple[datetime, datetime]]:
@@ -31,13 +30,12 @@ def window_edges(start: datetime | None, end: datetime) -> dict:
 
 def log_name(start: datetime | None, end: datetime | None) -> str:
     """A log window's batch name, `log START..END` (UTC, to the minute; an open edge is blank)."""
-    shown = ["" if moment is None else moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
-             for moment in (start, end)]
+    shown = ["" if moment is None else stamp(MINUTE, moment) for moment in (start, end)]
     return f"log {shown[0]}..{shown[1]}"
 
 
 def window_end(summary: dict) -> datetime:
     """The end of the run's window (`window.end`, ISO), or for a batch the moment it was monitored."""
     end = (summary.get("window") or {}).get("end")
-    moment = datetime.fromisoformat(end) if end else datetime.strptime(summary["created"], CREATED)
+    moment = datetime.fromisoformat(end) if end else datetime.strptime(summary["created"], RUN_STAMP)
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -17,12 +17,13 @@ import pandas as pd
 from driftline.config import Params
 from driftline.core.artifacts import splits_dir, write_json
 from driftline.core.data import read_csv
+from driftline.core.layout import RUN_STAMP, stamp
 from driftline.core.predictor import Predictor
 from driftline.core.splits import load_split
 from driftline.errors import MonitorError
 from driftline.monitoring.alerts import raise_alert
 from driftline.monitoring.analysis import Baseline, analyse
-from driftline.monitoring.windows import CREATED, log_name, window_edges, windows
+from driftline.monitoring.windows import log_name, window_edges, windows
 from driftline.monitoring.workspace import add_snapshots
 from driftline.registry.resolver import ResolvedModel, resolve_model
 from driftline.reporting.index import build_index
@@ -120,7 +121,7 @@ def report(batch: pd.DataFrame, baseline: Baseline, predictor: Predictor, versio
            window: dict | None = None) -> tuple[dict, Path]:
     """BATCH analysed (monitoring.analysis: analyse) and its Evidently reports written in a new folder under
     REPORTS_DIR, <date>/<time>-<name>/: the summary, which the caller writes there as summary.json, and the folder."""
-    created = datetime.now(timezone.utc).strftime(CREATED)
+    created = stamp(RUN_STAMP)
     folder = reports_dir / created[:10] / f"{created[11:]}-{slug(name)}"
     analysis = analyse(batch, baseline, predictor, version, params, name, folder, created, outputs, window)
     folder.mkdir(parents=True, exist_ok=True)

@@ -17,10 +17,10 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
+from driftline.core.layout import iso_seconds
 from driftline.errors import RegistryError
 
 CHAMPION, CHALLENGER, CANDIDATE = "champion", "challenger", "candidate"
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 def now() -> str:
     """The current UTC time, ISO 8601."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return iso_seconds()
 
 
 def read_state(directory: Path) -> dict:

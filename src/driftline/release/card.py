@@ -9,7 +9,7 @@ from importlib.metadata import version as package_version
 import numpy as np
 from sklearn.metrics import log_loss, roc_auc_score, root_mean_squared_error
 
-from driftline.config import Schema
+from driftline.schema import Schema
 
 PACKAGES = ("torch", "lightning", "scikit-learn", "pandas", "bentoml", "evidently", "great-expectations")
 OUTPUT_FORMAT = {"binary": "probability of the positive label and the decided label",

@@ -41,6 +41,7 @@ import pandas as pd
 from driftline.config import DecisionPolicy, Params
 from driftline.core.artifacts import write_json
 from driftline.core.data import coerce
+from driftline.core.layout import DECISIONS_DIR, RUN_STAMP, iso_seconds, stamp
 from driftline.core.metrics import PRIMARY
 from driftline.core.predictor import Predictor
 from driftline.core.spread import subset
@@ -55,7 +56,6 @@ from driftline.release import rollout as rollouts
 from driftline.release.comparison import compare
 from driftline.release.rollout_decision import Event, Records, RolloutDecision, Window
 
-DECISIONS_DIR = "decisions"
 EVENT = "driftline.rollout"  # the event is EVENT.<outcome>
 ARMS = ("champion", "candidate")
 log = logging.getLogger(__name__)
@@ -255,10 +255,10 @@ def decide(params: Params, root: Path = Path("."), now: datetime | None = None) 
     metric = PRIMARY[arms["champion"].predictor.task.kind]
     outcome, reasons = outcome_of(policy, hours, labelled, comparison and comparison["improvement"],
                              guard_reasons(guards), metric)
-    path = registry.dir / DECISIONS_DIR / state["version"] / f"{now.strftime('%Y-%m-%dT%H%M%S.%fZ')}.json"
+    path = registry.dir / DECISIONS_DIR / state["version"] / f"{stamp(RUN_STAMP, now)}.json"
     model = params.package.model_name
     record = RolloutDecision(
-        time=now.isoformat(timespec="seconds"), version=state["version"], champion=state["champion"],
+        time=iso_seconds(now), version=state["version"], champion=state["champion"],
         mode=state["mode"], canary_share=state.get("canary_share"), started=state["started"],
         window=Window(start=started.isoformat(), end=now.isoformat()), hours=round(hours, 3),
         outcome=outcome, reasons=reasons, moved=outcome != "wait", metric=metric,

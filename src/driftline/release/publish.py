@@ -18,6 +18,7 @@ import bentoml
 from driftline.config import Params
 from driftline.core.artifacts import dvc, package_info, stage_file, stage_outs, write_json
 from driftline.core.failpoints import failpoint
+from driftline.core.layout import RUNS_DIR
 from driftline.core.metrics import PRIMARY
 from driftline.errors import IngestError, RegistryError
 from driftline.registry.resolver import resolve, resolve_entry
@@ -202,7 +203,7 @@ def rollback(params: Params, root: Path = Path("."), reason: str = "rollback") -
 
 def run_dir(root: Path, version: str) -> Path:
     """Where the release keeps a version's run: reports/runs/<version>/."""
-    return root / "reports" / "runs" / version
+    return root / RUNS_DIR / version
 
 
 def snapshot_reports(root: Path, registry: Registry, entry: dict) -> Path:

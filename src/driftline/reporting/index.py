@@ -11,6 +11,7 @@ from html import escape
 from pathlib import Path
 from urllib.parse import quote
 
+from driftline.core import layout
 from driftline.errors import DriftlineError
 from driftline.release.blessing import Blessing
 from driftline.reporting.ledger import ledger, read_json, read_record
@@ -287,4 +288,4 @@ def parse_time(value: object, fallback: Path) -> datetime:
 
 def stamp(moment: datetime) -> str:
     """A timestamp as the pages show it, to the minute."""
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+    return layout.stamp(layout.SHOWN, moment)

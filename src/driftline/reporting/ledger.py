@@ -26,16 +26,14 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from driftline.config import Params
-from driftline.core.artifacts import ALERTS_DIR, data_version, stage_file
+from driftline.core.artifacts import data_version, stage_file
+from driftline.core.layout import ALERTS_DIR, BATCH_STAMP, DECISIONS_DIR, RUNS_DIR
 from driftline.errors import ConfigError
 from driftline.registry.store import CANDIDATE, Registry
 from driftline.release.blessing import Blessing
 from driftline.release.rollout_decision import RolloutDecision
 
 Record = TypeVar("Record", bound=BaseModel)
-DECISIONS = "decisions"  # under the registry: <candidate version>/<stamp>.json, one per `rollout decide`
-RUNS = Path("reports") / "runs"  # release.publish.snapshot_reports: one folder per released version
-STAMP = "%Y%m%dT%H%M%S%fZ"  # ingest's stamp, the prefix of a stored or quarantined batch's name
 # Within one moment: data before the model trained on it, the gate after the training, the alias moves after the
 # gate. The history's alias and rollout records share a rank, so that they keep the order history.jsonl gives them.
 RANK = {"data": 0, "quarantine": 0, "contract": 1, "alert": 2, "training": 3, "retrain": 3, "gate": 4,
@@ -79,7 +77,7 @@ def relative(path: Path, root: Path) -> str:
 def utc(value: object) -> datetime | None:
     """An ISO time (extended or basic, naive taken as UTC) or ingest's stamp, in UTC; None when unreadable."""
     text = str(value)
-    for parse in (datetime.fromisoformat, lambda t: datetime.strptime(t, STAMP)):
+    for parse in (datetime.fromisoformat, lambda t: datetime.strptime(t, BATCH_STAMP)):
         try:
             moment = parse(text)
         except ValueError:
@@ -147,7 +145,7 @@ def contract_entries(root: Path, registry: Registry, data: str | None) -> list[d
     trained on, which that version's entry shows already."""
     found = []
     for version in registry.versions:
-        docs, moment = root / RUNS / version["version"] / "docs" / "index.html", utc(version.get("created"))
+        docs, moment = root / RUNS_DIR / version["version"] / "docs" / "index.html", utc(version.get("created"))
         if docs.is_file() and moment is not None:
             found.append(entry(moment, "contract", version["version"], f"contract passed on data "
                                                                         f"{short(version.get('data_version'))}",
@@ -193,7 +191,7 @@ def training_entries(root: Path, registry: Registry, alerts: list[dict]) -> list
         scored = f", test {metric} {value:.4f}" if isinstance(value, (int, float)) else ""
         trained = (f"trained on data {short(version.get('data_version'))} at commit {commit}{scored}, "
                    f"{epochs.get('epochs', '?')} epoch(s) (best {epochs.get('best_epoch', '?')})")
-        page = root / RUNS / name / "index.html"
+        page = root / RUNS_DIR / name / "index.html"
         evidence = page if page.is_file() else registry.card_path(name)
         trigger = version.get("trigger")
         if not isinstance(trigger, dict):
@@ -251,7 +249,7 @@ def history_entries(root: Path, registry: Registry, history: list[dict]) -> list
 def decision_entries(root: Path, registry: Registry) -> list[dict]:
     """The decisions of `rollout decide` (promote, wait, rollback) with their reasons."""
     found = []
-    for path in sorted((registry.dir / DECISIONS).glob("*/*.json")):
+    for path in sorted((registry.dir / DECISIONS_DIR).glob("*/*.json")):
         decision = read_record(path, RolloutDecision)
         moment = utc(decision and decision.time)
         if decision is None or moment is None:

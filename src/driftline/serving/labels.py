@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
-from driftline.config import ColumnSpec, Params, Schema
+from driftline.config import Params
+from driftline.core import layout
 from driftline.core.data import category_text
 from driftline.core.sources import fetch, local_file, permission_bits, quarantine, shown, source_name, unpacked
 from driftline.errors import ContractError, DataError
+from driftline.schema import ColumnSpec, Schema
 from driftline.serving.log import LABELS, PREDICTIONS, connect, log_url, record_id_field, utc_now
 
 CHUNK = 500  # ids per IN (...) query
@@ -115,7 +116,7 @@ def run(source: str, params: Params, root: Path = Path(".")) -> dict:
     except (ValueError, pd.errors.ParserError) as exc:
         problems = [f"{shown(source)} is not a readable CSV file: {exc}"]
     if problems:
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        stamp = layout.stamp(layout.BATCH_STAMP)
         folder = root / params.ingest.quarantine_dir / f"{stamp}-labels-{name}"
         quarantine(content, name, {"source": shown(source), "problems": problems}, None, folder, mode)
         raise ContractError(problems + [f"label file quarantined in {folder}"])

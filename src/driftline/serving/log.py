@@ -45,8 +45,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine, make_url
 
-from driftline.config import Schema
 from driftline.core.task import Task
+from driftline.schema import Schema
 from driftline.serving.answers import answer_columns
 from driftline.serving.dead_letters import DeadLetters, Written, described, write_isolating
 

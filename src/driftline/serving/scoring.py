@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from driftline.config import Schema
 from driftline.core.data import column_names, declared_numbers, read_csv, stripped, text_options
 from driftline.core.predictor import Predictor
 from driftline.errors import ClusterUnreachable
+from driftline.schema import Schema
 
 if TYPE_CHECKING:
     from distributed import Client

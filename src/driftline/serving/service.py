@@ -59,11 +59,12 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from driftline.config import Schema, ServeParams
+from driftline.config import ServeParams
 from driftline.core.predictor import Predictor, stored_schema
 from driftline.core.task import Task
 from driftline.errors import RegistryError
 from driftline.registry.resolver import champion_version
+from driftline.schema import Schema
 from driftline.serving.answers import ANSWER_FIELDS, EXPLANATION_FIELDS, answer_records
 from driftline.serving.arms import CANDIDATE_ARM, CHAMPION_ARM, MODES, canary_arm
 from driftline.serving.auth import TOKEN_VARIABLE, BearerToken, BodyLimit

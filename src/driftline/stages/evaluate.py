@@ -11,7 +11,7 @@ from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.metrics import roc_curve
 
-from driftline.config import ColumnSpec, EvaluateParams, Params, Schema
+from driftline.config import EvaluateParams, Params
 from driftline.core.artifacts import write_json
 from driftline.core.data import coerce_column
 from driftline.core.decision import fit_decision
@@ -21,6 +21,7 @@ from driftline.core.model import TabularNet
 from driftline.core.predictor import raw_outputs
 from driftline.core.splits import load_split
 from driftline.core.task import Task
+from driftline.schema import ColumnSpec, Schema
 
 log = logging.getLogger(__name__)
 

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import io
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
-from driftline.config import Params, Schema
+from driftline.config import Params
+from driftline.core import layout
 from driftline.core.artifacts import dvc
 from driftline.core.contract import check, failures
 from driftline.core.data import coerce, data_files, read_csv, read_dataset
 from driftline.core.sources import fetch, local_file, opener, permission_bits, quarantine, shown, source_name, unpacked
 from driftline.errors import ContractError, DataError, IngestError
+from driftline.schema import Schema
 
 
 def known_rows(batch: pd.DataFrame, stored: pd.DataFrame, schema: Schema) -> pd.Series:
@@ -34,7 +35,7 @@ def known_rows(batch: pd.DataFrame, stored: pd.DataFrame, schema: Schema) -> pd.
 
 def run(source: str, params: Params, root: Path = Path(".")) -> dict:
     """Validate SOURCE; store its new rows under the data folder as a new DVC version, or quarantine it and raise."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    stamp = layout.stamp(layout.BATCH_STAMP)
     name, mode = source_name(source), permission_bits(local_file(source, root))
     content, result, problems, dropped = None, None, [], 0
     with tempfile.TemporaryDirectory() as tmp:

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from driftline.config import Params, Schema
+from driftline.config import Params
 from driftline.core.artifacts import write_json
 from driftline.core.contract import check, failures
 from driftline.core.data import coerce, read_dataset, sensitive_groups
 from driftline.core.task import Task
 from driftline.errors import ContractError
+from driftline.schema import Schema
 
 
 def group_summary(frame: pd.DataFrame, schema: Schema) -> dict:
