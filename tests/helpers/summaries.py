@@ -6,6 +6,8 @@ import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from driftline.monitoring.summary import Summary
+
 ENDS = [datetime(2026, 11, 20, tzinfo=timezone.utc) + timedelta(days=day) for day in range(3)]
 
 
@@ -53,6 +55,11 @@ def old_summary(window: int) -> dict:
     keys = ("dataset_drift", "drifted_share", "drifted_columns", "prediction_drift", "scores", "batch", "rows",
             "report", "created", "model_version", "alerts")
     return {key: summary(window)[key] for key in keys}
+
+
+def typed(summaries: list[dict]) -> list[Summary]:
+    """SUMMARIES as monitoring.summary reads them."""
+    return [Summary.model_validate(each) for each in summaries]
 
 
 def write(reports_dir: Path, summaries: list[dict]) -> None:

@@ -24,6 +24,7 @@ from pydantic import TypeAdapter
 from driftline.config import PolicyParams, load_params, with_values
 from driftline.core.processes import free_port
 from driftline.monitoring.alerts import ARTIFACT_KEY, EVENT, evaluate, raise_alert
+from driftline.monitoring.summary import Summary
 from driftline.release.publish import triggered_by
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,7 +32,7 @@ POLICY = PolicyParams(dataset_drift=True, max_metric_drop=0.03, max_parity_gap=0
 OFF = PolicyParams(dataset_drift=False)
 
 
-def quiet_summary(**changes) -> dict:
+def quiet_summary(**changes) -> Summary:
     """A monitoring summary that breaks no rule of POLICY: every figure sits exactly at its threshold."""
     summary = {
         "batch": "log 2026-11-21T06:00Z..2026-11-22T06:00Z", "rows": 500, "created": "2026-11-22T060000.000001Z",
@@ -44,18 +45,18 @@ def quiet_summary(**changes) -> dict:
         "fairness": {"sex": {"demographic_parity_difference": 0.3, "reference_demographic_parity_difference": 0.2},
                      "race": {"demographic_parity_difference": 0.1, "reference_demographic_parity_difference": 0.1}},
     }
-    return summary | changes
+    return Summary.model_validate(summary | changes)
 
 
 def performance(realised: float | None, estimated: float | None) -> dict:
-    return quiet_summary()["performance"] | {
+    return quiet_summary().performance | {
         "realised": None if realised is None else {"roc_auc": realised},
         "estimated": None if estimated is None else {"roc_auc": estimated},
     }
 
 
 def fairness(sex: float | None) -> dict:
-    return quiet_summary()["fairness"] | {"sex": {"demographic_parity_difference": sex}}
+    return quiet_summary().fairness | {"sex": {"demographic_parity_difference": sex}}
 
 
 def rules(summary: dict, policy: PolicyParams = POLICY) -> list[str]:
@@ -99,8 +100,8 @@ TASKS = {"multiclass": ("log_loss", 0.90, 0.93, 0.9301, "selection_rate_gap"),
 def test_each_task_is_judged_by_its_primary_metric_and_parity_gap(kind):
     metric, test, at, past, gap = TASKS[kind]
 
-    def summary(value: float, parity: float) -> dict:
-        return quiet_summary(task=kind, performance=quiet_summary()["performance"] | {
+    def summary(value: float, parity: float) -> Summary:
+        return quiet_summary(task=kind, performance=quiet_summary().performance | {
             "estimated": {metric: value, "roc_auc": 0.1}, "reference": {metric: test, "roc_auc": 0.9}},
             fairness={"group": {gap: parity, "demographic_parity_difference": 0.9}})
 
@@ -121,7 +122,7 @@ def test_missing_inputs_are_skipped(changes):
                            attribution={"ndcg": 0.1})
     assert "metric_drop" in rules(broken)
     skipped = {"performance": "metric_drop", "fairness": "parity_gap", "attribution": "attribution_ndcg"}
-    assert not {skipped[key] for key in changes} & set(rules(broken | changes))
+    assert not {skipped[key] for key in changes} & set(rules(broken.model_copy(update=changes)))
 
 
 def test_rules_switched_off_raise_nothing():
@@ -131,7 +132,7 @@ def test_rules_switched_off_raise_nothing():
     assert rules(broken, OFF) == []
 
 
-def segmented(drift: bool, auc: float, parity: float) -> dict:
+def segmented(drift: bool, auc: float, parity: float) -> Summary:
     """A quiet summary whose segment `sex=Female` has the given drift decision, estimated ROC AUC (against 0.93
     expected on the segment of the reference) and race parity gap; `sex=Male` breaks nothing."""
     def segment(drift: bool, auc: float, parity: float) -> dict:
@@ -188,7 +189,7 @@ def params_with(webhook: str | None):
     return with_values(load_params(REPO / "params.yaml"), {"monitor.webhook": webhook})
 
 
-def drifted(batch: str = "batch") -> tuple[dict, list[dict]]:
+def drifted(batch: str = "batch") -> tuple[Summary, list[dict]]:
     summary = quiet_summary(batch=batch, dataset_drift=True, drifted_columns=["age", "prediction"])
     return summary, evaluate(summary, POLICY)
 

@@ -58,18 +58,18 @@ def test_a_monitoring_run_watches_each_tasks_answers(kind, packaged, tmp_path):
     baseline = Baseline.of(model.split("train"), predictor, folder, params)
     summary, _ = report(batch, baseline, predictor, "1", params, tmp_path / "reports", "shifted", outputs=logged)
 
-    assert summary["task"] == kind and summary["rows"] == 1000
-    assert "income" in summary["drifted_columns"] and summary["prediction_drift"] is True
+    assert summary.task == kind and summary.rows == 1000
+    assert "income" in summary.drifted_columns and summary.prediction_drift is True
     watched = {PREDICTION, *task.probability_columns} if kind == "multiclass" else {PREDICTION}
-    assert watched <= set(summary["scores"])
-    performance = summary["performance"]
+    assert watched <= set(summary.scores)
+    performance = summary.performance
     assert performance["labelled_rows"] == LABELLED and performance["method"] == ("DLE" if kind == "regression"
                                                                                   else "CBPE")
     for source in ("realised", "estimated", "estimated_on_labelled", "reference"):
         assert np.isfinite(performance[source][PRIMARY[kind]]), source
-    assert (Path(summary["report"]).parent / "performance.html").is_file()
-    assert 0 <= summary["attribution"]["ndcg"] <= 1
-    assert summary["fairness"]["group"][PARITY_GAP[kind]] is not None
-    assert "dataset_drift" in {alert["rule"] for alert in summary["alerts"]}
+    assert (Path(summary.report).parent / "performance.html").is_file()
+    assert 0 <= summary.attribution["ndcg"] <= 1
+    assert summary.fairness["group"][PARITY_GAP[kind]] is not None
+    assert "dataset_drift" in {alert["rule"] for alert in summary.alerts}
     text = summary_markdown(summary)
     assert f"| {PRIMARY[kind]} |" in text and PARITY_GAP[kind] in text

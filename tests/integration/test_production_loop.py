@@ -126,8 +126,8 @@ def test_an_alert_from_the_log_window_starts_the_training_deployment(loop, train
         try:
             summary = monitor_window(load_params(trained / "params.yaml"), trained,
                                      loop["started"] - timedelta(minutes=1))
-            assert "dataset_drift" in {a["rule"] for a in summary["alerts"]}
-            record = json.loads((trained / summary["alert_record"]).read_text())
+            assert "dataset_drift" in {a["rule"] for a in summary.alerts}
+            record = json.loads((trained / summary.alert_record).read_text())
             assert record["event"]["emitted"] is True
             assert wait_for(lambda: read_alert_events(client, [record["event"]["id"]]), 20)
             runs = wait_for(lambda: client.read_flow_runs(

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from driftline.core.processes import free_port, process_group
-from driftline.monitoring.workspace import add_snapshot
-from tests.helpers.summaries import ENDS, summary
+from driftline.monitoring.workspace import add_snapshots
+from tests.helpers.summaries import ENDS, summary, typed
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 pytestmark = [pytest.mark.slow,  # Chromium renders the dashboard
@@ -31,7 +31,7 @@ def served(tmp_path_factory):
     """`driftline ui` over a workspace of three monitoring runs, on a free loopback port; its URL."""
     root = tmp_path_factory.mktemp("ui")
     for window in range(3):
-        add_snapshot(root / "ws", summary(window), "adult")
+        add_snapshots(root / "ws", typed([summary(window)]), "adult")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [str(Path(sys.executable).parent / "driftline"), "ui", "--port", str(port), "--workspace", "ws"]

@@ -20,6 +20,7 @@ from driftline.config import load_params
 from driftline.core.artifacts import write_json
 from driftline.core.sources import quarantine
 from driftline.monitoring.alerts import raise_alert
+from driftline.monitoring.summary import Summary
 from driftline.registry.store import CANDIDATE, CHALLENGER, CHAMPION, Registry, now
 from driftline.reporting.index import build_index
 from driftline.reporting.ledger import ledger
@@ -79,8 +80,8 @@ def project(tmp_path_factory) -> Path:
     registry.move(CHAMPION, "a", "blessed by the gate and the infra check")
     time.sleep(1.05)  # the history has seconds: the alert comes after the champion's move, not beside it
 
-    summary = {"created": "2026-11-22T060000.000001Z", "batch": "log 2026-11-21..2026-11-22", "model_version": "a",
-               "rows": 500, "report": "reports/monitoring/report.html"}
+    summary = Summary(created="2026-11-22T060000.000001Z", batch="log 2026-11-21..2026-11-22", model_version="a",
+                      rows=500, report="reports/monitoring/report.html", dataset_drift=True, drifted_columns=["age"])
     alert = raise_alert(summary, [{"rule": "dataset_drift", "value": True, "threshold": None, "message": "drift"}],
                         params, root)
     registry.register(version("b", trigger={"event": alert["event"]["id"], "alert": alert["record"]}))

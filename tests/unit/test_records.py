@@ -1,13 +1,16 @@
-"""The typed records load every form written to disk before them, and write back what they read."""
+"""The typed records (a blessing, a rollout decision, a monitoring summary) load every form written to disk before
+them, and write back what they read."""
 
 import json
 
 import pytest
 
-from driftline.errors import RegistryError
+from driftline.errors import MonitorError, RegistryError
+from driftline.monitoring.summary import Figures, Summary
 from driftline.release.blessing import Blessing
 from driftline.release.rollout_decision import RolloutDecision
 from tests.helpers.records import DECISION
+from tests.helpers.summaries import old_summary, summary
 
 GATE_CHECKS = [
     {"name": "roc_auc", "kind": "floor", "value": 0.92362, "threshold": ">= 0.88", "passed": True},
@@ -52,3 +55,23 @@ def test_a_stored_rollout_decision_loads_and_writes_back_the_same():
 def test_a_decision_with_an_unknown_outcome_is_refused():
     with pytest.raises(ValueError, match="outcome"):
         RolloutDecision.model_validate(DECISION | {"outcome": "maybe"})
+
+
+@pytest.mark.parametrize("window", [0, 2])
+def test_a_monitoring_summary_of_each_form_loads_and_writes_back_the_same(tmp_path, window):
+    for stored in (summary(window), old_summary(window)):  # today's form, and one from before tasks and estimates
+        path = tmp_path / "summary.json"
+        path.write_text(json.dumps(stored))
+        loaded = Summary.read(path)
+        assert loaded.to_json() == stored
+        assert loaded.task == "binary" and loaded.drifted_columns == stored["drifted_columns"]
+    assert Summary.read(path).window is None and Summary.read(path).performance is None  # the old form
+
+
+def test_a_segment_reads_as_figures_and_a_summary_that_is_not_one_names_its_file(tmp_path):
+    figures = Figures.model_validate({"rows": 80, "dataset_drift": None, "drifted_columns": None, "performance": {}})
+    assert figures.task == "binary" and figures.drifted_columns is None
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps(old_summary(0) | {"task": "ranking"}))
+    with pytest.raises(MonitorError, match="summary.json is not a readable monitoring summary"):
+        Summary.read(path)

@@ -20,6 +20,7 @@ from driftline.monitoring.drift import drift_report, prediction_columns, predict
 from driftline.monitoring.figures import segment_figures
 from driftline.monitoring.performance import CBPE
 from driftline.monitoring.segments import column_drift, discoveries, segment_summary
+from driftline.monitoring.summary import Summary
 from tests.helpers import tiny_models
 
 REPO = Path(__file__).resolve().parents[2]
@@ -145,10 +146,12 @@ def test_segment_figures_name_the_segment():
     params = params_with(["plan"])
     current = tiny_models.table("binary", 4000, seed=1)
     current.loc[current["plan"] == "pro", "age"] += 15
-    values = segment_figures({"task": "binary", "segments": summarised(params, current)})
+    run = Summary(batch="b", rows=len(current), report="report.html", created="c", dataset_drift=False,
+                  drifted_columns=[])
+    values = segment_figures(run.model_copy(update={"segments": summarised(params, current)}))
     assert values[("segment.drifted columns", "plan=pro")] == 2.0
     assert values[("segment.prediction drift", "plan=basic")] == 0.0
     assert ("segment.roc_auc estimated", "plan=plus") in values and ("segment.roc_auc reference", "plan=pro") in values
     assert ("segment.fairness.demographic_parity_difference", "plan=pro group") in values
     assert all(isinstance(v, float) for v in values.values())
-    assert segment_figures({"task": "binary"}) == {}  # a summary written before segments
+    assert segment_figures(run) == {}  # a summary written before segments

@@ -14,10 +14,12 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+from pydantic import ValidationError
 
+from driftline.monitoring.summary import Summary
 from driftline.reporting.index import build_index
 from driftline.reporting.timeline import changes, placed, series, spans
-from tests.helpers.summaries import ENDS, old_summary, summary, write
+from tests.helpers.summaries import ENDS, old_summary, summary, typed, write
 
 PARTS = ("band", "estimate", "realised", "threshold-lower", "threshold-upper", "alerts", "champion-changes",
          "drifted-share", "fairness-gap")
@@ -77,13 +79,13 @@ def test_the_index_draws_estimates_band_realised_values_thresholds_alerts_and_ch
     assert marks(part(svg, "realised")) == 3  # not the first, which had no labels
     assert marks(part(svg, "alerts")) == 1 and shapes(part(svg, "champion-changes")) == 1
 
-    drawn = series(runs, "roc_auc", "demographic_parity_difference")
+    drawn = series(typed(runs), "roc_auc", "demographic_parity_difference")
     assert drawn["estimated"] == pytest.approx([0.93, 0.88, 0.825, 0.83])
     assert math.isnan(drawn["error"][2]) and drawn["error"][0] == 0.01
     assert math.isnan(drawn["realised"][0]) and drawn["realised"][1:] == pytest.approx([0.87, 0.82, 0.82])
     assert drawn["lower"] == [0.86] * 4 and drawn["upper"] == [0.98] * 4
     assert drawn["drifted"] == pytest.approx([0, 0.05, 0.1, 0.1]) and drawn["gap"][0] == pytest.approx(0.16)
-    assert changes(runs) == [2]
+    assert changes(typed(runs)) == [2]
 
 
 def test_old_and_partial_summaries_still_render(tmp_path):
@@ -110,7 +112,9 @@ def test_each_task_gets_its_figure_and_runs_it_cannot_place_are_left_out(tmp_pat
     assert sorted(figures) == ["binary.svg", "multiclass.svg"]
     assert sorted(p.name for p in (tmp_path / "reports" / "timeline").iterdir()) == sorted(figures)
     assert marks(part(figures["multiclass.svg"], "estimate")) == 1
-    assert [kind for kind in placed([undated, multiclass])] == ["multiclass"]
+    with pytest.raises(ValidationError, match="created"):  # the index leaves it out (logged)
+        Summary.model_validate(undated)
+    assert [kind for kind in placed(typed([multiclass]))] == ["multiclass"]
 
 
 def test_a_lone_window_gets_a_day_and_the_others_reach_halfway_to_their_neighbours():

@@ -7,9 +7,9 @@ from evidently.ui.workspace import Workspace
 
 from driftline.monitoring.figures import DriftlineFigure
 from driftline.monitoring.uncertainty import BAND
-from driftline.monitoring.workspace import add_snapshot, rebuild
+from driftline.monitoring.workspace import add_snapshots, rebuild
 from tests.helpers.project import REPO, cli
-from tests.helpers.summaries import ENDS, summary, write_summaries
+from tests.helpers.summaries import ENDS, summary, typed, write_summaries
 
 MODEL = "adult"
 
@@ -28,7 +28,7 @@ def stored(workspace_dir) -> list[dict]:
 
 def test_three_runs_read_back_with_their_figures_tags_and_windows(tmp_path):
     for window in range(3):
-        add_snapshot(tmp_path / "ws", summary(window), MODEL)
+        add_snapshots(tmp_path / "ws", typed([summary(window)]), MODEL)
     runs = stored(tmp_path / "ws")
     assert [run["timestamp"] for run in runs] == ENDS
     assert runs[0]["tags"] == sorted(["model_version:v1", "task:binary", f"batch:{summary(0)['batch']}", "window"])
@@ -61,7 +61,7 @@ def test_three_runs_read_back_with_their_figures_tags_and_windows(tmp_path):
 
 def test_rebuild_gives_the_same_snapshots_and_drops_what_was_there(tmp_path):
     for window in range(3):
-        add_snapshot(tmp_path / "added", summary(window), MODEL)
+        add_snapshots(tmp_path / "added", typed([summary(window)]), MODEL)
     write_summaries(tmp_path / "monitoring")
     shutil.copytree(tmp_path / "added", tmp_path / "rebuilt")  # rebuilding over it must not double anything
     assert rebuild(tmp_path / "rebuilt", tmp_path / "monitoring", MODEL) == 3
@@ -83,7 +83,7 @@ def test_segments_get_a_tab_with_a_series_per_segment(tmp_path):
     segment = {"rows": 500, "drifted_share": 0.2, "drifted_columns": ["age"], "prediction_drift": False,
                "performance": {"estimated": {"roc_auc": 0.81}, "realised": None}, "fairness": {}}
     watched = summary(2) | {"segments": {"values": {"sex=Female": segment, "sex=Male": segment | {"rows": 900}}}}
-    add_snapshot(tmp_path / "ws", watched, MODEL)
+    add_snapshots(tmp_path / "ws", typed([watched]), MODEL)
     [run] = stored(tmp_path / "ws")
     assert run["values"][("segment.drifted share", "sex=Female")] == pytest.approx(0.2)
     assert run["values"][("segment.rows", "sex=Male")] == 900

@@ -65,11 +65,11 @@ def monitor(
         summary = (monitor_batch(current, params, ROOT, model) if current is not None
                    else monitor_window(params, ROOT, lower, upper, model))
     if as_json:
-        typer.echo(json.dumps(summary, indent=1, default=str))
+        typer.echo(json.dumps(summary.model_dump(exclude_unset=True), indent=1, default=str))
     else:
         Console().print(summary_markdown(summary))
-    if summary.get("alerts"):
-        console.print(f"[red]alert[/red]: {'; '.join(f['message'] for f in summary['alerts'])}")
+    if summary.alerts:
+        console.print(f"[red]alert[/red]: {'; '.join(f['message'] for f in summary.alerts)}")
 
 
 def backfilled(lower: datetime, upper: datetime | None, every: timedelta, model: str, as_json: bool) -> None:
@@ -81,11 +81,12 @@ def backfilled(lower: datetime, upper: datetime | None, every: timedelta, model:
     with reported("monitor backfill"):
         done = backfill(load_params(), ROOT, lower, upper, every, model)
     if as_json:
-        typer.echo(json.dumps(done, indent=1, default=str))
+        shown = done | {"summaries": [summary.to_json() for summary in done["summaries"]]}
+        typer.echo(json.dumps(shown, indent=1, default=str))
         return
     table = Table("window", "rows", "drifted columns", "alerts (recorded)", title="backfill")
     for summary in done["summaries"]:
-        table.add_row(summary["batch"].removeprefix("log "), str(summary["rows"]),
-                      str(len(summary["drifted_columns"])), "; ".join(a["rule"] for a in summary["alerts"]) or "-")
+        table.add_row(summary.batch.removeprefix("log "), str(summary.rows),
+                      str(len(summary.drifted_columns)), "; ".join(a["rule"] for a in summary.alerts) or "-")
     Console().print(table)
     console.print(f"{len(done['summaries'])} window(s) monitored, {len(done['skipped'])} without records skipped")

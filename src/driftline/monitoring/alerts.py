@@ -22,6 +22,7 @@ from driftline.config import Params, PolicyParams
 from driftline.core.artifacts import json_default, write_json
 from driftline.core.layout import ALERTS_DIR, iso_z
 from driftline.core.metrics import HIGHER_IS_BETTER, PRIMARY
+from driftline.monitoring.summary import Figures, Summary
 
 EVENT = "driftline.alert"
 ARTIFACT_KEY = "drift-alert"
@@ -36,10 +37,10 @@ def _finding(rule: str, value, threshold, message: str, **extra) -> dict:
     return {"rule": rule, "value": value, "threshold": threshold, "message": message, **extra}
 
 
-def _dataset_drift(summary: dict, policy: PolicyParams) -> dict | None:
-    if not policy.dataset_drift or not summary.get("dataset_drift"):
+def _dataset_drift(figures: Figures, policy: PolicyParams) -> dict | None:
+    if not policy.dataset_drift or not figures.dataset_drift:
         return None
-    columns = summary.get("drifted_columns") or []
+    columns = figures.drifted_columns or []
     return _finding("dataset_drift", True, None,
                     f"dataset drift: {len(columns)} drifted column(s): {', '.join(columns) or 'none named'}")
 
@@ -53,8 +54,8 @@ def _current(performance: dict, metric: str) -> tuple[str | None, float | None]:
     return None, None
 
 
-def _metric_drop(summary: dict, policy: PolicyParams) -> dict | None:
-    performance, kind = summary.get("performance"), _kind(summary)
+def _metric_drop(figures: Figures, policy: PolicyParams) -> dict | None:
+    performance, kind = figures.performance, figures.task
     if policy.max_metric_drop is None or not performance:
         return None
     metric = PRIMARY[kind]
@@ -71,8 +72,8 @@ def _metric_drop(summary: dict, policy: PolicyParams) -> dict | None:
                     f"{reference:.4f} (allowed: {policy.max_metric_drop})", source=source, metric=metric)
 
 
-def _parity_gap(summary: dict, policy: PolicyParams) -> dict | None:
-    fairness, gap = summary.get("fairness"), PARITY_GAP[_kind(summary)]
+def _parity_gap(figures: Figures, policy: PolicyParams) -> dict | None:
+    fairness, gap = figures.fairness, PARITY_GAP[figures.task]
     if policy.max_parity_gap is None or not fairness:
         return None
     gaps = {attribute: round(metrics[gap], 6)
@@ -86,12 +87,8 @@ def _parity_gap(summary: dict, policy: PolicyParams) -> dict | None:
                     f"{gap} above {policy.max_parity_gap}: {listed}", attribute=worst, gap=gap)
 
 
-def _kind(summary: dict) -> str:
-    return summary.get("task", "binary")  # summaries written before tasks were all binary
-
-
-def _attribution(summary: dict, policy: PolicyParams) -> dict | None:
-    ndcg = (summary.get("attribution") or {}).get("ndcg")
+def _attribution(figures: Figures, policy: PolicyParams) -> dict | None:
+    ndcg = (figures.attribution or {}).get("ndcg")
     if policy.min_attribution_ndcg is None or ndcg is None:
         return None
     ndcg = round(ndcg, 6)
@@ -102,7 +99,7 @@ def _attribution(summary: dict, policy: PolicyParams) -> dict | None:
                     f"(minimum {policy.min_attribution_ndcg})")
 
 
-def evaluate(summary: dict, policy: PolicyParams) -> list[dict]:
+def evaluate(summary: Summary, policy: PolicyParams) -> list[dict]:
     """One finding {rule, value, threshold, message} per rule of POLICY that SUMMARY breaks, then one per rule
     that a segment breaks (_segments).
 
@@ -115,15 +112,15 @@ def evaluate(summary: dict, policy: PolicyParams) -> list[dict]:
     return found + _segments(summary, policy)
 
 
-def _segments(summary: dict, policy: PolicyParams) -> list[dict]:
+def _segments(summary: Summary, policy: PolicyParams) -> list[dict]:
     """With policy.segments, the drift, metric-drop and parity-gap rules applied to each segment of the summary
     (monitoring.segments gives each one a summary's shape), as rules `segment_<rule>` whose findings name it
     (`segment`: `sex=Female`)."""
     if not policy.segments:
         return []
     found = []
-    for label, segment in ((summary.get("segments") or {}).get("values") or {}).items():
-        as_summary = segment | {"task": _kind(summary)}
+    for label, segment in ((summary.segments or {}).get("values") or {}).items():
+        as_summary = Figures.model_validate(segment | {"task": summary.task})
         for check in (_dataset_drift, _metric_drop, _parity_gap):
             if (finding := check(as_summary, policy)) is not None:
                 found.append(finding | {"rule": f"segment_{finding['rule']}", "segment": label,
@@ -131,20 +128,20 @@ def _segments(summary: dict, policy: PolicyParams) -> list[dict]:
     return found
 
 
-def key_figures(summary: dict) -> dict:
+def key_figures(summary: Summary) -> dict:
     """The figures of a monitoring summary that an alert reader needs without opening the report."""
-    performance, kind = summary.get("performance") or {}, _kind(summary)
+    performance, kind = summary.performance or {}, summary.task
     return {
-        "rows": summary.get("rows"),
-        "dataset_drift": summary.get("dataset_drift"),
-        "drifted_columns": summary.get("drifted_columns"),
+        "rows": summary.rows,
+        "dataset_drift": summary.dataset_drift,
+        "drifted_columns": summary.drifted_columns,
         "metric": PRIMARY[kind],
         PRIMARY[kind]: {source: (performance.get(source) or {}).get(PRIMARY[kind])
                         for source in ("realised", "estimated", "reference")},
         "label_coverage": performance.get("label_coverage"),
         "parity_gap": {attribute: metrics.get(PARITY_GAP[kind])
-                       for attribute, metrics in (summary.get("fairness") or {}).items()},
-        "attribution_ndcg": (summary.get("attribution") or {}).get("ndcg"),
+                       for attribute, metrics in (summary.fairness or {}).items()},
+        "attribution_ndcg": (summary.attribution or {}).get("ndcg"),
     }
 
 
@@ -214,7 +211,7 @@ def _emit(record: dict) -> None:
     )
 
 
-def raise_alert(summary: dict, findings: list[dict], params: Params, root: Path,
+def raise_alert(summary: Summary, findings: list[dict], params: Params, root: Path,
                 timeout_s: float = 5.0) -> dict | None:
     """Record, publish, emit and send an alert for FINDINGS on SUMMARY; the record, or None without findings.
 
@@ -225,12 +222,12 @@ def raise_alert(summary: dict, findings: list[dict], params: Params, root: Path,
     if not findings:
         return None
     model = params.package.model_name
-    path = Path(root) / ALERTS_DIR / f"{_slug(str(summary['created']) + '-' + str(summary['batch']))}.json"
+    path = Path(root) / ALERTS_DIR / f"{_slug(summary.created + '-' + summary.batch)}.json"
     emitted = prefect_api()
     record = _plain({
         "raised": iso_z(),
-        "model": model, "model_version": summary.get("model_version"),
-        "batch": summary["batch"], "monitored": summary["created"], "report": summary.get("report"),
+        "model": model, "model_version": summary.model_version,
+        "batch": summary.batch, "monitored": summary.created, "report": summary.report,
         "record": str(path), "findings": findings, "figures": key_figures(summary),
         "event": {"event": EVENT, "id": str(uuid.uuid4()), "resource": f"driftline.model.{model}",
                   "emitted": emitted},

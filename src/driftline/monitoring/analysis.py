@@ -23,6 +23,7 @@ from driftline.monitoring.drift import drift_report, prediction_columns, predict
 from driftline.monitoring.fairness import fairness_drift
 from driftline.monitoring.performance import CBPE, DLE, estimator, performance
 from driftline.monitoring.segments import segment_summary
+from driftline.monitoring.summary import Summary
 
 PREDICTED = {"binary": "probability", "multiclass": "probabilities", "regression": "prediction"}  # fairness reads it
 
@@ -49,10 +50,10 @@ class Baseline:
 
 @dataclass(frozen=True)
 class Analysis:
-    """A batch's summary and the Evidently reports it names: DRIFT (summary["report"]) and PERFORMANCE
-    (summary["performance_report"]; None without realised figures), for the caller to save."""
+    """A batch's summary and the Evidently reports it names: DRIFT (summary.report) and PERFORMANCE
+    (summary.performance_report; None without realised figures), for the caller to save."""
 
-    summary: dict
+    summary: Summary
     drift: Run
     performance: Run | None
 
@@ -84,7 +85,7 @@ def analyse(batch: pd.DataFrame, baseline: Baseline, predictor: Predictor, versi
         task, answers, typed, y, estimate, model_reference["metrics"], cfg.min_labelled_rows,
         params.evaluate.calibration_bins, threshold)
     predicted = answers[PREDICTED[task.kind]]
-    summary = summarise(snapshot.dict(), schema.features + numeric + categorical, numeric + categorical, cfg) | {
+    found = summarise(snapshot.dict(), schema.features + numeric + categorical, numeric + categorical, cfg) | {
         "batch": name, "task": task.kind, "rows": len(batch), "reference_rows": len(baseline.frame),
         "report": str(folder / "report.html"), "created": created,
         "model_version": version, **({"window": window} if window else {}),
@@ -96,8 +97,9 @@ def analyse(batch: pd.DataFrame, baseline: Baseline, predictor: Predictor, versi
                                     model_reference["fairness"], params),
     }
     if realised is not None:
-        summary["performance_report"] = str(folder / "performance.html")
-    summary["alerts"] = evaluate(summary, cfg.policy)
+        found["performance_report"] = str(folder / "performance.html")
+    summary = Summary.model_validate(found)
+    summary.alerts = evaluate(summary, cfg.policy)
     return Analysis(summary, snapshot, realised)
 
 
@@ -116,17 +118,17 @@ SHOWN = {"binary": ("roc_auc", "accuracy", "f1"), "multiclass": ("log_loss", "ac
          "regression": ("rmse", "mae", "r2", "coverage")}  # the performance figures summary_markdown lists
 
 
-def summary_markdown(summary: dict) -> str:
+def summary_markdown(summary: Summary) -> str:
     """The drift summary as a markdown table, drifted columns first, then performance, attributions, fairness."""
-    kind = summary.get("task", "binary")  # summaries written before tasks were all binary
+    kind = summary.task
     lines = [
-        f"**Batch** {summary['batch']} ({summary['rows']} rows): dataset drift **{summary['dataset_drift']}**, "
-        f"{len(summary['drifted_columns'])} drifted column(s). Report: {summary['report']}",
+        f"**Batch** {summary.batch} ({summary.rows} rows): dataset drift **{summary.dataset_drift}**, "
+        f"{len(summary.drifted_columns)} drifted column(s). Report: {summary.report}",
         "", "| column | drift score | drifted |", "|---|---|---|",
     ]
-    for column, score in sorted(summary["scores"].items(), key=lambda kv: -kv[1]):
-        lines.append(f"| {column} | {score:.4f} | {'yes' if column in summary['drifted_columns'] else ''} |")
-    perf = summary.get("performance")
+    for column, score in sorted(summary.scores.items(), key=lambda kv: -kv[1]):
+        lines.append(f"| {column} | {score:.4f} | {'yes' if column in summary.drifted_columns else ''} |")
+    perf = summary.performance
 
     def figure(values: dict | None, key: str) -> str:
         return "-" if not values or values.get(key) is None else f"{values[key]:.4f}"
@@ -139,9 +141,9 @@ def summary_markdown(summary: dict) -> str:
         lines += [f"| {k} | {figure(perf['realised'], k)} | {figure(perf['estimated_on_labelled'], k)} | "
                   f"{figure(perf['estimated'], k)} | {figure(perf['reference'], k)} |"
                   for k in SHOWN[kind]]
-    if summary.get("attribution"):
-        lines += ["", f"**Attributions**: rank agreement with the audit (nDCG) {summary['attribution']['ndcg']:.3f}"]
+    if summary.attribution:
+        lines += ["", f"**Attributions**: rank agreement with the audit (nDCG) {summary.attribution['ndcg']:.3f}"]
     gap = PARITY_GAP[kind]
-    for name, gaps in (summary.get("fairness") or {}).items():
+    for name, gaps in (summary.fairness or {}).items():
         lines.append(f"**Fairness** {name}: {gap} {figure(gaps, gap)} (audit {figure(gaps, 'reference_' + gap)})")
     return "\n".join(lines)

@@ -20,6 +20,7 @@ from evidently.core.report import Context, Snapshot
 
 from driftline.core.metrics import PRIMARY
 from driftline.monitoring.drift import PREDICTION
+from driftline.monitoring.summary import Summary
 from driftline.monitoring.uncertainty import BAND
 from driftline.monitoring.windows import window_end
 
@@ -45,25 +46,25 @@ class DriftlineFigureCalculation(SingleValueCalculation[DriftlineFigure]):
         return f"{self.metric.group}: {self.metric.label}"
 
 
-def figures(summary: dict) -> dict[tuple[str, str], float]:
+def figures(summary: Summary) -> dict[tuple[str, str], float]:
     """The summary's numbers as {(group, label): value}; figures the run did not have (None) are left out."""
     values: dict[tuple[str, str], object] = {
-        ("drift", "drifted share"): summary["drifted_share"], ("drift", "dataset drift"): summary["dataset_drift"],
-        ("drift", "prediction drift"): summary["prediction_drift"],
-        ("drift", "drifted columns"): len(summary["drifted_columns"]),
-        ("alerts", "count"): len(summary.get("alerts") or []),
-        ("model_version", summary["model_version"]): summary["rows"],
+        ("drift", "drifted share"): summary.drifted_share, ("drift", "dataset drift"): summary.dataset_drift,
+        ("drift", "prediction drift"): summary.prediction_drift,
+        ("drift", "drifted columns"): len(summary.drifted_columns),
+        ("alerts", "count"): len(summary.alerts),
+        ("model_version", summary.model_version): summary.rows,
     }
-    for column, score in summary["scores"].items():
+    for column, score in summary.scores.items():
         # the watched answers: the probability or prediction, a multiclass model's class probabilities
         answer = column == PREDICTION or column.startswith("probability_")
         values[("drift.prediction" if answer else "drift.score", column)] = score
-    values |= {("alerts.rule", alert["rule"]): 1 for alert in summary.get("alerts") or []}
-    values |= performance_figures(summary.get("performance") or {}) | segment_figures(summary)
-    attribution = summary.get("attribution") or {}
+    values |= {("alerts.rule", alert["rule"]): 1 for alert in summary.alerts}
+    values |= performance_figures(summary.performance or {}) | segment_figures(summary)
+    attribution = summary.attribution or {}
     values[("attribution", "nDCG")] = attribution.get("ndcg")
     values |= {("attribution.share", column): share for column, share in (attribution.get("shares") or {}).items()}
-    for attribute, gaps in (summary.get("fairness") or {}).items():
+    for attribute, gaps in (summary.fairness or {}).items():
         for gap, value in gaps.items():
             if gap != "groups":
                 audit = gap.startswith("reference_")
@@ -90,15 +91,14 @@ def performance_figures(performance: dict) -> dict[tuple[str, str], object]:
     return values
 
 
-def segment_figures(summary: dict) -> dict[tuple[str, str], float]:
+def segment_figures(summary: Summary) -> dict[tuple[str, str], float]:
     """The segments' numbers as figures() gives a summary's, {(group, label): value}, the label the segment
     (`sex=Female`): rows, drifted share and columns, prediction drift, the task's primary metric realised,
     estimated and as expected on the reference segment, and the fairness gaps (label `sex=Female race`).
     Summaries without segments give none; figures the run did not have are left out."""
-    kind = summary.get("task", "binary")
-    metric = PRIMARY[kind]
+    metric = PRIMARY[summary.task]
     values: dict[tuple[str, str], object] = {}
-    for label, segment in ((summary.get("segments") or {}).get("values") or {}).items():
+    for label, segment in ((summary.segments or {}).get("values") or {}).items():
         values[("segment.rows", label)] = segment["rows"]
         values[("segment.drifted share", label)] = segment["drifted_share"]
         drifted = segment["drifted_columns"]
@@ -117,17 +117,17 @@ def finite(values: dict) -> dict[tuple[str, str], float]:
     return {key: float(v) for key, v in values.items() if isinstance(v, (int, float)) and math.isfinite(v)}
 
 
-def snapshot(summary: dict, values: dict[tuple[str, str], float]) -> Snapshot:
+def snapshot(summary: Summary, values: dict[tuple[str, str], float]) -> Snapshot:
     """The Evidently snapshot of one monitoring run: its figures (VALUES, as figures() gives them), timestamped
     at the window's end, with tags and metadata that name the model version, the batch or window, and the task."""
     metrics = [DriftlineFigure(group=group, label=label) for group, label in values]
     row = pd.DataFrame([{metric.column: value for metric, value in zip(metrics, values.values())}])
     data = Dataset.from_pandas(row, data_definition=DataDefinition(numerical_columns=list(row.columns)))
-    kind, window = summary.get("task", "binary"), summary.get("window") or {}
-    metadata = {"model_version": summary["model_version"], "batch": summary["batch"], "task": kind,
-                "created": summary["created"], "report": summary["report"]}
+    kind, window = summary.task, summary.window or {}
+    metadata = {"model_version": summary.model_version, "batch": summary.batch, "task": kind,
+                "created": summary.created, "report": summary.report}
     metadata |= {f"window_{edge}": str(window[edge]) for edge in ("start", "end") if window.get(edge)}
-    tags = [f"model_version:{summary['model_version']}", f"task:{kind}", f"batch:{summary['batch']}",
+    tags = [f"model_version:{summary.model_version}", f"task:{kind}", f"batch:{summary.batch}",
             "window" if window else "batch"]
     return Report(metrics).run(data, None, timestamp=window_end(summary), tags=tags, metadata=metadata,
-                               name=summary["batch"])
+                               name=summary.batch)

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from driftline.core.layout import MINUTE, RUN_STAMP, stamp
 from driftline.errors import MonitorError
+from driftline.monitoring.summary import Summary
 
 
 def windows(start: datetime, end: datetime, every: timedelta) -> list[tuple[datetime, datetime]]:
@@ -34,8 +35,8 @@ def log_name(start: datetime | None, end: datetime | None) -> str:
     return f"log {shown[0]}..{shown[1]}"
 
 
-def window_end(summary: dict) -> datetime:
+def window_end(summary: Summary) -> datetime:
     """The end of the run's window (`window.end`, ISO), or for a batch the moment it was monitored."""
-    end = (summary.get("window") or {}).get("end")
-    moment = datetime.fromisoformat(end) if end else datetime.strptime(summary["created"], RUN_STAMP)
+    end = (summary.window or {}).get("end")
+    moment = datetime.fromisoformat(end) if end else datetime.strptime(summary.created, RUN_STAMP)
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

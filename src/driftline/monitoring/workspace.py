@@ -6,13 +6,13 @@ nothing depends on the workspace surviving.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from evidently.ui.workspace import Project, Workspace
 
 from driftline.monitoring.dashboard import dashboard, groups_of
 from driftline.monitoring.figures import figures, snapshot
+from driftline.monitoring.summary import Summary
 
 
 def project(workspace: Workspace, model_name: str) -> Project:
@@ -22,14 +22,9 @@ def project(workspace: Workspace, model_name: str) -> Project:
         model_name, description=f"driftline monitoring runs of the model {model_name}")
 
 
-def add_snapshot(workspace_dir: Path, summary: dict, model_name: str) -> str:
-    """Add the monitoring run SUMMARY (its summary.json) to MODEL_NAME's project as one snapshot,
-    and extend the dashboard with the panels its figures need; the snapshot's id."""
-    return add_snapshots(workspace_dir, [summary], model_name)[0]
-
-
-def add_snapshots(workspace_dir: Path, summaries: list[dict], model_name: str) -> list[str]:
-    """add_snapshot of each of SUMMARIES, with the workspace opened and the dashboard written once."""
+def add_snapshots(workspace_dir: Path, summaries: list[Summary], model_name: str) -> list[str]:
+    """Add each monitoring run of SUMMARIES to MODEL_NAME's project as one snapshot, and extend the dashboard
+    with the panels their figures need (written once); the snapshots' ids."""
     workspace = Workspace(str(workspace_dir))
     found = project(workspace, model_name)
     groups, added = groups_of(workspace.get_dashboard(found.id)), []
@@ -48,6 +43,6 @@ def rebuild(workspace_dir: Path, reports_dir: Path, model_name: str) -> int:
     workspace = Workspace(str(workspace_dir))
     for existing in workspace.list_projects():
         workspace.delete_project(existing.id)
-    summaries = [json.loads(path.read_text()) for path in sorted(reports_dir.glob("*/*/summary.json"))]
+    summaries = [Summary.read(path) for path in sorted(reports_dir.glob("*/*/summary.json"))]
     add_snapshots(workspace_dir, summaries, model_name)
     return len(summaries)

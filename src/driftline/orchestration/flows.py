@@ -19,6 +19,7 @@ from prefect.cache_policies import NO_CACHE
 
 from driftline.config import load_params
 from driftline.monitoring.analysis import summary_markdown
+from driftline.monitoring.summary import Summary
 from driftline.orchestration import pipeline
 from driftline.orchestration import release as releasing
 from driftline.orchestration.monitor import monitor_batch, monitor_window
@@ -64,7 +65,7 @@ def training(root: str = ".", alert: str | None = None) -> dict:
 
 
 @task
-def monitor(root: str, batch: str | None, hours: float) -> dict:
+def monitor(root: str, batch: str | None, hours: float) -> Summary:
     """The monitoring summary of BATCH (a CSV), or of the inference log's last HOURS."""
     params, root_path = load_params(Path(root) / "params.yaml"), Path(root)
     if batch is not None:
@@ -81,14 +82,15 @@ def monitoring(root: str = ".", hours: float = 24, batch: str | None = None) -> 
     summary = monitor.with_options(retries=options.retries, retry_delay_seconds=options.retry_delay_seconds)(
         str(root_path), batch, hours
     )
-    report = Path(summary["report"]).resolve()
-    create_link_artifact(key="drift-report", link=report.as_uri(), link_text=f"Drift report: {summary['batch']}")
+    report = Path(summary.report).resolve()
+    create_link_artifact(key="drift-report", link=report.as_uri(), link_text=f"Drift report: {summary.batch}")
     create_markdown_artifact(key="drift-summary", markdown=summary_markdown(summary))
-    print(f"dataset drift: {summary['dataset_drift']}; drifted columns: {summary['drifted_columns']}; "
-          f"alerts: {[a['rule'] for a in summary.get('alerts', [])]}")
+    print(f"dataset drift: {summary.dataset_drift}; drifted columns: {summary.drifted_columns}; "
+          f"alerts: {[a['rule'] for a in summary.alerts]}")
     purged = purge.with_options(retries=options.retries, retry_delay_seconds=options.retry_delay_seconds)(
         str(root_path))
-    return summary | ({"purged": purged} if purged is not None else {})
+    # the summary as summary.json holds it, with a log window's model versions and what retention purged
+    return summary.model_dump(exclude_unset=True) | ({"purged": purged} if purged is not None else {})
 
 
 @task(cache_policy=NO_CACHE)

@@ -23,13 +23,14 @@ from driftline.core.splits import load_split
 from driftline.errors import MonitorError
 from driftline.monitoring.alerts import raise_alert
 from driftline.monitoring.analysis import Baseline, analyse
+from driftline.monitoring.summary import Summary
 from driftline.monitoring.windows import log_name, window_edges, windows
 from driftline.monitoring.workspace import add_snapshots
 from driftline.registry.resolver import ResolvedModel, resolve_model
 from driftline.reporting.index import build_index
 
 
-def monitor_batch(source: str, params: Params, root: Path = Path("."), model: str = "champion") -> dict:
+def monitor_batch(source: str, params: Params, root: Path = Path("."), model: str = "champion") -> Summary:
     """Compare the CSV batch at SOURCE (with the target column, where labels are known) with the training
     split, scored by MODEL (a version or an alias)."""
     resolved = resolve_model(params, root, model)
@@ -40,7 +41,7 @@ def monitor_batch(source: str, params: Params, root: Path = Path("."), model: st
 
 
 def monitor_window(params: Params, root: Path = Path("."), start: datetime | None = None,
-                   end: datetime | None = None, model: str = "champion") -> dict:
+                   end: datetime | None = None, model: str = "champion") -> Summary:
     """Compare the inference log's records of [START, END) (with their late labels) with the training split
     and MODEL's reference; the answers are those the service gave."""
     # imported here: monitoring a CSV batch needs neither the log nor sqlalchemy
@@ -58,7 +59,8 @@ def monitor_window(params: Params, root: Path = Path("."), start: datetime | Non
     edges = window_edges(start, end or datetime.now(timezone.utc))
     summary = monitor(window, model_baseline(resolved, predictor, params, root), predictor, resolved.entry["version"],
                       params, root, name, outputs=window[predictor.task.output_columns], window=edges)
-    return summary | {"model_versions": sorted(window["model_version"].unique().tolist())}
+    summary.model_versions = sorted(window["model_version"].unique().tolist())
+    return summary
 
 
 def backfill(params: Params, root: Path, start: datetime, end: datetime | None, every: timedelta,
@@ -91,7 +93,7 @@ def backfill(params: Params, root: Path, start: datetime, end: datetime | None, 
         summary, folder = report(part, shared, predictor, resolved.entry["version"], params,
                                  root / params.monitor.reports_dir, log_name(lower, upper),
                                  outputs=part[predictor.task.output_columns], window=edges)
-        write_json(folder / "summary.json", summary)
+        write_json(folder / "summary.json", summary.to_json())
         summaries.append(summary)
     publish(params, root, summaries)
     return {"summaries": summaries, "skipped": skipped}
@@ -103,22 +105,22 @@ def model_baseline(resolved: ResolvedModel, predictor: Predictor, params: Params
 
 
 def monitor(batch: pd.DataFrame, baseline: Baseline, predictor: Predictor, version: str, params: Params,
-            root: Path, name: str, outputs: pd.DataFrame | None = None, window: dict | None = None) -> dict:
+            root: Path, name: str, outputs: pd.DataFrame | None = None, window: dict | None = None) -> Summary:
     """One run of now: BATCH analysed and reported under ROOT's monitor.reports_dir (report), its alerts raised
     (the record's path kept in the summary as `alert_record`), its summary.json written, and the run published."""
     summary, folder = report(batch, baseline, predictor, version, params, root / params.monitor.reports_dir, name,
                              outputs, window)
-    if summary["alerts"]:
-        record = raise_alert(summary, summary["alerts"], params, root)
-        summary["alert_record"] = record["record"] if record else None
-    write_json(folder / "summary.json", summary)
+    if summary.alerts:
+        record = raise_alert(summary, summary.alerts, params, root)
+        summary.alert_record = record["record"] if record else None
+    write_json(folder / "summary.json", summary.to_json())
     publish(params, root, [summary])
     return summary
 
 
 def report(batch: pd.DataFrame, baseline: Baseline, predictor: Predictor, version: str, params: Params,
            reports_dir: Path, name: str, outputs: pd.DataFrame | None = None,
-           window: dict | None = None) -> tuple[dict, Path]:
+           window: dict | None = None) -> tuple[Summary, Path]:
     """BATCH analysed (monitoring.analysis: analyse) and its Evidently reports written in a new folder under
     REPORTS_DIR, <date>/<time>-<name>/: the summary, which the caller writes there as summary.json, and the folder."""
     created = stamp(RUN_STAMP)
@@ -131,7 +133,7 @@ def report(batch: pd.DataFrame, baseline: Baseline, predictor: Predictor, versio
     return analysis.summary, folder
 
 
-def publish(params: Params, root: Path, summaries: list[dict]) -> None:
+def publish(params: Params, root: Path, summaries: list[Summary]) -> None:
     """The monitoring runs of SUMMARIES shown: ROOT's report index rebuilt, and a snapshot of each added to the
     Evidently workspace (monitor.workspace, timestamped at its window's end)."""
     build_index(root)

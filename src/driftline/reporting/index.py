@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from driftline.core import layout
 from driftline.errors import DriftlineError
+from driftline.monitoring.summary import Summary
 from driftline.release.blessing import Blessing
 from driftline.reporting.ledger import ledger, read_json, read_record
 from driftline.reporting.timeline import write_timelines
@@ -66,7 +67,7 @@ def build_index(root: Path) -> Path:
     """
     reports = root / "reports"
     entries = [training_entry(reports, path) for path in sorted(reports.glob("runs/*/run.json"))]
-    summaries = {path: read_json(path) for path in sorted(reports.glob("monitoring/*/*/summary.json"))}
+    summaries = {path: read_record(path, Summary) for path in sorted(reports.glob("monitoring/*/*/summary.json"))}
     summaries = {path: summary for path, summary in summaries.items() if summary is not None}
     entries += [monitoring_entry(reports, path, summary) for path, summary in summaries.items()]
     entries = sorted((e for e in entries if e is not None), key=lambda e: e.created, reverse=True)
@@ -148,18 +149,18 @@ def training_entry(reports: Path, run_json: Path) -> Entry | None:
     )
 
 
-def monitoring_entry(reports: Path, summary_json: Path, summary: dict) -> Entry:
+def monitoring_entry(reports: Path, summary_json: Path, summary: Summary) -> Entry:
     """The index entry of one monitoring run (its SUMMARY, read from SUMMARY_JSON), linking to the drift report
     beside it."""
-    drifted = [str(c) for c in summary.get("drifted_columns") or []]
-    text = f"{summary.get('rows', '?')} rows, {len(drifted)} drifted column(s)" + (
+    drifted = summary.drifted_columns
+    text = f"{summary.rows} rows, {len(drifted)} drifted column(s)" + (
         f": {', '.join(drifted)}" if drifted else ""
     )
     report = href(inside(summary_json.parent, "report.html"), reports)
     return Entry(
-        created=parse_time(summary.get("created"), summary_json), kind="monitoring",
-        title=str(summary.get("batch", summary_json.parent.name)), title_href=report,
-        badges=[("drift", "bad") if summary.get("dataset_drift") else ("no drift", "ok")], summary=text,
+        created=parse_time(summary.created, summary_json), kind="monitoring",
+        title=summary.batch, title_href=report,
+        badges=[("drift", "bad") if summary.dataset_drift else ("no drift", "ok")], summary=text,
         links=[("drift report", report)],
     )
 

@@ -15,6 +15,7 @@ import logging
 from datetime import datetime
 from pathlib import Path
 
+from driftline.monitoring.summary import Summary
 from driftline.monitoring.uncertainty import BAND
 from driftline.monitoring.windows import window_end
 
@@ -24,17 +25,17 @@ STYLE = {"svg.fonttype": "none", "svg.hashsalt": "driftline", "font.size": 8}  #
 log = logging.getLogger(__name__)
 
 
-def placed(summaries: list[dict]) -> dict[str, list[tuple[datetime, dict]]]:
-    """The SUMMARIES per task (old ones were all binary), each beside its window's end, in time order; a summary
-    that cannot be placed in time is left out (logged)."""
-    groups: dict[str, list[tuple[datetime, dict]]] = {}
+def placed(summaries: list[Summary]) -> dict[str, list[tuple[datetime, Summary]]]:
+    """The SUMMARIES per task, each beside its window's end, in time order; a summary that cannot be placed in
+    time is left out (logged)."""
+    groups: dict[str, list[tuple[datetime, Summary]]] = {}
     for summary in summaries:
         try:
             moment = window_end(summary)
-        except (KeyError, TypeError, ValueError) as error:
-            log.warning("the timeline skips a run without a window end or creation time: %s", error)
+        except ValueError as error:
+            log.warning("the timeline skips a run without a readable window end or creation time: %s", error)
             continue
-        groups.setdefault(str(summary.get("task", "binary")), []).append((moment, summary))
+        groups.setdefault(summary.task, []).append((moment, summary))
     return {kind: sorted(runs, key=lambda run: run[0]) for kind, runs in sorted(groups.items())}
 
 
@@ -44,37 +45,37 @@ def figure_of(figures: object, key: str) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else float("nan")
 
 
-def series(runs: list[dict], metric: str, gap: str) -> dict[str, list[float]]:
+def series(runs: list[Summary], metric: str, gap: str) -> dict[str, list[float]]:
     """What the figure draws of each run, NaN where absent: the estimate of METRIC (of the unlabelled rows, or of
     the labelled ones for a window labelled throughout), its sampling error, the realised value, the thresholds,
     the drifted share and the largest GAP (a fairness gap) over the sensitive attributes."""
     drawn: dict[str, list[float]] = {key: [] for key in ("estimated", "error", "realised", "lower", "upper",
                                                          "drifted", "gap")}
     for summary in runs:
-        performance = summary.get("performance") or {}
+        performance = summary.performance or {}
         estimate = figure_of(performance.get("estimated"), metric)
         if estimate != estimate:  # NaN
             estimate = figure_of(performance.get("estimated_on_labelled"), metric)
         bounds = (performance.get("thresholds") or {}).get(metric)
-        gaps = [figure_of(gaps, gap) for gaps in (summary.get("fairness") or {}).values()]
+        gaps = [figure_of(gaps, gap) for gaps in (summary.fairness or {}).values()]
         gaps = [g for g in gaps if g == g]
         drawn["estimated"].append(estimate)
         drawn["error"].append(figure_of(performance.get("sampling_error"), metric))
         drawn["realised"].append(figure_of(performance.get("realised"), metric))
         drawn["lower"].append(figure_of(bounds, "lower"))
         drawn["upper"].append(figure_of(bounds, "upper"))
-        drawn["drifted"].append(figure_of(summary, "drifted_share"))
+        drawn["drifted"].append(figure_of({"drifted_share": summary.drifted_share}, "drifted_share"))
         drawn["gap"].append(max(gaps) if gaps else float("nan"))
     return drawn
 
 
-def changes(runs: list[dict]) -> list[int]:
+def changes(runs: list[Summary]) -> list[int]:
     """The positions of the runs whose model version differs from the run before: the champion changed."""
-    versions = [run.get("model_version") for run in runs]
+    versions = [run.model_version for run in runs]
     return [n for n in range(1, len(versions)) if versions[n] != versions[n - 1]]
 
 
-def draw(kind: str, placed_runs: list[tuple[datetime, dict]], path: Path) -> Path:
+def draw(kind: str, placed_runs: list[tuple[datetime, Summary]], path: Path) -> Path:
     """Write the SVG of one task's runs to PATH. The artists carry ids (gid) that the SVG keeps: `estimate`,
     `band`, `realised`, `threshold-lower`, `threshold-upper`, `alerts`, `champion-changes`, `drifted-share`,
     `fairness-gap`."""
@@ -105,7 +106,7 @@ def draw(kind: str, placed_runs: list[tuple[datetime, dict]], path: Path) -> Pat
             if axes is main:
                 lines.set_gid("champion-changes")
         for n in moved:
-            main.annotate(str(runs[n].get("model_version")), (x[n], 0.02), xycoords=main.get_xaxis_transform(),
+            main.annotate(str(runs[n].model_version), (x[n], 0.02), xycoords=main.get_xaxis_transform(),
                           rotation=90, va="bottom", ha="right", fontsize=6, color="#8250df")
         locator = AutoDateLocator()
         fairness.xaxis.set_major_locator(locator)
@@ -116,7 +117,7 @@ def draw(kind: str, placed_runs: list[tuple[datetime, dict]], path: Path) -> Pat
     return path
 
 
-def performance_axes(axes, x: list[datetime], drawn: dict[str, list[float]], runs: list[dict], label: str) -> None:
+def performance_axes(axes, x: list[datetime], drawn: dict[str, list[float]], runs: list[Summary], label: str) -> None:
     """The estimate with its ±BAND sampling-error band, the realised values, the thresholds and the alerts."""
     import numpy as np
     from matplotlib.collections import PolyCollection
@@ -133,7 +134,7 @@ def performance_axes(axes, x: list[datetime], drawn: dict[str, list[float]], run
     for edge in ("lower", "upper"):
         axes.plot(x, drawn[edge], "--", color="#bf8700", linewidth=1, drawstyle="steps-mid",
                   label="thresholds" if edge == "lower" else None, gid=f"threshold-{edge}")
-    alerted = [moment for moment, summary in zip(x, runs) if summary.get("alerts")]
+    alerted = [moment for moment, summary in zip(x, runs) if summary.alerts]
     axes.plot(alerted, [0.97] * len(alerted), "v", color="#cf222e", markersize=6, linestyle="none", clip_on=False,
               transform=axes.get_xaxis_transform(), label="alert", gid="alerts")
     if np.isnan(estimate).all() and np.isnan(np.array(drawn["realised"])).all():
@@ -164,7 +165,7 @@ def trend(axes, x: list[datetime], values: list[float], label: str, gid: str) ->
     axes.grid(alpha=0.3)
 
 
-def write_timelines(reports: Path, summaries: list[dict]) -> list[Path]:
+def write_timelines(reports: Path, summaries: list[Summary]) -> list[Path]:
     """Draw reports/timeline/<task>.svg for each task the monitoring SUMMARIES had (a task name that is none of
     the known ones is not drawn); stale figures are removed first. Returns the figures' paths (none without
     summaries, and then matplotlib is not imported)."""
