@@ -19,7 +19,7 @@ from driftline.monitoring.performance import (
     realised,
 )
 from tests.helpers import tiny_models
-from tests.helpers.task_models import one_thread, task_model  # noqa: F401 - one_thread: autouse
+from tests.helpers.task_models import task_model
 
 KINDS = ("binary", "multiclass", "regression")
 BINS = 10
