@@ -11,16 +11,59 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import pandas as pd
-import pytest
+# Before numpy, torch or scikit-learn start their thread pools, here and in every process a test starts: the test
+# processes share the machine's few cores, and OpenMP's spinning threads slow every process down when the cores
+# are oversubscribed (HistGradientBoosting, which DLE fits, ten times).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from driftline.core.processes import free_port
-from tests.helpers.project import REPO, SLICE_ROWS, full_data, make_project, model_stages, postgres_binaries, serving
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from driftline.core.processes import free_port  # noqa: E402
+from tests.helpers.project import (  # noqa: E402
+    REPO,
+    SLICE_ROWS,
+    full_data,
+    make_project,
+    model_stages,
+    postgres_binaries,
+    serving,
+)
 
 # Before bentoml is imported anywhere: tests never touch the user's model store.
 os.environ["BENTOML_HOME"] = tempfile.mkdtemp(prefix="driftline-bentoml-")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+@pytest.fixture(scope="session")
+def params():
+    """The repository's params.yaml."""
+    from driftline.config import load_params
+
+    return load_params(REPO / "params.yaml")
+
+
+@pytest.fixture(scope="session")
+def adult_splits(params, tmp_path_factory) -> Path:
+    """train/val/test parquet files and transform.json of Adult's first 3,000 rows (train 2,100 / val 450 /
+    test 450), as the featurize stage writes them."""
+    from driftline.core.data import coerce
+    from driftline.core.encoding import Transform
+    from driftline.core.splits import split
+    from driftline.core.task import Task
+
+    raw = pd.read_csv(REPO / "data" / "adult.csv", skipinitialspace=True, na_values=["?"], keep_default_na=False,
+                      nrows=3000)
+    frame = coerce(raw, params.schema)
+    y = pd.Series(Task.of(params.schema).targets(frame), index=frame.index)
+    cfg = params.featurize
+    parts = split(frame, y, cfg.val_size, cfg.test_size, cfg.seed)
+    out = tmp_path_factory.mktemp("adult-splits")
+    for name, part in parts.items():
+        part.reset_index(drop=True).to_parquet(out / f"{name}.parquet", index=False)
+    Transform.fit(parts["train"], params.schema, cfg).save(out / "transform.json")
+    return out
 
 
 @pytest.fixture(scope="session")
@@ -74,6 +117,7 @@ def app_client(trained, tmp_path_factory):
 
         importlib.reload(service)  # resolve the model tag set above
         with TestClient(service.Driftline.to_asgi()) as test_client:
+            test_client.app_module = service
             yield test_client
 
 

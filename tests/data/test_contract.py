@@ -6,17 +6,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from driftline.config import load_params
 from driftline.core.contract import check, failures
 from driftline.core.data import read_dataset
 from driftline.stages.validate import group_summary
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def params():
-    return load_params(REPO / "params.yaml")
 
 
 @pytest.fixture(scope="module")

@@ -1,2 +1,3 @@
-"""What tests share that is not a fixture: the project they run, small models of every task, tables and
-summaries shaped as driftline writes them."""
+"""What tests share that is not a fixture: the project they run and its servers (project), small models of every
+task (tiny_models, task_models), tables and summaries shaped as driftline writes them (tables, declared_types,
+summaries), the service in-process (service) and Prefect's event stream (events)."""

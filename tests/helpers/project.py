@@ -3,6 +3,7 @@ in-process, its CLI and DVC as subprocesses, and `driftline serve` on a free loo
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import sys
@@ -36,6 +37,13 @@ def full_data() -> pd.DataFrame:
     return pd.read_csv(REPO / "data" / "adult.csv", skipinitialspace=True, keep_default_na=False)
 
 
+def small_budget(params, **train):
+    """PARAMS with a tiny CPU training budget; TRAIN overrides TrainParams fields."""
+    settings = {"members": 2, "blocks": 1, "width": 16, "max_epochs": 2, "accelerator": "cpu", "precision": "32-true",
+                "cv_below_rows": None}
+    return params.model_copy(update={"train": params.train.model_copy(update=settings | train)})
+
+
 def make_project(root: Path, rows: int | None = SLICE_ROWS, overrides: dict | None = None) -> Path:
     """A runnable driftline project: code, dvc.yaml, params (small budget), a DVC repo with a local remote."""
     root.mkdir(parents=True, exist_ok=True)
@@ -62,12 +70,32 @@ def dvc(root: Path, *args: str) -> subprocess.CompletedProcess:
     return done
 
 
+def git(root: Path, *args: str) -> str:
+    """`git ARGS` in ROOT as a test's own committer; its output. Fails the test where git fails."""
+    return subprocess.run(["git", "-c", "user.name=driftline", "-c", "user.email=driftline@example.com", *args],
+                          cwd=root, capture_output=True, text=True, check=True).stdout
+
+
 def cli(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run the `driftline` console script in a project folder."""
     done = subprocess.run([str(Path(sys.executable).parent / "driftline"), *args], cwd=root,
                           capture_output=True, text=True, env=dvc_env(), check=False)
     if check:
         assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def cli_in_process(root: Path, *args: str, check: bool = True):
+    """The `driftline` CLI run in this process (Typer's CliRunner) in the project folder ROOT: no process to start
+    (a unit test's, or a usage error's); asserts (CHECK) it exits 0. The result has exit_code, stdout, stderr."""
+    from typer.testing import CliRunner
+
+    from driftline.cli import app
+
+    with contextlib.chdir(root):
+        done = CliRunner().invoke(app, list(args))
+    if check:
+        assert done.exit_code == 0, done.output
     return done
 
 
@@ -94,15 +122,24 @@ def model_stages(root: Path, train_changes: dict | None = None, packaged: bool =
 
 
 @contextmanager
+def ready_server(command: list[str], url: str, probe: str = "/readyz", env: dict | None = None,
+                 cwd: Path | None = None, budget_s: float = 90) -> Iterator[subprocess.Popen]:
+    """COMMAND in a process group of its own until the block ends (then SIGTERM), from the moment its readiness
+    PROBE at URL answers 200; the test fails where it does not within BUDGET_S."""
+    with process_group(command, env=env, cwd=cwd) as process:
+        if wait_ready(url, process, budget_s, probe) is None:
+            pytest.fail(f"{' '.join(Path(part).name for part in command[:2])} did not become ready in {budget_s} s")
+        yield process
+
+
+@contextmanager
 def serving(root: Path, env: dict | None = None) -> Iterator[str]:
     """`driftline serve` of a project's champion on a free loopback port, until the block ends (then SIGTERM);
     its base URL. ENV is added to the environment (DRIFTLINE_LOG_URL, for one)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [str(Path(sys.executable).parent / "driftline"), "serve", "--port", str(port)]
-    with process_group(command, env=dvc_env() | (env or {}), cwd=root) as proc:
-        if wait_ready(url, proc, 90) is None:
-            pytest.fail("the service did not become ready in 90 s")
+    with ready_server(command, url, env=dvc_env() | (env or {}), cwd=root):
         yield url
 
 

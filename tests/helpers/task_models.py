@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import yaml
-from threadpoolctl import threadpool_limits
 
 from driftline.config import Params
 from driftline.core.decision import fit_decision
@@ -35,16 +33,8 @@ BUDGET = {"members": 2, "blocks": 2, "width": 32, "dropout": 0.0, "max_epochs": 
           "embedding": {"d_embedding": 8, "n_frequencies": 8, "frequency_init_scale": 1.0, "lite": True}}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """An autouse fixture for the modules that import it: the test machine's few cores are shared, and OpenMP's
-    spinning threads make HistGradientBoosting (DLE) ten times slower when they are oversubscribed."""
-    with threadpool_limits(1):
-        yield
-
-
 @dataclass
-class Trained:
+class TaskModel:
     params: Params  # with the table's schema (sensitive: group)
     root: Path  # featurize/ (splits and transform.json), train/ (the model), decision.json
     predictor: Predictor
@@ -64,7 +54,7 @@ def task_params(kind: str, data_dir: Path) -> Params:
 
 
 @functools.cache
-def task_model(kind: str) -> Trained:
+def task_model(kind: str) -> TaskModel:
     """KIND's table (ROWS rows, seed 0) trained once per session, in a temporary folder."""
     root = Path(tempfile.mkdtemp(prefix=f"driftline-{kind}-"))
     atexit.register(shutil.rmtree, root, True)
@@ -80,4 +70,4 @@ def task_model(kind: str) -> Trained:
     predictor.decision = fit_decision(predictor.task, raw_outputs(model, transform(val)), predictor.task.targets(val),
                                       params.evaluate, transform.target)
     (root / "decision.json").write_text(json.dumps(predictor.decision))
-    return Trained(params, root, predictor)
+    return TaskModel(params, root, predictor)

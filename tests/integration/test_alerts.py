@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import uuid
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +16,9 @@ import yaml
 from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, DeploymentFilter, DeploymentFilterId
-from prefect.events.filters import EventFilter, EventIDFilter, EventNameFilter
+from prefect.events import emit_event
+from prefect.events.actions import DoNothing
+from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
 from pydantic import TypeAdapter
 
@@ -26,10 +27,12 @@ from driftline.core.processes import free_port
 from driftline.monitoring.alerts import ARTIFACT_KEY, EVENT, evaluate, raise_alert
 from driftline.monitoring.summary import Summary
 from driftline.release.publish import triggered_by
+from tests.helpers.events import acted, fired, subscribed
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY = PolicyParams(dataset_drift=True, max_metric_drop=0.03, max_parity_gap=0.3, min_attribution_ndcg=0.9)
 OFF = PolicyParams(dataset_drift=False)
+MARKER = "driftline.test.marker"
 
 
 def quiet_summary(**changes) -> Summary:
@@ -224,21 +227,6 @@ def test_an_unreachable_webhook_is_recorded_not_raised(tmp_path):
     assert json.loads(Path(record["record"]).read_text())["webhook"] == record["webhook"]
 
 
-def wait_for(read, budget_s: float):
-    """READ's answer once it is truthy, polling every half second; the last answer when the budget runs out."""
-    deadline = time.monotonic() + budget_s
-    while not (answer := read()) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    return answer
-
-
-def read_alert_events(client, ids: list[str]) -> list:
-    found = client.read_events(EventFilter(event=EventNameFilter(name=[EVENT]),
-                                           id=EventIDFilter(id=[uuid.UUID(i) for i in ids])),
-                               limit=50)  # the client's default (100) is above the 3.8.8 server's maximum
-    return found.events if len(found.events) == len(ids) else []
-
-
 def test_inside_a_flow_run_the_alert_is_an_event_and_an_artifact(prefect_harness, tmp_path):
     summary, findings = drifted()
 
@@ -246,10 +234,11 @@ def test_inside_a_flow_run_the_alert_is_an_event_and_an_artifact(prefect_harness
     def monitoring_like():
         return raise_alert(summary, findings, params_with(None), tmp_path)
 
-    record = monitoring_like()
-    assert record["event"]["emitted"] is True
+    with subscribed(EVENT) as events:
+        record = monitoring_like()
+        assert record["event"]["emitted"] is True
+        (event,) = events.wait(lambda e: str(e.id) == record["event"]["id"])
     with get_client(sync_client=True) as client:
-        (event,) = wait_for(lambda: read_alert_events(client, [record["event"]["id"]]), 20)
         artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[ARTIFACT_KEY])))
     assert event.resource.id == f"driftline.model.{record['model']}"
     assert event.payload["findings"] == findings and event.payload["record"] == record["record"]
@@ -258,26 +247,35 @@ def test_inside_a_flow_run_the_alert_is_an_event_and_an_artifact(prefect_harness
 
 def test_a_burst_of_alerts_starts_one_training_run(prefect_harness, tmp_path):
     """prefect.yaml's own trigger, on a stand-in deployment: two alerts inside the cooldown, one flow run, which
-    gets the first alert's record."""
+    gets the first alert's record. The server evaluates triggers in the order events arrive: once a marker event
+    sent after the alerts has fired its own automation, the second alert has been evaluated too."""
     spec = yaml.safe_load((REPO / "prefect.yaml").read_text())
     (training,) = (d for d in spec["deployments"] if d["name"] == "training")
     (trigger,) = (TypeAdapter(DeploymentTriggerTypes).validate_python(t) for t in training["triggers"])
-    with get_client(sync_client=True) as client:
+    marker = AutomationCore(name="marker", trigger=EventTrigger(expect={MARKER}, posture=Posture.Reactive,
+                                                                  match={"prefect.resource.id": MARKER}),
+                            actions=[DoNothing()])
+    with get_client(sync_client=True) as client, subscribed(EVENT, MARKER, "prefect.automation.") as events:
+        marker_id = client.create_automation(marker)
         deployment_id = client.create_deployment(client.create_flow_from_name("alert-target"), "training",
                                                  entrypoint="flows/training.py:training")
         trigger.set_deployment_id(deployment_id)
-        client.create_automation(trigger.as_automation())
+        automation_id = client.create_automation(trigger.as_automation())
         try:
             records = [raise_alert(*drifted(f"burst-{n}"), params_with(None), tmp_path) for n in range(2)]
-            runs = lambda: client.read_flow_runs(  # noqa: E731
-                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))
-            assert wait_for(runs, 60), "the trigger started no run within 60 s"
-            assert wait_for(lambda: read_alert_events(client, [r["event"]["id"] for r in records]), 20)
-            time.sleep(3)  # the second alert has reached the server: give its evaluation time to act, if it would
-            assert len(runs()) == 1
-            assert runs()[0].parameters == {"alert": records[0]["record"]}  # the release keeps it as the trigger
+            emit_event(MARKER, resource={"prefect.resource.id": MARKER})
+            events.wait(fired(marker_id))
+            assert len(events.wait(fired(automation_id))) == 1
+            assert len([e for e in events.seen if fired(automation_id)(e)]) == 1, "the second alert fired again"
+            (done,) = events.wait(acted(automation_id))  # the flow run is created before this event is sent
+            assert done.event == "prefect.automation.action.executed", done.payload
+            deployment = DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+            runs = client.read_flow_runs(deployment_filter=deployment)
+            assert len(runs) == 1
+            assert runs[0].parameters == {"alert": records[0]["record"]}  # the release keeps it as the trigger
         finally:  # the harness is shared by the session: later alerts must not start runs
             client.delete_resource_owned_automations(f"prefect.deployment.{deployment_id}")
+            client.delete_automation(marker_id)
 
 
 def test_the_training_run_an_alert_starts_names_it_as_its_trigger(tmp_path):

@@ -14,7 +14,7 @@ from driftline.monitoring.windows import windows
 from driftline.orchestration.monitor import backfill
 from driftline.registry.resolver import resolve_model
 from driftline.serving.log import InferenceLog
-from tests.helpers.project import cli
+from tests.helpers.project import cli_in_process
 
 START = datetime(2026, 10, 1, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
@@ -77,8 +77,8 @@ def test_each_window_is_monitored_once_and_past_alerts_are_recorded_not_raised(t
 
 def test_the_command_needs_a_start_and_a_duration(trained):
     def refused(*args: str) -> str:
-        done = cli(trained, "monitor", *args, check=False)
-        assert done.returncode == 2
+        done = cli_in_process(trained, "monitor", *args, check=False)
+        assert done.exit_code == 2
         return re.sub(r"[\s│╭╮╰╯─]+", " ", done.stderr)  # rich's box, unwrapped
 
     assert "a backfill needs where to start: --since or --from" in refused("--every", "1d")

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from driftline.serving.auth import TOKEN_VARIABLE
-from tests.helpers.project import cli, full_data, make_project
-from tests.integration.test_report_pr import git
+from tests.helpers.project import cli, full_data, git, make_project
 
 
 def mode(path: Path) -> int:

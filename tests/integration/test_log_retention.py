@@ -2,7 +2,6 @@
 the rows at and after the cut, the labels only old records had go, and a writing service loses nothing."""
 
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -80,13 +79,14 @@ def test_a_writing_service_loses_nothing_while_a_purge_runs(url):
     cut = utc_now() - timedelta(days=1)
     write(url, [row(f"old-{i}", cut - timedelta(minutes=i + 1)) for i in range(3000)])
     log = InferenceLog(url, batch_rows=50, interval_s=0.005)
-    purged, appended = threading.Event(), []
+    serving, purged, appended = threading.Event(), threading.Event(), []
 
     def serve() -> None:  # the service: a few records every few milliseconds until the purge is done, then more
         n = 0
         while not purged.is_set() or n < 400:
             batch = [row(f"new-{n + k}", utc_now()) for k in range(4)]
             log.append(batch)
+            serving.set()
             appended.extend(r["record_id"] for r in batch)
             n += 4
             purged.wait(0.002)
@@ -94,9 +94,8 @@ def test_a_writing_service_loses_nothing_while_a_purge_runs(url):
     writer = threading.Thread(target=serve)
     writer.start()
     try:
-        deadline = time.monotonic() + 30
-        while log.counts["written"] == 0 and time.monotonic() < deadline:  # the purge starts beside a live writer
-            purged.wait(0.01)
+        assert serving.wait(60) and log.tried(timeout_s=60)  # the purge starts beside a live writer
+        assert log.counts["written"] > 0
         before = log.counts["written"]
         done = purge(url, cut, batch_rows=100)
         during = log.counts["written"] - before

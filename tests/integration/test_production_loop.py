@@ -1,7 +1,6 @@
 """The production loop on the small project: serve and log, SIGTERM, late labels, monitor a window of the log."""
 
 import json
-import time
 from datetime import datetime, timedelta, timezone
 
 import httpx
@@ -12,7 +11,8 @@ import pytest
 from driftline.config import load_params
 from driftline.core.data import records
 from driftline.serving.log import read_window
-from tests.helpers.project import SLICE_ROWS, cli, full_data, serving
+from tests.helpers.events import acted, subscribed
+from tests.helpers.project import REPO, SLICE_ROWS, cli, full_data, serving
 
 PLAIN, SHIFTED, BATCH = 3000, 1000, 100
 
@@ -94,7 +94,7 @@ def test_an_unwritable_log_never_fails_a_request(app_client, held_out):
     rows = records(held_out.drop(columns=["income"]).head(300).replace({"?": None}))
     for start in range(0, 300, BATCH):
         assert app_client.post("/predict", json={"records": rows[start:start + BATCH]}).status_code == 200
-    time.sleep(1.2)  # the writer's next attempt (it retries every second)
+    assert app_client.app_module.LOG["log"].tried(timeout_s=60)  # the writer has tried again since, and failed
     status = app_client.get("/metadata/log").json()
     assert status["enabled"] and status["written"] == 0 and status["pending"] == before["pending"] + 300
     assert status["failed_writes"] > before["failed_writes"] and "FileExistsError" in status["last_error"]
@@ -109,29 +109,28 @@ def test_an_alert_from_the_log_window_starts_the_training_deployment(loop, train
     from prefect.events.schemas.deployment_triggers import DeploymentTriggerTypes
     from pydantic import TypeAdapter
 
-    from driftline.config import load_params
+    from driftline.monitoring.alerts import EVENT
     from driftline.orchestration.monitor import monitor_window
-    from tests.helpers.project import REPO
-    from tests.integration.test_alerts import read_alert_events, wait_for
 
     monkeypatch.setenv("DRIFTLINE_LOG_URL", loop["url"])
     (training,) = (d for d in yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"]
                    if d["name"] == "training")
     (trigger,) = (TypeAdapter(DeploymentTriggerTypes).validate_python(t) for t in training["triggers"])
-    with get_client(sync_client=True) as client:
+    with get_client(sync_client=True) as client, subscribed(EVENT, "prefect.automation.") as events:
         deployment_id = client.create_deployment(client.create_flow_from_name("training"), "training",
                                                  entrypoint=training["entrypoint"])
         trigger.set_deployment_id(deployment_id)
-        client.create_automation(trigger.as_automation())
+        automation_id = client.create_automation(trigger.as_automation())
         try:
             summary = monitor_window(load_params(trained / "params.yaml"), trained,
                                      loop["started"] - timedelta(minutes=1))
             assert "dataset_drift" in {a["rule"] for a in summary.alerts}
             record = json.loads((trained / summary.alert_record).read_text())
             assert record["event"]["emitted"] is True
-            assert wait_for(lambda: read_alert_events(client, [record["event"]["id"]]), 20)
-            runs = wait_for(lambda: client.read_flow_runs(
-                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))), 60)
-            assert len(runs) == 1, "the alert started no training run"
+            events.wait(lambda e: str(e.id) == record["event"]["id"])
+            (done,) = events.wait(acted(automation_id))  # the flow run is created before this event is sent
+            assert done.event == "prefect.automation.action.executed", done.payload
+            deployment = DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+            assert len(client.read_flow_runs(deployment_filter=deployment)) == 1, "the alert started no training run"
         finally:  # the harness is shared by the session: later alerts must not start runs
             client.delete_resource_owned_automations(f"prefect.deployment.{deployment_id}")

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 
 import yaml
 
-from tests.helpers.project import cli, dvc, model_stages
-
-
-def git(root, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+from tests.helpers.project import cli, dvc, git, model_stages
 
 
 def commit(root, message: str) -> None:

@@ -5,7 +5,6 @@ a rollout without evidence waits."""
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from driftline.serving.answers import answer_records
 from driftline.serving.arms import canary_arm
 from driftline.serving.log import InferenceLog, logged, utc_now
 from tests.helpers import tiny_models
+from tests.helpers.events import subscribed
 from tests.helpers.project import REPO
 
 RECORDS = 400
@@ -193,27 +193,22 @@ def test_an_empty_window_waits_then_the_deadline_decides(tmp_path, models):
 def test_the_flow_publishes_the_decision_and_waits_without_a_rollout(prefect_harness, tmp_path, models):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-    from prefect.events.filters import EventFilter, EventNameFilter
 
     from driftline.orchestration.flows import rollout_decision
 
     params, registry = project(tmp_path, models, max_prediction_drift=None)
     play(params, models, "shadow", follow="champion")
-    record = rollout_decision(root=str(tmp_path)).model_dump(mode="json")
-    assert record["outcome"] == "rollback" and record["event"]["emitted"] is True and record["event"]["error"] is None
+    with subscribed("driftline.rollout.rollback") as events:
+        record = rollout_decision(root=str(tmp_path)).model_dump(mode="json")
+        assert record["outcome"] == "rollback" and record["event"]["emitted"] is True
+        assert record["event"]["error"] is None
+        # this decision's own event: earlier tests of the session emitted rollback events too
+        (event,) = events.wait(lambda e: e.payload.get("evidence") == record["evidence"])
     published = ArtifactFilter(key=ArtifactFilterKey(any_=["rollout-decision"]))
-    emitted = EventFilter(event=EventNameFilter(name=["driftline.rollout.rollback"]))
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(artifact_filter=published)
-        deadline = time.monotonic() + 20  # events are sent in the background
-        events = client.read_events(emitted, limit=50).events
-        # this decision's own event: earlier tests of the session emitted rollback events too
-        while not any(e.payload.get("evidence") == record["evidence"] for e in events) and time.monotonic() < deadline:
-            time.sleep(0.5)
-            events = client.read_events(emitted, limit=50).events
     assert any(record["evidence"] in (artifact.data or "") for artifact in artifacts)
-    assert any(event.payload.get("evidence") == record["evidence"] for event in events)
-    assert events[0].resource.id == f"driftline.model.{params.package.model_name}"
+    assert event.resource.id == f"driftline.model.{params.package.model_name}"
     assert rollout_decision(root=str(tmp_path)) is None  # rolled back: nothing left to decide
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from driftline.core.data import records
 from driftline.core.predictor import Predictor
 from driftline.registry.store import CHAMPION, Registry
 from driftline.release import rollout
@@ -18,7 +19,7 @@ from driftline.serving.arms import CANDIDATE_ARM, CHAMPION_ARM, canary_arm
 from driftline.serving.log import read_window
 from tests.helpers import tiny_models
 from tests.helpers.project import REPO
-from tests.integration.test_service_tasks import fresh_service, records
+from tests.helpers.service import drain, service_client
 
 SHARE = 0.3
 
@@ -41,16 +42,9 @@ def rollout_env(models: dict, mode: str, log_url: str) -> dict[str, str]:
 def service_in(mode: str, models: dict, tmp_path_factory) -> Iterator[tuple]:
     """(mode, test client, {arm: offline predictor}, log URL) of the service in a rollout of MODE; the client's
     `app_module` is the service's module."""
-    from starlette.testclient import TestClient
-
     url = f"sqlite:///{tmp_path_factory.mktemp(f'log-{mode}') / 'inference.db'}"
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in rollout_env(models, mode, url).items():
-            patch.setenv(name, value)
-        service = fresh_service(f"rollout_{mode}")
-        with TestClient(service.Driftline.to_asgi()) as client:
-            client.app_module = service
-            yield mode, client, {arm: Predictor.load(m.path) for arm, m in models.items()}, url
+    with service_client(f"rollout_{mode}", rollout_env(models, mode, url)) as client:
+        yield mode, client, {arm: Predictor.load(m.path) for arm, m in models.items()}, url
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +77,8 @@ def predict(client, frame: pd.DataFrame, ids: list[str]) -> list[dict]:
 
 def logged_window(client, url: str, predictor: Predictor, rows_expected: int, arms: bool = True) -> pd.DataFrame:
     """The log, read once the shadow has scored and the log written what they were given."""
-    status = client.get("/metadata/log", params={"wait": 10}).json()
+    drain(client)
+    status = client.get("/metadata/log", params={"wait": 1}).json()
     assert status["settled"] and status["written"] >= rows_expected, status
     return read_window(url, predictor.schema, arms=arms)
 

@@ -7,10 +7,11 @@ import pytest
 from typer.testing import CliRunner
 
 from driftline.cli import app
+from driftline.core.data import records
 from driftline.errors import ConfigError
 from driftline.serving.auth import is_loopback, resolve_host
 from tests.helpers import tiny_models
-from tests.integration.test_service_tasks import fresh_service, records
+from tests.helpers.service import service_client
 
 TOKEN = "s3cret-token"
 GUARDED = [("post", "/predict"), ("post", "/explain"), ("get", "/metadata/log"), ("get", "/metadata"),
@@ -20,16 +21,11 @@ GUARDED = [("post", "/predict"), ("post", "/explain"), ("get", "/metadata/log"),
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory):
     """A test client of the service on a tiny binary model with DRIFTLINE_API_TOKEN set."""
-    from starlette.testclient import TestClient
-
     model = tiny_models.package("binary")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DRIFTLINE_MODEL_TAG", str(model.tag))
-        patch.setenv("DRIFTLINE_LOG_URL", f"sqlite:///{tmp_path_factory.mktemp('log-token') / 'inference.db'}")
-        patch.setenv("DRIFTLINE_API_TOKEN", TOKEN)
-        service = fresh_service("token")
-        with TestClient(service.Driftline.to_asgi()) as client:
-            yield client
+    env = {"DRIFTLINE_MODEL_TAG": str(model.tag), "DRIFTLINE_API_TOKEN": TOKEN,
+           "DRIFTLINE_LOG_URL": f"sqlite:///{tmp_path_factory.mktemp('log-token') / 'inference.db'}"}
+    with service_client("token", env) as client:
+        yield client
 
 
 def call(client, method: str, path: str, headers: dict | None = None):

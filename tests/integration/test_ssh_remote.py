@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from driftline.core.processes import free_port, process_group
-from tests.helpers.project import cli, dvc
+from tests.helpers.project import cli, dvc, git
 
 SSHD, KEYGEN = Path("/usr/sbin/sshd"), shutil.which("ssh-keygen")
 pytestmark = [
@@ -93,11 +93,6 @@ def empty_home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
     return home
-
-
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", "-c", "user.name=driftline", "-c", "user.email=driftline@example.com", *args],
-                          cwd=root, capture_output=True, text=True, check=True).stdout
 
 
 def as_git_repo(trained: Path, root: Path, sshd: SSHServer) -> None:

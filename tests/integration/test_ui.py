@@ -5,14 +5,14 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from driftline.core.processes import free_port, process_group
+from driftline.core.processes import free_port
 from driftline.monitoring.workspace import add_snapshots
+from tests.helpers.project import ready_server
 from tests.helpers.summaries import ENDS, summary, typed
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -35,16 +35,7 @@ def served(tmp_path_factory):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [str(Path(sys.executable).parent / "driftline"), "ui", "--port", str(port), "--workspace", "ws"]
-    with process_group(command, cwd=root) as server:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                if httpx.get(f"{url}/api/version", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.25)
-        else:
-            pytest.fail("driftline ui did not answer within 60 s")
+    with ready_server(command, url, probe="/api/version", cwd=root, budget_s=60):
         yield url
 
 

@@ -45,3 +45,16 @@ def test_a_lone_request_is_scored_at_once():
     calls = []
     (result,) = asyncio.run(together(Batcher(scorer(calls)), [[7]]))
     assert calls == [1] and result["size"].tolist() == ["big"]
+
+
+def test_drain_returns_once_every_queued_request_is_answered():
+    calls = []
+
+    async def queue_then_drain():
+        batcher = Batcher(scorer(calls))
+        requests = [asyncio.ensure_future(batcher({"x": r})) for r in ([1], [None], [3])]
+        await asyncio.sleep(0)  # the requests are queued, not yet scored
+        await batcher.drain()
+        return [request.done() for request in requests]
+
+    assert asyncio.run(queue_then_drain()) == [True, True, True] and calls == [3, 1, 1, 1]

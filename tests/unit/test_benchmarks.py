@@ -6,25 +6,16 @@ Nothing here is timed: the benchmarks themselves are run by hand (docs/benchmark
 import importlib.util
 import json
 import re
-import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from benchmarks import record
+
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
 SHA = re.compile(r"^([0-9a-f]{40}(-dirty)?|unknown)$")
-
-
-def load_record():
-    spec = importlib.util.spec_from_file_location("benchmark_record", ROOT / "benchmarks" / "record.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-record = load_record()
 
 
 def problems(result) -> list[str]:
@@ -87,7 +78,8 @@ def test_each_recorded_result_keeps_the_contract(path):
     assert result["benchmark"] == path.stem
 
 
-def test_the_helper_writes_a_well_formed_file(tmp_path):
+def test_the_helper_writes_a_well_formed_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(record, "commit", lambda root: "0123456789" * 4)  # git's answer: tests/integration
     tables = [record.table("a table", ["name", "value", "ratio"],
                            [["x", 1, 0.5], ["y", None, float("nan")], ["z", True, 2.0]], note="one line"),
               record.table("no note", ["only"], [])]
@@ -100,8 +92,7 @@ def test_the_helper_writes_a_well_formed_file(tmp_path):
     assert result["benchmark"] == "example"
     assert result["tables"][0]["rows"][1] == ["y", None, None]  # NaN is not JSON: recorded as null
     assert "note" not in result["tables"][1]
-    assert result["commit"].removesuffix("-dirty") == subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    assert result["commit"] == "0123456789" * 4
 
 
 def test_a_row_must_have_a_cell_per_column():
@@ -109,22 +100,8 @@ def test_a_row_must_have_a_cell_per_column():
         record.table("t", ["a", "b", "c"], [[1, 2]])
 
 
-def test_the_commit_is_marked_dirty_while_tracked_files_differ(tmp_path):
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"]
-    assert record.commit(tmp_path) == "unknown"  # not a git repository yet
-    subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
-    (tmp_path / "tracked.txt").write_text("one\n")
-    subprocess.run([*git, "add", "tracked.txt"], cwd=tmp_path, check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "one"], cwd=tmp_path, check=True)
-    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
-
-    (tmp_path / "untracked.txt").write_text("not part of the commit\n")
-    assert record.commit(tmp_path) == sha
-    (tmp_path / "tracked.txt").write_text("two\n")
-    assert record.commit(tmp_path) == f"{sha}-dirty"
-
-
-def test_the_serve_benchmark_reports_shadow_against_single_model_serving():
+def test_the_serve_benchmark_reports_shadow_against_single_model_serving(monkeypatch):
+    monkeypatch.setattr(record, "commit", lambda root: "0123456789" * 4)  # git's answer: tests/integration
     spec = importlib.util.spec_from_file_location("benchmark_serve", ROOT / "benchmarks" / "serve.py")
     serve = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(serve)

@@ -4,7 +4,6 @@
 import importlib
 import io
 import json
-import logging
 import warnings
 from pathlib import Path
 
@@ -22,20 +21,9 @@ from driftline.schema import Schema
 from driftline.stages.audit import _plots, fairness, plot_colours
 from driftline.stages.evaluate import early_stopping, fit_baseline
 from driftline.stages.train.batches import MIN_BATCHES, batch_size
+from tests.helpers.declared_types import SCHEMA, pandas_typed, small_params, write_splits
 
 NA = ["?", ""]
-SCHEMA = Schema.model_validate({
-    "target": "churned",
-    "task": "binary", "positive_label": "1",
-    "columns": {
-        "plan": {"type": "category", "categories": ["1", "2", "3"]},  # numeric codes; first column a category
-        "zip": {"type": "category", "categories": ["02139", "10001", "94105"]},
-        "member": {"type": "category", "categories": ["True", "False"]},
-        "spend": {"type": "float", "min": 0, "max_missing": 0.5},
-        "visits": {"type": "integer", "min": 0},
-        "churned": {"type": "category", "categories": ["0", "1"]},
-    },
-})
 CSV = ("plan,zip,member,spend,visits,churned\n"
        "1,02139,True,10.5,3,1\n"
        "2,10001,False,0,0,0\n"
@@ -56,15 +44,6 @@ CATEGORIES_ONLY = Schema.model_validate({
 @pytest.fixture
 def rows() -> pd.DataFrame:
     return read_csv(io.BytesIO(CSV.encode()), SCHEMA, NA)
-
-
-def pandas_typed(n: int = 40) -> pd.DataFrame:
-    """Rows as plain pandas types them: codes and labels as ints, flags as bools (no zip: it loses its zero)."""
-    rng = np.random.default_rng(0)
-    return pd.DataFrame({
-        "plan": rng.integers(1, 4, n), "zip": rng.choice(["02139", "10001"], n), "member": rng.random(n) < 0.5,
-        "spend": rng.random(n) * 100, "visits": rng.integers(0, 9, n), "churned": np.arange(n) % 2,
-    })
 
 
 def test_read_csv_keeps_declared_categories_as_their_text(rows):
@@ -215,45 +194,6 @@ def test_a_split_with_one_label_is_a_clear_error():
     Task.of(SCHEMA).require(np.array([0, 1, 0]), "validation")
     with pytest.raises(DataError, match="the validation split holds only 'churned' = '0' \\(3 rows\\)"):
         Task.of(SCHEMA).require(np.array([0, 0, 0]), "validation")
-
-
-def write_splits(directory: Path, params, n: int = 200, one_label_val: bool = False) -> Path:
-    """train/val/test parquet files and transform.json of N pandas-typed rows whose label follows `spend`."""
-    from driftline.core.splits import split
-
-    frame = pandas_typed(n)
-    frame["churned"] = (frame["spend"] + np.random.default_rng(1).normal(0, 15, n) > 50).astype(int)
-    typed = coerce(frame, SCHEMA)
-    parts = split(typed, pd.Series(Task.of(SCHEMA).targets(typed)), 0.15, 0.15, 0)
-    if one_label_val:
-        parts["val"] = parts["val"].assign(churned="0")
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, part in parts.items():
-        part.reset_index(drop=True).to_parquet(directory / f"{name}.parquet", index=False)
-    Transform.fit(parts["train"], SCHEMA, params.featurize).save(directory / "transform.json")
-    return directory
-
-
-def small_params(params):
-    """params on SCHEMA with a tiny CPU budget and low frequencies (a few hundred rows cannot fit the full-data
-    scale, as tests/helpers/project.py's SMALL says)."""
-    embedding = params.train.embedding.model_copy(update={"d_embedding": 16, "n_frequencies": 16,
-                                                          "frequency_init_scale": 1.0})
-    settings = {"members": 2, "blocks": 1, "width": 32, "max_epochs": 8, "patience": 8, "accelerator": "cpu",
-                "precision": "32-true", "learning_rate": 0.01, "embedding": embedding}
-    return params.model_copy(update={"schema_": SCHEMA, "train": params.train.model_copy(update=settings)})
-
-
-def test_training_on_a_couple_of_hundred_rows_learns(params, tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="driftline")
-    from driftline.stages import train
-
-    splits = write_splits(tmp_path / "splits", params)
-    out = tmp_path / "train"
-    metrics = train.run(small_params(params), splits, out, out / "checkpoints", out / "metrics.json",
-                        out / "history.json")
-    assert "batch_size 256 -> 18" in caplog.text  # 140 training rows: 8 steps an epoch, not 1
-    assert metrics["best_val_auc"] > 0.75, metrics  # 0.6 with one step an epoch; `spend` alone gives 0.91
 
 
 def test_training_refuses_a_validation_split_with_one_label(params, tmp_path):

@@ -45,6 +45,7 @@ def test_calibration_error_is_the_binned_l1_gap(scores, bins):
     assert result["calibration_error"] == pytest.approx(expected, abs=1e-9)
 
 
+@pytest.mark.filterwarnings("ignore:No (positive|negative) samples:UserWarning:torchmetrics")  # one-class cases
 @pytest.mark.parametrize(
     ("y", "p", "bins", "expected"),
     [

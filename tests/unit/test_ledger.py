@@ -8,8 +8,8 @@ import json
 import os
 import re
 import shutil
-import time
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,8 @@ from driftline.core.artifacts import write_json
 from driftline.core.sources import quarantine
 from driftline.monitoring.alerts import raise_alert
 from driftline.monitoring.summary import Summary
-from driftline.registry.store import CANDIDATE, CHALLENGER, CHAMPION, Registry, now
+from driftline.registry import store
+from driftline.registry.store import CANDIDATE, CHALLENGER, CHAMPION, Registry
 from driftline.reporting.index import build_index
 from driftline.reporting.ledger import ledger
 from tests.helpers.records import DECISION
@@ -36,25 +37,38 @@ ASSET = re.compile(r"<(?:script|link|img)\b[^>]*\b(?:src|href)=\"([^\"]*)\"", re
 
 def version(name: str, **extra) -> dict:
     """A registry entry as the release writes it, with the fields the ledger reads."""
-    return {"version": name, "model_tag": f"driftline:{name}", "created": now(), "data_version": "0123456789abcdef.dir",
-            "git_commit": "a1b2c3d4e5f6", "git_dirty": False, "task": "binary", "metrics": {"roc_auc": 0.91},
-            "baseline_roc_auc": 0.9, "training_epochs": {"epochs": 4, "best_epoch": 3}, "blessed": True,
-            "failed_checks": []} | extra
+    return {"version": name, "model_tag": f"driftline:{name}", "created": store.now(),
+            "data_version": "0123456789abcdef.dir", "git_commit": "a1b2c3d4e5f6", "git_dirty": False, "task": "binary",
+            "metrics": {"roc_auc": 0.91}, "baseline_roc_auc": 0.9, "training_epochs": {"epochs": 4, "best_epoch": 3},
+            "blessed": True, "failed_checks": []} | extra
 
 
 def gated(registry: Registry, name: str) -> None:
     """The blessing and card the release writes beside a registered version."""
-    write_json(registry.blessing_path(name), {"version": name, "blessed": True, "created": now(), "checks": [
+    write_json(registry.blessing_path(name), {"version": name, "blessed": True, "created": store.now(), "checks": [
         {"name": "roc_auc", "kind": "value", "value": 0.91, "threshold": ">= 0.8", "passed": True}]})
     registry.card_path(name).parent.mkdir(parents=True, exist_ok=True)
     registry.card_path(name).write_text(f"# Model card of {name}\n")
 
 
+def registry_clock(patch: pytest.MonkeyPatch, offset_s: int) -> None:
+    """The registry's clock OFFSET_S seconds off the real one, which the alert's record takes: the history has
+    whole seconds, and each step of the story must come after the one before it, not beside it."""
+    patch.setattr(store, "now", lambda: (datetime.now(timezone.utc) + timedelta(seconds=offset_s)).isoformat(
+        timespec="seconds"))
+
+
 @pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
+def project(tmp_path_factory) -> Iterator[Path]:
     """A project folder whose records tell the whole story, written by the writers the stages use; the pages
     built at the end as a release or a monitoring run builds them."""
-    root = tmp_path_factory.mktemp("ledger")
+    with pytest.MonkeyPatch.context() as patch:
+        yield story(tmp_path_factory.mktemp("ledger"), patch)
+
+
+def story(root: Path, patch: pytest.MonkeyPatch) -> Path:
+    """ROOT's records of the whole story (STORY), the registry's clock moved by PATCH between its steps."""
+    registry_clock(patch, -10)
     for name in ("params.yaml", "dvc.yaml"):
         shutil.copy(REPO / name, root / name)
     params = load_params(root / "params.yaml")
@@ -75,10 +89,11 @@ def project(tmp_path_factory) -> Path:
     gated(registry, "a")
     (root / "reports" / "runs" / "a" / "docs").mkdir(parents=True)
     (root / "reports" / "runs" / "a" / "docs" / "index.html").write_text("<html>contract</html>")
-    write_json(root / "reports" / "runs" / "a" / "run.json", {"version": "a", "created": now(), "blessed": True})
+    write_json(root / "reports" / "runs" / "a" / "run.json",
+               {"version": "a", "created": store.now(), "blessed": True})
     registry.move(CHALLENGER, "a", "the newest registered version")
     registry.move(CHAMPION, "a", "blessed by the gate and the infra check")
-    time.sleep(1.05)  # the history has seconds: the alert comes after the champion's move, not beside it
+    registry_clock(patch, 10)  # the alert comes between the champion's move and the retraining
 
     summary = Summary(created="2026-11-22T060000.000001Z", batch="log 2026-11-21..2026-11-22", model_version="a",
                       rows=500, report="reports/monitoring/report.html", dataset_drift=True, drifted_columns=["age"])
@@ -88,14 +103,15 @@ def project(tmp_path_factory) -> Path:
     gated(registry, "b")
     registry.move(CHALLENGER, "b", "the newest registered version")
     with registry.transaction():  # as rollout.start writes it: the state and the history line together
-        registry.rollout = {"version": "b", "mode": "shadow", "canary_share": None, "started": now(), "champion": "a"}
+        registry.rollout = {"version": "b", "mode": "shadow", "canary_share": None, "started": store.now(),
+                            "champion": "a"}
         registry.move(CANDIDATE, "b", "blessed by the gate and the infra check: shadow rollout",
                       rollout=registry.rollout)
-    time.sleep(1.05)  # the decision comes after the rollout's start
+    registry_clock(patch, 20)  # the decision comes after the rollout's start
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     write_json(registry.dir / "decisions" / "b" / f"{stamp}.json", DECISION | {
-        "time": now(), "version": "b", "champion": "a", "mode": "shadow", "outcome": "promote",
+        "time": store.now(), "version": "b", "champion": "a", "mode": "shadow", "outcome": "promote",
         "reasons": ["roc_auc +0.02 [0.01, 0.03] on 400 paired records"], "evidence": f"decisions/b/{stamp}.json"})
     with registry.transaction():
         rollout, registry.rollout = registry.rollout, None

@@ -15,7 +15,7 @@ from driftline.release import rollout
 from driftline.release.judge import rolls_out
 from driftline.release.publish import promote
 from tests.helpers import tiny_models
-from tests.helpers.project import REPO, cli
+from tests.helpers.project import REPO, cli_in_process
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +117,7 @@ def test_a_blessed_release_rolls_out_only_in_shadow_or_canary_and_beside_a_champ
 def test_rollout_status_prints_the_state(tmp_path, tags):
     registry = registry_with(tmp_path, tags)
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
-    assert json.loads(cli(tmp_path, "rollout", "status", "--json").stdout)["rollout"] is None
+    assert json.loads(cli_in_process(tmp_path, "rollout", "status", "--json").stdout)["rollout"] is None
     rollout.start(registry, "b", "canary", 0.25, "by hand")
-    shown = cli(tmp_path, "rollout", "status")
+    shown = cli_in_process(tmp_path, "rollout", "status")
     assert "canary (share 25%): candidate b beside champion a" in shown.stderr

@@ -154,22 +154,3 @@ def test_the_estimator_carries_the_spread_of_reference_json_and_old_models_keep_
     reference = {"calibration": [IDENTITY] * 4, "metrics": {}}
     assert estimator(Multiclass(), tmp_path, reference | spread).spread == spread
     assert estimator(Multiclass(), tmp_path, reference).spread == {}
-
-
-@pytest.mark.parametrize("kind", ["binary", "multiclass", "regression"])
-def test_the_package_stage_stores_the_test_splits_spread_for_every_task(kind, tmp_path):
-    from driftline.stages.package import monitoring_reference
-    from tests.helpers.task_models import task_model
-    from tests.unit.test_package import audit_outputs
-
-    model = task_model(kind)
-    audit = audit_outputs(tmp_path / "audit", model.params.schema.features)
-    reference, _, _ = monitoring_reference(model.params, model.root / "featurize", model.root / "train", audit,
-                                           model.predictor.decision)
-    test = model.split("test")
-    assert reference["sampling_error"]["rows"] == len(test)
-    assert set(reference["sampling_error"]["sd"]) == set(ESTIMATED[kind])
-    assert all(sd > 0 for sd in reference["sampling_error"]["sd"].values())
-    assert reference["thresholds"]["chunks"] == CHUNKS and reference["thresholds"]["chunk_rows"] == len(test) // CHUNKS
-    assert set(reference["thresholds"]["metrics"]) == set(ESTIMATED[kind])
-    assert json.loads(json.dumps(reference)) == reference

@@ -11,6 +11,7 @@ from driftline.core.data import VECTORISED_ROWS, category_text, category_texts
 from driftline.core.encoding import CategoricalEncoding
 from driftline.core.splits import split
 from driftline.stages.evaluate import _as_categories, fit_baseline
+from tests.helpers.declared_types import SCHEMA, pandas_typed
 
 VALUES = [" Male", "Female ", None, np.nan, pd.NA, "?", "", "True", "02139"]
 
@@ -69,8 +70,6 @@ def test_without_a_cap_the_split_is_sklearns_split_by_shares():
 
 
 def test_the_baseline_fits_on_a_seeded_sample_of_max_rows(params, capsys):
-    from tests.unit.test_declared_types import SCHEMA, pandas_typed
-
     train = pandas_typed(1200)
     baseline = params.evaluate.baseline.model_copy(update={"max_rows": 1000, "max_iter": 20})
     cfg = params.evaluate.model_copy(update={"baseline": baseline})

@@ -8,7 +8,7 @@ from evidently.ui.workspace import Workspace
 from driftline.monitoring.figures import DriftlineFigure
 from driftline.monitoring.uncertainty import BAND
 from driftline.monitoring.workspace import add_snapshots, rebuild
-from tests.helpers.project import REPO, cli
+from tests.helpers.project import REPO, cli_in_process
 from tests.helpers.summaries import ENDS, summary, typed, write_summaries
 
 MODEL = "adult"
@@ -72,7 +72,7 @@ def test_rebuild_gives_the_same_snapshots_and_drops_what_was_there(tmp_path):
 def test_the_cli_rebuilds_the_workspace_from_the_projects_summaries(tmp_path):
     shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
     write_summaries(tmp_path / "reports" / "monitoring")
-    done = cli(tmp_path, "workspace", "rebuild", "--workspace", "reports/ws")
+    done = cli_in_process(tmp_path, "workspace", "rebuild", "--workspace", "reports/ws")
     assert "3 snapshot(s)" in done.stderr
     workspace = Workspace(str(tmp_path / "reports" / "ws"))
     [project] = workspace.list_projects()

@@ -22,12 +22,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_ready(url: str, server: subprocess.Popen, budget_s: float) -> float | None:
-    """Seconds until /readyz answers 200, or None when the budget runs out or the server exits."""
+def wait_ready(url: str, server: subprocess.Popen, budget_s: float, probe: str = "/readyz") -> float | None:
+    """Seconds until the readiness PROBE answers 200, or None when the budget runs out or the server exits."""
     started = time.perf_counter()
     while time.perf_counter() - started < budget_s and server.poll() is None:
         try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+            if httpx.get(f"{url}{probe}", timeout=1).status_code == 200:
                 return time.perf_counter() - started
         except httpx.HTTPError:
             pass

@@ -21,7 +21,8 @@ class Batcher:
     No timer: a lone request is scored at once, and under load the batch is whatever queued while the
     previous one ran. (BentoML's adaptive batching answered 503 to many requests at budgets of 20 to 100 ms
     here, and its batches lose which request a record came from, which the inference log keeps.) A batch
-    that fails is scored again request by request, so a bad request fails alone.
+    that fails is scored again request by request, so a bad request fails alone. `drain` waits until every
+    request queued so far is answered (the service's shutdown, before the log closes).
     """
 
     def __init__(self, score: Score):
@@ -35,6 +36,10 @@ class Batcher:
         if len(self.pending) == 1:
             loop.call_soon(self._flush)
         return await future
+
+    async def drain(self) -> None:
+        """Return once every request queued so far is answered (or has failed)."""
+        await asyncio.gather(*(future for _, future in self.pending), return_exceptions=True)
 
     def _flush(self) -> None:
         batch, self.pending = self.pending, []

@@ -180,8 +180,9 @@ class InferenceLog:
     counted. Rows that the database refuses are isolated (write_isolating): the batch's other rows are written
     and the refused ones go to the dead-letter file DEAD_LETTERS, so that one bad row never holds up the rest.
     Rows are lost only where that file cannot take them either (or there is none): they are counted, and the
-    service is then not ready. `flush` waits until what was appended is written or dead-lettered; `close` does
-    that, dead-letters what an outage still holds when its time is up, and stops (the service's shutdown).
+    service is then not ready. `flush` waits until what was appended is written or dead-lettered; `tried` only
+    until the writer has tried again (an outage's failed try too); `close` flushes, dead-letters what an outage
+    still holds when its time is up, and stops (the service's shutdown).
     """
 
     def __init__(self, url: str, batch_rows: int = 5000, interval_s: float = 0.1, retry_s: float = 1.0,
@@ -194,6 +195,7 @@ class InferenceLog:
         self.last_error: str | None = None
         self._engine: Engine | None = None
         self._taken = 0  # rows the writer holds: neither pending nor written yet
+        self._tries = 0  # writes tried so far, whatever came of them
         self._settled = threading.Condition()  # flush waits on it; the writer notifies after each batch
         self._closing = threading.Event()
         self._deadline = float("inf")  # when close stops retrying an outage
@@ -217,6 +219,14 @@ class InferenceLog:
         first (an outage keeps rows pending until it ends, or until close)."""
         with self._settled:
             return self._settled.wait_for(lambda: not self.pending and not self._taken, timeout_s)
+
+    def tried(self, timeout_s: float | None = None) -> bool:
+        """Wait until a write that began after this call has ended (written, refused or failed on an outage), or
+        nothing is pending; False if TIMEOUT_S passed first."""
+        with self._settled:
+            target = self._tries + (2 if self._taken else 1)  # a write under way began before this call
+            return self._settled.wait_for(lambda: self._tries >= target or not (self.pending or self._taken),
+                                          timeout_s)
 
     def close(self, timeout_s: float = 10) -> dict:
         """Write what is pending (retrying an outage until TIMEOUT_S, within the server's shutdown grace), put what
@@ -267,7 +277,7 @@ class InferenceLog:
             self.pending.extendleft(reversed(done.unwritten))
             self.counts["failed_writes"] += 1
             self.last_error = done.outage
-        self._settle()
+        self._settle(tried=True)
         return not done.unwritten
 
     def _set_aside(self, rows: list[dict], error: str | None) -> None:
@@ -293,9 +303,10 @@ class InferenceLog:
         self.last_error = f"{len(refused)} rows lost ({refused[-1][1]}); the dead-letter file: {why}"
         log.error("inference log: %s", self.last_error)
 
-    def _settle(self) -> None:
+    def _settle(self, tried: bool = False) -> None:
         with self._settled:
             self._taken = 0
+            self._tries += tried
             self._settled.notify_all()
 
 

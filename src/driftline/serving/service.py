@@ -289,8 +289,11 @@ class Driftline:
         return self.log is None or not self.log.counts["lost"]
 
     @bentoml.on_shutdown
-    def close_log(self) -> None:
-        if self.shadow is not None:  # first: its last answers go to the log
+    async def close_log(self) -> None:
+        for batcher in (self.batcher, self.canary):  # first: the answers of requests in flight go to the log
+            if batcher is not None:
+                await batcher.drain()
+        if self.shadow is not None:  # then the shadow's last answers
             self.shadow.close()
         if self.log is not None:
             self.log.close()

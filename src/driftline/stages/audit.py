@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import shap  # noqa: E402
 
-from driftline.config import Params, Schema  # noqa: E402
+from driftline.config import Params  # noqa: E402
 from driftline.core.artifacts import write_json  # noqa: E402
 from driftline.core.data import sensitive_groups  # noqa: E402
 from driftline.core.encoding import Transform  # noqa: E402
@@ -33,6 +33,7 @@ from driftline.core.predictor import raw_outputs  # noqa: E402
 from driftline.core.splits import load_split  # noqa: E402
 from driftline.core.task import Task  # noqa: E402
 from driftline.errors import AuditError  # noqa: E402
+from driftline.schema import Schema  # noqa: E402
 
 
 def fairness(frame: pd.DataFrame, task: Task, answers: dict[str, np.ndarray], decision: dict,

@@ -12,6 +12,7 @@ from torchmetrics.classification import BinaryAUROC
 
 from driftline.config import TrainParams
 from driftline.core.encoding import Transform
+from driftline.core.failpoints import failpoint
 from driftline.core.model import TabularNet
 from driftline.core.task import Task
 
@@ -49,6 +50,7 @@ class Learner(L.LightningModule):
                            "regression": lambda: MeanSquaredError(squared=False)}[task.kind]()
 
     def on_train_epoch_start(self):
+        failpoint("train.epoch")  # the fault tests: `train.epoch:2` dies once the first epoch's checkpoint is written
         torch.manual_seed(self.params.seed * 100_003 + self.current_epoch)
 
     def loss(self, outputs: torch.Tensor, y: torch.Tensor, fold: torch.Tensor | None = None) -> torch.Tensor:

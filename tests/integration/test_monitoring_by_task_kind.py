@@ -19,7 +19,7 @@ from driftline.serving.answers import answer_columns, answer_records
 from driftline.stages import audit
 from driftline.stages.package import save_model
 from tests.helpers import tiny_models
-from tests.helpers.task_models import one_thread, task_model  # noqa: F401 - one_thread: autouse
+from tests.helpers.task_models import task_model
 
 LABELLED = 400  # of the batch's 1,000 rows
 

@@ -11,7 +11,7 @@ from driftline.core.metrics import task_metrics
 from driftline.core.task import Task
 from driftline.monitoring.performance import CBPE, DLE, calibrate_classes, cbpe_multiclass, performance, realised
 from tests.helpers import tiny_models
-from tests.helpers.task_models import one_thread, task_model  # noqa: F401 - one_thread: autouse
+from tests.helpers.task_models import task_model
 
 KINDS = ("binary", "multiclass", "regression")
 BINS = 10

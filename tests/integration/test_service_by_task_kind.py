@@ -3,53 +3,27 @@ its inference log."""
 
 from __future__ import annotations
 
-import importlib.util
-import json
-import sys
-import time
-
 import numpy as np
 import pandas as pd
 import pytest
 
+from driftline.core.data import records
 from driftline.core.predictor import Predictor
 from driftline.serving.log import read_window
 from tests.helpers import tiny_models
-from tests.helpers.project import REPO
+from tests.helpers.service import drain, service_client
 
 KINDS = ["binary", "multiclass", "regression"]
-
-
-def fresh_service(kind: str):
-    """A copy of the service module of its own (it reads its model when imported), so that the session's
-    app_client, which reloads driftline.serving.service, keeps its globals. BentoML registers an app's metrics
-    process-wide, once: this copy's app goes without them."""
-    spec = importlib.util.spec_from_file_location(f"service_{kind}", REPO / "src/driftline/serving/service.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # pydantic resolves the request model's annotations there
-    spec.loader.exec_module(module)
-    module.Driftline.config["metrics"] = {"enabled": False}
-    return module
 
 
 @pytest.fixture(scope="module", params=KINDS)
 def served(request, tmp_path_factory):
     """(kind, test client, predictor of the same model, log URL) for a tiny model of each task."""
-    from starlette.testclient import TestClient
-
     kind = request.param
     model = tiny_models.package(kind)
     url = f"sqlite:///{tmp_path_factory.mktemp(f'log-{kind}') / 'inference.db'}"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DRIFTLINE_MODEL_TAG", str(model.tag))
-        patch.setenv("DRIFTLINE_LOG_URL", url)
-        service = fresh_service(kind)
-        with TestClient(service.Driftline.to_asgi()) as client:
-            yield kind, client, Predictor.load(model.path), url
-
-
-def records(frame: pd.DataFrame) -> list[dict]:
-    return json.loads(frame.to_json(orient="records"))
+    with service_client(kind, {"DRIFTLINE_MODEL_TAG": str(model.tag), "DRIFTLINE_LOG_URL": url}) as client:
+        yield kind, client, Predictor.load(model.path), url
 
 
 def features(predictor: Predictor, rows: int = 12) -> pd.DataFrame:
@@ -109,11 +83,8 @@ def test_the_request_takes_an_optional_target_of_its_declared_type(served):
 def test_every_answer_is_logged_and_reads_back_as_predict_names_it(served):
     kind, client, predictor, url = served
     rows = features(predictor, rows=30)
-    before = client.get("/metadata/log").json()["written"]
     answers = client.post("/predict", json={"records": records(rows)}).json()
-    deadline = time.monotonic() + 10
-    while client.get("/metadata/log").json()["written"] < before + len(rows) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    drain(client)
     window = read_window(url, predictor.schema).set_index("record_id").loc[[a["id"] for a in answers]]
     expected = predictor.predict(rows)
     for name in predictor.task.output_columns:
