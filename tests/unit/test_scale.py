@@ -1,6 +1,7 @@
 """The paths that keep large data fast give the same answers as the value-by-value ones, and the stages that
 sample (holdout splits, the baseline's fit) sample as declared."""
 
+import logging
 import math
 
 import numpy as np
@@ -69,12 +70,13 @@ def test_without_a_cap_the_split_is_sklearns_split_by_shares():
         assert parts[name].index.equals(expected.index)
 
 
-def test_the_baseline_fits_on_a_seeded_sample_of_max_rows(params, capsys):
+def test_the_baseline_fits_on_a_seeded_sample_of_max_rows(params, caplog):
+    caplog.set_level(logging.INFO, logger="driftline")
     train = pandas_typed(1200)
     baseline = params.evaluate.baseline.model_copy(update={"max_rows": 1000, "max_iter": 20})
     cfg = params.evaluate.model_copy(update={"baseline": baseline})
     sampled = fit_baseline(train, SCHEMA, cfg)
-    assert "sample of 1000 of 1200 training rows" in capsys.readouterr().err
+    assert "sample of 1000 of 1200 training rows" in caplog.text
     direct = fit_baseline(train.sample(n=1000, random_state=cfg.baseline.seed), SCHEMA, cfg)
     rows = _as_categories(train, SCHEMA)
     assert np.array_equal(sampled.predict_proba(rows), direct.predict_proba(rows))

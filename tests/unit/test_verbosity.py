@@ -1,6 +1,8 @@
 """The quiet switch: third-party loggers and library warnings off for a call only, everything back with --verbose."""
 
+import io
 import logging
+import sys
 import warnings
 
 import pytest
@@ -71,3 +73,20 @@ def test_driftline_logs_its_notices_alone_and_only_its_warnings_under_a_runner(m
     monkeypatch.setenv(VERBOSE, "1")
     show_logs()
     assert logger.level == logging.INFO
+
+
+def test_driftline_logs_to_the_stderr_of_the_moment(monkeypatch):
+    """A line goes to sys.stderr as it is when logged, not to the stream of when show_logs ran, which a CLI
+    runner or a test's capture may have closed since."""
+    logger = logging.getLogger("driftline")
+    monkeypatch.setattr(logger, "handlers", [])
+    monkeypatch.delenv(VERBOSE, raising=False)
+    monkeypatch.delenv(QUIET_STAGES, raising=False)
+    gone = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", gone)
+    show_logs()
+    gone.close()
+    now = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", now)
+    logging.getLogger("driftline.test").info("logged")
+    assert now.getvalue() == "logged\n"

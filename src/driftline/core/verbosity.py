@@ -39,14 +39,26 @@ def stage_line(text: str, stream: TextIO | None = None) -> None:
         print(text, file=stream or sys.stdout, flush=True)
 
 
+class Stderr(logging.StreamHandler):
+    """A handler that writes to sys.stderr as it is when a line is logged, not as it was when the handler was
+    made (a test's captured stream, a CLI runner's, is replaced after it)."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: TextIO) -> None:  # StreamHandler.__init__ sets it; the property reads it live
+        pass
+
+
 def show_logs() -> None:
     """driftline's own log lines, as they are, on stderr: its notices (INFO) where a stage runs alone, only its
     warnings under a runner that prints one line per stage (unless verbose). Entry points call it once."""
     logger = logging.getLogger("driftline")
-    if not any(getattr(h, "driftline", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, Stderr) for h in logger.handlers):
+        handler = Stderr()
         handler.setFormatter(logging.Formatter("%(message)s"))
-        handler.driftline = True
         logger.addHandler(handler)
     quieted = os.environ.get(QUIET_STAGES) and not verbose()
     logger.setLevel(logging.WARNING if quieted else logging.INFO)
