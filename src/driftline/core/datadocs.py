@@ -71,7 +71,7 @@ def make_offline(docs_dir: Path) -> list[str]:
         if offline != text:
             page.write_text(offline, encoding="utf-8")
     if dropped:
-        log.info("Data Docs: dropped assets that are not vendored: %s", ", ".join(sorted(dropped)))
+        log.debug("Data Docs: dropped assets that are not vendored: %s", ", ".join(sorted(dropped)))
     return sorted(dropped)
 
 
