@@ -8,7 +8,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_LOGGING_LEVEL ?= WARNING
 export DO_NOT_TRACK := 1
 
-.PHONY: install data run repro test test-slow docs lock bench bench-model bench-monitor bench-serve
+.PHONY: install data run repro test test-slow docs lock bench bench-model bench-blend bench-monitor bench-serve
 
 install: $(STAMP)
 
@@ -52,6 +52,9 @@ lock:
 
 bench-model: data
 	$(BIN)/python benchmarks/model.py
+
+bench-blend: data
+	$(BIN)/python benchmarks/blend.py
 
 bench-monitor: data
 	$(BIN)/python benchmarks/monitor.py --days 30

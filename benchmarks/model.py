@@ -31,11 +31,12 @@ from scipy.special import expit
 from sklearn.metrics import roc_auc_score
 
 from driftline.config import Params, load_params, with_values
+from driftline.core.blend import DEEP_ONLY, Blend
 from driftline.core.data import coerce, read_dataset
 from driftline.core.encoding import Transform
 from driftline.core.metrics import calibration_error, choose_threshold
-from driftline.core.model import TabularNet
-from driftline.core.predictor import Predictor, raw_outputs
+from driftline.core.model import TabularNet, raw_outputs
+from driftline.core.predictor import Predictor
 from driftline.core.splits import load_split
 from driftline.core.task import Task
 from driftline.stages import evaluate, featurize, train
@@ -92,7 +93,7 @@ def small_data(params: Params, seed: int, folds: bool, tmp: Path) -> dict:
     trained = train.run(p, art / "featurize", art / "train", art / "checkpoints", art / "train.json",
                         art / "history.json")
     seconds = time.perf_counter() - started
-    evaluate.run(p, art / "featurize", art / "train", art / "decision.json", art / "scores.parquet",
+    evaluate.run(p, art / "featurize", art / "train", art / "boost", art / "decision.json", art / "scores.parquet",
                  art / "evaluate.json", art / "plots")
     task, decision = Task.of(p.schema), json.loads((art / "decision.json").read_text())
     y = task.targets(external)
@@ -140,26 +141,11 @@ MODELS = {"driftline": {}, "previous": PREVIOUS}
 
 
 def record_ms(model: TabularNet, transform: Transform, params: Params, frame, calls: int = 400) -> float:
-    """Median milliseconds of one record through Predictor.predict_columns in process, on one torch thread (as
-    the service runs), over CALLS calls on the first rows of FRAME."""
-    predictor = Predictor(model=model, transform=transform, schema=params.schema,
+    """Median milliseconds of one record through Predictor.predict_columns in process (record.one_record_ms)."""
+    predictor = Predictor(blend=Blend(transform, DEEP_ONLY, model), transform=transform, schema=params.schema,
                           decision={"threshold": 0.5, "temperature": 1.0}, na_values=params.data.na_values,
                           max_records=1)
-    records = [{name: [value] for name, value in row.items()}
-               for row in frame[params.schema.features].head(calls).to_dict(orient="records")]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        for one in records[:20]:
-            predictor.predict_columns(one)
-        times = []
-        for one in records:
-            started = time.perf_counter()
-            predictor.predict_columns(one)
-            times.append(time.perf_counter() - started)
-    finally:
-        torch.set_num_threads(threads)
-    return 1000 * float(np.median(times))
+    return record.one_record_ms(predictor, frame[params.schema.features], calls)
 
 
 def main(seeds: int = typer.Option(5, min=1), first_seed: int = typer.Option(0),

@@ -16,10 +16,13 @@ from __future__ import annotations
 import math
 import os
 import platform
+import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+import torch
 from rich.console import Console
 from rich.table import Table
 
@@ -109,3 +112,22 @@ def publish(name: str, tables: list[dict], directory: Path = RESULTS) -> Path:
     path = write(name, tables, directory)
     Console().print(f"wrote {path}")
     return path
+
+
+def one_record_ms(predictor, features, calls: int = 300) -> float:
+    """Median milliseconds of one record through PREDICTOR.predict_columns in process, on one torch thread (as the
+    service runs), over CALLS calls on the first rows of the frame FEATURES, after 20 calls of warm-up."""
+    rows = [{name: [value] for name, value in row.items()} for row in features.head(calls).to_dict(orient="records")]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for one in rows[:20]:
+            predictor.predict_columns(one)
+        times = []
+        for one in rows:
+            started = time.perf_counter()
+            predictor.predict_columns(one)
+            times.append(time.perf_counter() - started)
+    finally:
+        torch.set_num_threads(threads)
+    return 1000 * float(np.median(times))

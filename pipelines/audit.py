@@ -8,8 +8,8 @@ from driftline.stages import audit
 from pipelines import run_stage
 
 
-def main(splits: Path, model: Path, decision: Path, out: Path, metrics: Path) -> None:
-    run_stage("audit", lambda params: audit.run(params, splits, model, decision, out, metrics))
+def main(splits: Path, model: Path, trees: Path, decision: Path, out: Path, metrics: Path) -> None:
+    run_stage("audit", lambda params: audit.run(params, splits, model, trees, decision, out, metrics))
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ from driftline.stages import package
 from pipelines import run_stage
 
 
-def main(splits: Path, model: Path, decision: Path, audit: Path, out: Path) -> None:
-    run_stage("package", lambda params: package.run(params, splits, model, decision, audit, out))
+def main(splits: Path, model: Path, trees: Path, decision: Path, audit: Path, out: Path) -> None:
+    run_stage("package", lambda params: package.run(params, splits, model, trees, decision, audit, out))
 
 
 if __name__ == "__main__":

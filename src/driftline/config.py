@@ -122,6 +122,30 @@ class TrainParams(Strict):
         return self
 
 
+class BoostParams(Strict):
+    """LightGBM, the gradient-boosting member (boost stage). A null knob takes the task's meta-learned default
+    (Holzmueller et al. 2024, "Better by default", as pytabkit ships them: LGBM_TD_CLASS and LGBM_TD_REG)."""
+
+    seed: int = Field(42, description="Seed of the row and column samples.")
+    max_rounds: int = Field(1000, ge=1, le=100_000, description=(
+        "Most boosting rounds; early stopping keeps the best on validation (or on each fold's held-out rows)."))
+    early_stopping_rounds: int = Field(300, ge=1, description=(
+        "Rounds without a better validation loss before stopping."))
+    learning_rate: float | None = Field(None, gt=0, le=1, description=(
+        "Shrinkage of each tree. null: 0.04 (classification), 0.05 (regression)."))
+    num_leaves: int | None = Field(None, ge=2, le=131_072, description=(
+        "Leaves per tree. null: 50 (classification), 100 (regression)."))
+    min_data_in_leaf: int | None = Field(None, ge=1, description=(
+        "Fewest training rows in a leaf. null: 40 (classification), 3 (regression)."))
+    subsample: float | None = Field(None, gt=0, le=1, description=(
+        "Share of rows each tree sees (bagging, redrawn every round). null: 0.75 (classification), 0.7 "
+        "(regression)."))
+    colsample_bytree: float = Field(1.0, gt=0, le=1, description="Share of columns each tree sees.")
+    min_sum_hessian_in_leaf: float = Field(1e-7, ge=0, description="Smallest hessian sum in a leaf.")
+    max_bin: int = Field(255, ge=2, le=65_535, description="Histogram bins per numeric column.")
+    threads: int = Field(0, ge=0, le=1024, description="Training threads; 0: OpenMP's default (every core).")
+
+
 class TuneParams(Strict):
     dir: Path = Field(description=(
         "Where driftline tune keeps study.db (the Optuna study, SQLite; resumes after a stop), best.yaml and "
@@ -146,6 +170,9 @@ class EvaluateParams(Strict):
     interval_level: float = Field(0.9, gt=0, lt=1, description=(
         "Regression: the coverage the prediction interval is built for (split conformal, from the validation "
         "residuals)."))
+    blend_rounds: int = Field(25, ge=1, le=1000, description=(
+        "Rounds of the greedy ensemble selection (Caruana et al. 2004) that weighs the members on validation: "
+        "each round adds one member, a weight is its share of the rounds (25: steps of 0.04)."))
     baseline: BaselineParams = Field(description="The HistGradientBoosting baseline the model is compared with.")
 
 
@@ -331,10 +358,12 @@ class GateParams(Strict):
         "sensitive attribute: multiclass accuracy_gap, macro_f1_gap, recall_gap; regression mae_gap, rmse_gap, "
         "mean_prediction_gap (in the target's units). A gap not listed is not gated."))
     bootstrap_rounds: int = Field(ge=10, le=10_000, description=(
-        "Paired bootstrap rounds of the test split for the model card's confidence intervals of the task's "
-        "primary metric."))
+        "Paired bootstrap rounds of the test split for the confidence intervals of the task's primary metric: "
+        "the model card's, and the baseline check's."))
     baseline: list[ChangeThreshold] = Field(description=(
-        "Bounds against the gradient-boosting baseline of the same run."))
+        "Bounds against the gradient-boosting baseline of the same run. An absolute bound on the primary metric "
+        "is checked on the paired 95% interval of the difference: refused only where the whole interval lies on "
+        "the wrong side (absolute 0: never a model shown worse than its own baseline)."))
     dummy: list[ChangeThreshold] = Field(description=(
         "Bounds against the dummy of the same run (the class prior, or the mean): a model must have learnt "
         "something."))
@@ -423,6 +452,8 @@ class Params(Strict):
     ingest: IngestParams = Field(description="driftline ingest: what happens to a new batch.")
     featurize: FeaturizeParams = Field(description="The split and the feature transform (featurize stage).")
     train: TrainParams = Field(description="The model, its optimiser and its training budget (train stage).")
+    boost: BoostParams = Field(BoostParams(), description=(
+        "The gradient-boosting member trained beside the network (boost stage), blended with it on validation."))
     tune: TuneParams = Field(description="driftline tune: Optuna TPE over train's knobs, on the validation split.")
     evaluate: EvaluateParams = Field(description="Test metrics, the decision threshold and the baseline.")
     audit: AuditParams = Field(description="SHAP attributions and per-group fairness (audit stage).")

@@ -25,6 +25,7 @@ SMALL = {
               # low frequencies: a few thousand rows cannot fit the full-data scale
               "batch_size": 128, "cv_below_rows": None,
               "embedding": {"d_embedding": 16, "n_frequencies": 16, "frequency_init_scale": 1.0, "lite": True}},
+    "boost": {"max_rounds": 60, "early_stopping_rounds": 20},
     "audit": {"background_rows": 20, "explain_rows": 40},
     # four epochs on a few thousand rows
     "gate": {"floors": [{"metric": "roc_auc", "min": 0.8}, {"metric": "calibration_error", "max": 0.1}]},
@@ -99,26 +100,28 @@ def cli_in_process(root: Path, *args: str, check: bool = True):
     return done
 
 
-def model_stages(root: Path, train_changes: dict | None = None, packaged: bool = True) -> None:
-    """train, evaluate, audit and (PACKAGED) package of the project at ROOT in-process, in dvc.yaml's order,
-    after TRAIN_CHANGES to params.yaml's train section."""
+def model_stages(root: Path, train_changes: dict | None = None, packaged: bool = True,
+                 boost_changes: dict | None = None) -> None:
+    """train, boost, evaluate, audit and (PACKAGED) package of the project at ROOT in-process, in dvc.yaml's
+    order, after TRAIN_CHANGES and BOOST_CHANGES to params.yaml's train and boost sections."""
     from driftline.config import load_params
-    from driftline.stages import audit, evaluate, package, train
+    from driftline.stages import audit, boost, evaluate, package, train
 
-    if train_changes:
+    if train_changes or boost_changes:
         raw = yaml.safe_load((root / "params.yaml").read_text())
-        raw["train"] |= train_changes
+        raw["train"] |= train_changes or {}
+        raw["boost"] |= boost_changes or {}
         (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     params, art, met = load_params(root / "params.yaml"), root / "artifacts", root / "metrics"
     decision = art / "evaluate/decision.json"
     train.run(params, art / "featurize", art / "train", art / "train-checkpoints", met / "train.json",
               root / "plots/train_history.json")
-    evaluate.run(params, art / "featurize", art / "train", decision, art / "evaluate/scores.parquet",
-                 met / "evaluate.json", root / "plots")
-    audit.run(params, art / "featurize", art / "train", decision, art / "audit", met / "audit.json")
+    boost.run(params, art / "featurize", art / "boost", met / "boost.json")
+    members = (art / "featurize", art / "train", art / "boost")
+    evaluate.run(params, *members, decision, art / "evaluate/scores.parquet", met / "evaluate.json", root / "plots")
+    audit.run(params, *members, decision, art / "audit", met / "audit.json")
     if packaged:
-        package.run(params, art / "featurize", art / "train", decision, art / "audit", art / "package/package.json",
-                    root)
+        package.run(params, *members, decision, art / "audit", art / "package/package.json", root)
 
 
 @contextmanager

@@ -53,8 +53,8 @@ def prepared(trained, tmp_path_factory) -> Path:
     params["gate"] |= {"bootstrap_rounds": 50, "infra": params["gate"]["infra"] | {"rows": 40}}  # a test's gate
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     art = root / "artifacts"
-    package.run(load_params(root / "params.yaml"), art / "featurize", art / "train", art / "evaluate/decision.json",
-                art / "audit", art / "package/package.json", root)
+    package.run(load_params(root / "params.yaml"), art / "featurize", art / "train", art / "boost",
+                art / "evaluate/decision.json", art / "audit", art / "package/package.json", root)
     registry = Registry(root / "registry")
     registry.register(registry.get("champion") | {"version": "rival"})  # the champion's model, as another version
     rollout.start(registry, "rival", "shadow", 0.1, "a rollout to decide")

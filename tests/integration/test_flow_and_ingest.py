@@ -76,7 +76,7 @@ def test_the_flow_releases_once_and_a_no_op_run_moves_nothing(project):
 
 
 @pytest.mark.parametrize(("edited", "reruns"), [
-    ("src/driftline/core/encoding.py", {"featurize", "train", "evaluate", "audit", "package"}),
+    ("src/driftline/core/encoding.py", {"featurize", "train", "boost", "evaluate", "audit", "package"}),
     # the baseline lives in the evaluate stage alone: its edit builds no new bento
     ("src/driftline/stages/evaluate.py", {"evaluate"}),
 ])

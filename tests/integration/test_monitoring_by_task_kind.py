@@ -35,8 +35,8 @@ def packaged(tmp_path_factory):
             params = with_values(model.params, {"audit.background_rows": 20, "audit.explain_rows": 40,
                                                 "monitor.explain_rows": 20, "monitor.reference_rows": 1000})
             decision = model.root / "decision.json"
-            audit.run(params, model.root / "featurize", model.root / "train", decision, folder, folder / "audit.json")
-            stored = save_model(params, model.root / "featurize", model.root / "train", decision, folder)
+            audit.run(params, *model.members, decision, folder, folder / "audit.json")
+            stored = save_model(params, *model.members, decision, folder)
             found[kind] = model, params, Path(stored.path)
         return found[kind]
 

@@ -31,7 +31,7 @@ def test_the_monitoring_reference_holds_the_tasks_test_metrics_decision_and_esti
     model = task_model(kind)
     params, predictor, task = model.params, model.predictor, model.predictor.task
     audit = audit_outputs(tmp_path / "audit", params.schema.features)
-    reference, background, nanny = monitoring_reference(params, model.root / "featurize", model.root / "train", audit,
+    reference, background, nanny = monitoring_reference(params, *model.members, audit,
                                                         predictor.decision)
     test, val = model.split("test"), model.split("val")
     answers = predictor.predict_columns({name: test[name].to_numpy() for name in params.schema.features})
@@ -59,7 +59,7 @@ def test_the_monitoring_reference_holds_the_tasks_test_metrics_decision_and_esti
 def test_a_packaged_model_carries_what_its_performance_estimate_needs(kind, tmp_path):
     model = task_model(kind)
     params = model.params
-    stored = save_model(params, model.root / "featurize", model.root / "train", model.root / "decision.json",
+    stored = save_model(params, *model.members, model.root / "decision.json",
                         audit_outputs(tmp_path / "audit", params.schema.features))
     folder = Path(stored.path)
     predictor = Predictor.load(folder)
@@ -79,7 +79,7 @@ def test_a_packaged_model_carries_what_its_performance_estimate_needs(kind, tmp_
 def test_the_package_stage_stores_the_test_splits_spread_for_every_task(kind, tmp_path):
     model = task_model(kind)
     audit = audit_outputs(tmp_path / "audit", model.params.schema.features)
-    reference, _, _ = monitoring_reference(model.params, model.root / "featurize", model.root / "train", audit,
+    reference, _, _ = monitoring_reference(model.params, *model.members, audit,
                                            model.predictor.decision)
     test = model.split("test")
     assert reference["sampling_error"]["rows"] == len(test)

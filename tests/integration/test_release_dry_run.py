@@ -51,8 +51,8 @@ def candidate(trained, tmp_path_factory) -> Path:
 
     root = copy_project(trained, tmp_path_factory.mktemp("dry-run") / "project")
     art = root / "artifacts"
-    package.run(load_params(root / "params.yaml"), art / "featurize", art / "train", art / "evaluate/decision.json",
-                art / "audit", art / "package/package.json", root)
+    package.run(load_params(root / "params.yaml"), art / "featurize", art / "train", art / "boost",
+                art / "evaluate/decision.json", art / "audit", art / "package/package.json", root)
     return root
 
 

@@ -34,8 +34,12 @@ def test_evaluation_has_the_flat_keys_and_the_decision_apart(trained):
     assert metrics["roc_auc"] > 0.8
     decision = read(trained / "artifacts/evaluate/decision.json")
     assert decision["threshold"] == pytest.approx(metrics["threshold"], abs=1e-6)
-    # the model's post-hoc choices alone, nothing of the baseline's
-    assert set(decision) == {"threshold", "objective", "temperature", "calibration"}
+    # the blend's weights and post-hoc choices alone, nothing of the baseline's
+    assert set(decision) == {"blend", "threshold", "objective", "temperature", "calibration"}
+    blend = decision["blend"]
+    assert sum(blend["weights"].values()) == pytest.approx(1.0) and blend["metric"] == "roc_auc"
+    assert set(blend["validation"]) == {"model", "deep", "boost"}
+    assert all(metrics[f"weight_{name}"] == blend["weights"].get(name, 0.0) for name in ("deep", "boost"))
     calibration = decision["calibration"]
     assert decision["temperature"] == (calibration["fitted_temperature"] if calibration["applied"] else 1.0)
 

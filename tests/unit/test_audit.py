@@ -8,6 +8,7 @@ import shap
 import torch
 
 from driftline.config import with_values
+from driftline.core.blend import DEEP_ONLY, Blend
 from driftline.core.data import coerce, sensitive_groups
 from driftline.core.encoding import Transform
 from driftline.core.explain import (
@@ -19,8 +20,8 @@ from driftline.core.explain import (
     column_attributions,
     deeplift,
 )
-from driftline.core.model import TabularNet
-from driftline.core.predictor import Predictor, raw_outputs
+from driftline.core.model import TabularNet, raw_outputs
+from driftline.core.predictor import Predictor
 from driftline.core.task import Task
 from driftline.errors import AuditError
 from driftline.monitoring.attribution import attribution_drift
@@ -84,7 +85,7 @@ def test_attributions_add_up_to_each_output(params, encoded, model, outputs, sha
                      outputs=outputs, sharing=sharing, groups=2 if sharing == "mini" else 1,
                      categories=transform.categories, d_category=4 if sharing == "mini" else None).eval()
     rows = frame.iloc[100:130 if outputs == 1 else 110]
-    values, base = column_attributions(net, transform, frame.iloc[:40], rows)
+    values, base = column_attributions(Blend(transform, DEEP_ONLY, net), frame.iloc[:40], rows)
     assert values.shape == (len(rows), len(transform.columns), outputs) and base.shape == (outputs,)
     assert additivity_error(values, base, raw_outputs(net, transform(rows))) < 1e-4
     assert np.abs(values).sum(axis=0).min() > 0  # every column has a say in every output
@@ -135,9 +136,10 @@ def test_explanations_in_threads_at_once_are_each_their_own(params, encoded):
     net = TabularNet(transform.width, transform.scores, members=4, blocks=2, width=32, dropout=0.1,
                      embedding=params.train.embedding.model_dump()).eval()
     batches = [frame.iloc[100:140], frame.iloc[200:240]]
-    alone = [column_attributions(net, transform, frame.iloc[:40], rows)[0] for rows in batches]
+    blend = Blend(transform, DEEP_ONLY, net)
+    alone = [column_attributions(blend, frame.iloc[:40], rows)[0] for rows in batches]
     with ThreadPoolExecutor(3) as pool:
-        running = [pool.submit(column_attributions, net, transform, frame.iloc[:40], rows) for rows in batches]
+        running = [pool.submit(column_attributions, blend, frame.iloc[:40], rows) for rows in batches]
         for _ in range(20):
             raw_outputs(net, transform(frame.iloc[:300]))
         together = [future.result()[0] for future in running]
@@ -183,9 +185,10 @@ def audited(request, params, tmp_path_factory):
     transform.save(root / "splits/transform.json")
     model.save(root / "model")
     (root / "decision.json").write_text(json.dumps(tiny_models.DECISIONS[kind]))
-    metrics = audit.run(run_params, root / "splits", root / "model", root / "decision.json", root / "audit",
-                        root / "audit.json")
-    predictor = Predictor(model, transform, schema, tiny_models.DECISIONS[kind], ["?", ""], 100)
+    metrics = audit.run(run_params, root / "splits", root / "model", root / "boost", root / "decision.json",
+                        root / "audit", root / "audit.json")
+    predictor = Predictor(Blend(transform, DEEP_ONLY, model), transform, schema, tiny_models.DECISIONS[kind],
+                          ["?", ""], 100)
     return run_params, predictor, frame.iloc[:450], frame.iloc[450:], root, metrics
 
 
@@ -207,7 +210,7 @@ def test_the_audit_explains_each_task_and_the_attributions_add_up(audited):
     assert set(summary["base_value"]) == set(predictor.task.classes) if kind == "multiclass" else \
         isinstance(summary["base_value"], float)
     # the importance is the mean |SHAP| over the rows and every output (each class of a multiclass model)
-    values, _ = column_attributions(predictor.model, predictor.transform,
+    values, _ = column_attributions(predictor.blend,
                                     train.sample(cfg.background_rows, random_state=cfg.seed),
                                     test.sample(cfg.explain_rows, random_state=cfg.seed))
     ranked = read(root / "audit/shap_importance.json")
@@ -215,7 +218,7 @@ def test_the_audit_explains_each_task_and_the_attributions_add_up(audited):
     expected = np.abs(values).mean(axis=(0, 2))
     np.testing.assert_allclose([ranked[name] for name in run_params.schema.features], expected, atol=1e-6)
     if kind == "multiclass":  # not the predicted class's alone
-        top = raw_outputs(predictor.model, predictor.transform(test.sample(cfg.explain_rows, random_state=cfg.seed)))
+        top = predictor.blend.raw_frame(test.sample(cfg.explain_rows, random_state=cfg.seed))
         chosen = np.abs(values[np.arange(len(top)), :, top.argmax(axis=1)]).mean(axis=0)
         assert not np.allclose(chosen, expected, atol=1e-6)
     for plot in ("importance", "beeswarm"):
@@ -254,8 +257,7 @@ def test_an_audit_whose_attributions_do_not_add_up_fails(audited, monkeypatch):
     _, predictor, train, test, root, _ = audited
     monkeypatch.setattr(audit, "ADDITIVITY_TOLERANCE", 0.0)  # no float sum is exact: nothing adds up
     with pytest.raises(AuditError, match=EXPLAINED[predictor.task.kind].split(" ")[0]):
-        audit.explain(predictor.task, predictor.transform, predictor.model, train.head(5), test.head(5),
-                      root / "failed")
+        audit.explain(predictor.task, predictor.blend, train.head(5), test.head(5), root / "failed")
 
 
 def test_the_explainer_answers_and_explains_each_task(audited):
@@ -265,18 +267,19 @@ def test_the_explainer_answers_and_explains_each_task(audited):
     explainer = Explainer(predictor, train.head(10))
     explained = explainer.explain_columns(columns)
     answers = predictor.predict_columns(columns)
-    raw = raw_outputs(predictor.model, predictor.encode(columns))
+    raw = predictor.blend.raw(predictor.typed(columns))
     every, base = explainer.attributions(test.head(6))  # the audit's: every output
+    scale = 1.0 if kind == "regression" else 1.0 / predictor.task.temperature(predictor.decision)  # the answer's logit
     keys = {"binary": ["probability", "logit"], "multiclass": ["label", "probability", "logit"],
             "regression": ["prediction", "standardised_prediction"]}[kind]
     for n, answer in enumerate(explained):
         assert list(answer) == [*keys, "base_value", "attributions"] and list(answer["attributions"]) == features
         output = answer["standardised_prediction" if kind == "regression" else "logit"]
         assert abs(sum(answer["attributions"].values()) + answer["base_value"] - output) < ADDITIVITY_TOLERANCE
-        assert output == pytest.approx(raw[n].max() if kind == "multiclass" else raw[n, 0], abs=1e-9)
+        assert output == pytest.approx(scale * (raw[n].max() if kind == "multiclass" else raw[n, 0]), abs=1e-9)
         top = raw[n].argmax()
-        assert answer["base_value"] == base[top]
-        np.testing.assert_allclose(list(answer["attributions"].values()), every[n, :, top], atol=1e-9)
+        assert answer["base_value"] == pytest.approx(scale * base[top], abs=1e-12)
+        np.testing.assert_allclose(list(answer["attributions"].values()), scale * every[n, :, top], atol=1e-9)
         if kind == "regression":
             assert answer["prediction"] == pytest.approx(answers["prediction"][n])
         else:  # the probability /predict answers: of the positive class, or of the predicted class

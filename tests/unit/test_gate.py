@@ -65,8 +65,10 @@ def test_change_thresholds_have_their_metric_direction(bound, higher_is_better, 
 
 def test_first_model_faces_floors_fairness_baseline_and_dummy():
     params = load_params().gate
+    # 0.01 below the baseline, but within the noise of the test split: the gain's interval reaches 0
+    noise = {"baseline - candidate": [-0.004, 0.025]}
     verdict = blessing(task("binary"), {"candidate": GOOD, "baseline": {"roc_auc": 0.92}, "dummy": {"roc_auc": 0.5}},
-                       GAPS, params)
+                       GAPS, params, noise)
     assert verdict.blessed
     assert {c.kind for c in verdict.checks} == {"floor", "fairness", "baseline", "dummy"}
     assert [c.name for c in verdict.checks if c.kind == "floor"] == ["roc_auc", "calibration_error"]
@@ -86,32 +88,45 @@ def test_each_failure_is_named():
 def test_floors_and_fairness_bounds_are_off_unless_set():
     params = gate(floors=[], max_parity_amplification=None, max_equalized_odds_difference=None)
     unfair = GAPS | {"sex_demographic_parity_difference": 0.9, "sex_equalized_odds_difference": 0.9}
-    metrics = {"candidate": {"roc_auc": 0.6, "calibration_error": 0.3}, "baseline": {"roc_auc": 0.61},
+    metrics = {"candidate": {"roc_auc": 0.6, "calibration_error": 0.3}, "baseline": {"roc_auc": 0.59},
                "dummy": {"roc_auc": 0.5}}
     verdict = blessing(task("binary"), metrics, unfair, params)
     assert verdict.blessed and {c.kind for c in verdict.checks} == {"baseline", "dummy"}
 
 
 @pytest.mark.parametrize(
-    ("kind", "candidate", "baseline", "dummy", "failed"),
-    [
-        ("regression", {"rmse": 10.4, "r2": 0.6}, {"rmse": 10.0}, {"rmse": 16.0}, set()),
-        ("regression", {"rmse": 11.0, "r2": 0.5}, {"rmse": 10.0}, {"rmse": 16.0}, {"rmse vs baseline"}),
-        ("regression", {"rmse": 16.0, "r2": 0.0}, {"rmse": 20.0}, {"rmse": 16.0}, {"rmse vs dummy"}),
-        ("multiclass", {"log_loss": 0.6, "accuracy": 0.8}, {"log_loss": 0.7}, {"log_loss": 1.1}, set()),
-        ("multiclass", {"log_loss": 1.2, "accuracy": 0.4}, {"log_loss": 0.7}, {"log_loss": 1.1},
+    ("kind", "candidate", "baseline", "dummy", "interval", "failed"),
+    [  # INTERVAL: of baseline - candidate, as card.bootstrap_intervals gives it
+        ("regression", {"rmse": 10.4, "r2": 0.6}, {"rmse": 10.0}, {"rmse": 16.0}, [-0.9, 0.1], set()),
+        ("regression", {"rmse": 11.0, "r2": 0.5}, {"rmse": 10.0}, {"rmse": 16.0}, [-1.5, -0.5], {"rmse vs baseline"}),
+        ("regression", {"rmse": 16.0, "r2": 0.0}, {"rmse": 20.0}, {"rmse": 16.0}, [3.0, 5.0], {"rmse vs dummy"}),
+        ("multiclass", {"log_loss": 0.6, "accuracy": 0.8}, {"log_loss": 0.7}, {"log_loss": 1.1}, [0.05, 0.15], set()),
+        ("multiclass", {"log_loss": 1.2, "accuracy": 0.4}, {"log_loss": 0.7}, {"log_loss": 1.1}, [-0.6, -0.4],
          {"log_loss vs baseline", "log_loss vs dummy"}),
+        ("binary", {"roc_auc": 0.87}, {"roc_auc": 0.88}, {"roc_auc": 0.5}, [-0.002, 0.021], set()),
+        ("binary", {"roc_auc": 0.87}, {"roc_auc": 0.88}, {"roc_auc": 0.5}, [0.004, 0.016], {"roc_auc vs baseline"}),
     ],
 )
-def test_the_gate_init_writes_judges_each_task_by_its_primary_metric(kind, candidate, baseline, dummy, failed):
+def test_the_gate_init_writes_refuses_a_model_shown_worse_than_its_baseline(kind, candidate, baseline, dummy,
+                                                                              interval, failed):
+    intervals = {"baseline - candidate": interval}
     verdict = blessing(task(kind), {"candidate": candidate, "baseline": baseline, "dummy": dummy}, {},
-                       new_data_gate(kind))
+                       new_data_gate(kind), intervals)
     assert {c.name for c in verdict.checks if not c.passed} == failed
     assert verdict.blessed == (not failed)
+    check = next(c for c in verdict.checks if c.kind == "baseline")
+    assert check.interval == [-interval[1], -interval[0]] and "95% paired interval" in check.threshold
+
+
+def test_without_an_interval_the_baseline_check_takes_the_point_estimate():
+    metrics = {"candidate": {"rmse": 10.4}, "baseline": {"rmse": 10.0}, "dummy": {"rmse": 16.0}}
+    verdict = blessing(task("regression"), metrics, {}, new_data_gate("regression"))
+    check = next(c for c in verdict.checks if c.kind == "baseline")
+    assert not check.passed and check.interval is None and check.threshold == "candidate - baseline <= 0.0"
 
 
 def test_a_champion_is_met_in_the_metric_direction():
-    metrics = {"candidate": {"rmse": 10.3}, "baseline": {"rmse": 10.0}, "dummy": {"rmse": 16.0},
+    metrics = {"candidate": {"rmse": 10.3}, "baseline": {"rmse": 10.5}, "dummy": {"rmse": 16.0},
                "champion": {"rmse": 10.0}}
     verdict = blessing(task("regression"), metrics, {}, new_data_gate("regression"))  # at most 2% above
     assert [c.name for c in verdict.checks if not c.passed] == ["rmse vs champion"]

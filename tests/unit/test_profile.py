@@ -258,7 +258,8 @@ def test_init_writes_the_task_and_its_gate(project, table, task, primary):
     assert found["gate"] == gate.model_dump(exclude={"bootstrap_rounds", "infra"}, exclude_defaults=True) | {
         "floors": [], "max_gaps": {}}
     assert gate.floors == [] and gate.max_gaps == {} and gate.max_parity_amplification is None
-    assert [(b.metric, b.relative) for b in (*gate.baseline, *gate.champion)] == [(primary, 1.05), (primary, 1.02)]
+    assert [(b.metric, b.absolute, b.relative) for b in (*gate.baseline, *gate.champion)] == [
+        (primary, 0, None), (primary, None, 1.02)]
     assert [(b.metric, b.absolute, b.strict) for b in gate.dummy] == [(primary, 0, True)]
     assert (gate.bootstrap_rounds, gate.infra) == (adult.gate.bootstrap_rounds, adult.gate.infra)  # kept
     require_task(gate, Task.of(params.schema))

@@ -65,6 +65,7 @@ def models(as_json: bool = typer.Option(False, "--json", help="print one JSON ob
     from driftline.core.metrics import PRIMARY
     from driftline.core.task import Task
     from driftline.registry.store import Registry
+    from driftline.release.card import blend_text
 
     with reported("models", spinner=False):
         params = load_params()
@@ -79,15 +80,16 @@ def models(as_json: bool = typer.Option(False, "--json", help="print one JSON ob
     shown = ({"max parity gap": "demographic_parity_difference", "max odds gap": "equalized_odds_difference"}
              if kind == "binary" else {f"max {gap}": gap for gap in gaps(Task.of(params.schema))})
     title = {"roc_auc": "AUC"}.get(primary, primary)
-    table = Table("version", "created", "data", title, f"baseline {title}", *shown, "gate", "aliases", "card",
-                  title="driftline models")
+    table = Table("version", "created", "data", title, f"baseline {title}", "blend", *shown, "gate", "aliases",
+                  "card", title="driftline models")
     for e in rows:
         largest = [max((v for k, v in e["fairness"].items() if k.endswith(f"_{gap}") and v is not None), default=None)
                    for gap in shown.values()]
         verdict = ("blessed, rolled back: " + e["refused"]["decision"] if e.get("refused") else
                    "blessed" if e["blessed"] else "refused: " + ", ".join(e["failed_checks"]))
         table.add_row(e["version"], e["created"], (e["data_version"] or "")[:8], figure(e["metrics"].get(primary)),
-                      figure(e.get(f"baseline_{primary}")), *(figure(v, 3) for v in largest), verdict,
+                      figure(e.get(f"baseline_{primary}")), blend_text(e.get("blend")) or "-",
+                      *(figure(v, 3) for v in largest), verdict,
                       ", ".join(e["aliases"]), e["card"])
     Console(width=200).print(table)
 

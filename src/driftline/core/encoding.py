@@ -101,22 +101,25 @@ class CategoricalEncoding:
     def _spelling(self) -> dict[bool, str]:
         return boolean_spelling(self.vocabulary)
 
-    def encode(self, values: Sequence) -> np.ndarray:
-        """Values (text, or None/NaN for missing) to one-hot rows. A value that is not text (1, True) is
-        looked up by its canonical text (data.category_texts), as it is declared. A few values (the
-        service's records) take a dict lookup each, which costs microseconds; large batches one vectorised
-        lookup in a pandas Index."""
+    def slots(self, values: Sequence) -> np.ndarray:
+        """Each value's slot: its position in the vocabulary, len(vocabulary) where it is unknown, one more where
+        it is missing. Values (text, or None/NaN for missing) that are not text (1, True) are looked up by
+        their canonical text (data.category_texts), as they are declared. A few values (the service's
+        records) take a dict lookup each, which costs microseconds; large batches one vectorised lookup in a
+        pandas Index."""
         unknown, missing = len(self.vocabulary), len(self.vocabulary) + 1
         texts = category_texts(values, self._spelling)
         absent = pd.isna(texts)
         if len(texts) > VECTORISED_ROWS:
             found = self._index.get_indexer(texts)
-            slots = np.where(absent, missing, np.where(found < 0, unknown, found))
-        else:
-            slots = np.array([missing if gone else self.slot.get(t, unknown) for t, gone in zip(texts, absent)],
-                             dtype=np.int64)
+            return np.where(absent, missing, np.where(found < 0, unknown, found))
+        return np.array([missing if gone else self.slot.get(t, unknown) for t, gone in zip(texts, absent)],
+                        dtype=np.int64)
+
+    def encode(self, values: Sequence) -> np.ndarray:
+        """Values to one-hot rows of their slots."""
         out = np.zeros((len(values), self.width), dtype=np.float32)
-        out[np.arange(len(values)), slots] = 1
+        out[np.arange(len(values)), self.slots(values)] = 1
         return out
 
 

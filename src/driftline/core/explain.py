@@ -21,9 +21,11 @@ import torch
 from shap.explainers._deep.deep_pytorch import linear_1d, nonlinear_1d, op_handler, passthrough
 from torch import nn
 
+from driftline.core.blend import Blend
+from driftline.core.data import columns_of
 from driftline.core.encoding import Transform
 from driftline.core.model import TabularNet
-from driftline.core.predictor import raw_outputs
+from driftline.core.trees import matrix
 from driftline.errors import AuditError
 
 HOOKED = threading.Lock()  # held while deeplift's hooks are on a backbone
@@ -37,37 +39,51 @@ EXPLAINED = {  # what each task's attributions add up to, as the audit's shap_su
 }
 
 
-def column_attributions(model: TabularNet, transform: Transform, background: pd.DataFrame,
-                        rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """DeepExplainer SHAP values of every raw output, (rows, raw columns, outputs), and the base values they
-    add up from, (outputs,).
+def column_attributions(blend: Blend, background: pd.DataFrame, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """SHAP values of every raw output of the blend, (rows, raw columns, outputs), and the base values they add
+    up from, (outputs,): each member's (network_attributions, Trees.contributions) weighted as the blend
+    weighs its outputs."""
+    return _attributions(blend, background, rows, None)
+
+
+def top_attributions(blend: Blend, background: pd.DataFrame,
+                     rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """column_attributions of each row's largest raw output alone (explained_output), at the cost of one
+    output: the attributions (rows, raw columns), the base value each adds up from (rows,), and the output."""
+    output = explained_output(blend.raw_frame(rows))
+    values, base = _attributions(blend, background, rows, output[:, None])
+    return values[:, :, 0], base[output], output
+
+
+def _attributions(blend: Blend, background: pd.DataFrame, rows: pd.DataFrame,
+                  chosen: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Attributions (rows, raw columns, k) of output CHOSEN[row, k] (every output where CHOSEN is None) and
+    the base values (outputs,)."""
+    outputs = (blend.net or blend.trees).outputs
+    if chosen is None:
+        chosen = np.broadcast_to(np.arange(outputs), (len(rows), outputs))
+    values, base = 0.0, 0.0
+    if blend.net is not None:
+        part, offset = network_attributions(blend.net, blend.transform, background, rows, chosen)
+        values, base = values + blend.weights["deep"] * part, base + blend.weights["deep"] * offset
+    if blend.trees is not None:
+        part, offset = blend.trees.contributions(matrix(blend.transform, columns_of(rows, blend.transform.columns)))
+        part = np.take_along_axis(part, chosen[:, None, :], axis=2)
+        values, base = values + blend.weights["boost"] * part, base + blend.weights["boost"] * offset
+    return values, np.asarray(base, dtype=np.float64).reshape(-1)
+
+
+def network_attributions(model: TabularNet, transform: Transform, background: pd.DataFrame, rows: pd.DataFrame,
+                         chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """DeepExplainer SHAP values of the network's output CHOSEN[row, k], (rows, raw columns, k), and its base
+    values, (outputs,).
 
     The explainer works on the members' inputs (model.backbone), after the periodic embeddings: it would
     pass plain gradients through their sin and cos, which breaks additivity (shap issues #3918, #1479).
     Each input's attribution goes to the raw column it came from, summed over members.
     """
-    values, base, _ = _attributions(model, transform, background, rows, ranked=False)
-    return values, base
-
-
-def top_attributions(model: TabularNet, transform: Transform, background: pd.DataFrame,
-                     rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """column_attributions of each row's largest raw output alone (explained_output), at the cost of one
-    output: the attributions (rows, raw columns), the base value each adds up from (rows,), and the output."""
-    values, base, output = _attributions(model, transform, background, rows, ranked=True)
-    return values[:, :, 0], base[output], output
-
-
-def _attributions(model: TabularNet, transform: Transform, background: pd.DataFrame, rows: pd.DataFrame,
-                  ranked: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     explainer = shap.DeepExplainer((model, model.backbone), torch.from_numpy(transform(background)))
-    x = torch.from_numpy(transform(rows))
-    if ranked:  # shap's ranked_outputs=1: a row's largest output (the model's own, its logits)
-        output = explained_output(raw_outputs(model, transform(rows)))
-        chosen = torch.from_numpy(output)[:, None]
-    else:
-        output, chosen = None, torch.arange(model.outputs).expand(len(x), model.outputs)
-    values = deeplift(explainer, x, chosen)
+    values = deeplift(explainer, torch.from_numpy(transform(rows)), torch.from_numpy(np.ascontiguousarray(chosen)))
     # (rows, members, inputs, outputs); outputs first keeps each sum over a column's inputs contiguous, as it
     # was when models had one output (the same floats, bit for bit)
     values = values.reshape(len(rows), model.members, -1, chosen.shape[1]).sum(axis=1)
@@ -78,7 +94,7 @@ def _attributions(model: TabularNet, transform: Transform, background: pd.DataFr
     source = owner[model.sources]
     columns = np.stack([values[:, :, source == index].sum(axis=2) for index in range(len(transform.columns))],
                        axis=1)
-    return columns, np.asarray(explainer.expected_value, dtype=np.float64).reshape(-1), output
+    return columns, np.asarray(explainer.expected_value, dtype=np.float64).reshape(-1)
 
 
 def deeplift(explainer: shap.DeepExplainer, x: torch.Tensor, chosen: torch.Tensor) -> np.ndarray:
@@ -206,12 +222,13 @@ class Explainer:
 
     def attributions(self, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """column_attributions of typed ROWS against the background rows."""
-        return column_attributions(self.predictor.model, self.predictor.transform, self.background, rows)
+        return column_attributions(self.predictor.blend, self.background, rows)
 
     def explain_columns(self, columns: dict[str, list]) -> list[dict]:
-        """For each record (raw columns, as the service takes them) the answer, the raw output explained, its
-        base value and the attributions per raw column, which add up with the base value to that output
-        within ADDITIVITY_TOLERANCE:
+        """For each record (raw columns, as the service takes them) the answer, the output explained, its base
+        value and the attributions per raw column, which add up with the base value to that output within
+        ADDITIVITY_TOLERANCE. A classifier's output is the answer's own logit: the blend's raw output over the
+        decision's temperature, the log-odds of the probability shown.
 
         - binary: probability, logit, base_value, attributions
         - multiclass: label (the predicted class), probability (its), logit (its), base_value, attributions
@@ -219,17 +236,18 @@ class Explainer:
         """
         predictor = self.predictor
         rows = predictor.typed_frame(columns)
-        values, base, chosen = top_attributions(predictor.model, predictor.transform, self.background, rows)
-        raw = raw_outputs(predictor.model, predictor.transform(rows))
+        values, base, chosen = top_attributions(predictor.blend, self.background, rows)
+        raw = predictor.blend.raw_frame(rows)
         answers = predictor.task.decode(raw, predictor.decision, predictor.transform.target)
         features, kind = predictor.schema.features, predictor.task.kind
+        scale = 1.0 if kind == "regression" else 1.0 / predictor.task.temperature(predictor.decision)
         explained = []
         for n, k in enumerate(chosen):
             if kind == "regression":
                 answer = {"prediction": float(answers["prediction"][n]), "standardised_prediction": float(raw[n, k])}
             else:
                 label = {"label": str(answers["label"][n])} if kind == "multiclass" else {}
-                answer = label | {"probability": float(answers["probability"][n]), "logit": float(raw[n, k])}
-            explained.append(answer | {"base_value": float(base[n]),
-                                       "attributions": dict(zip(features, values[n].tolist()))})
+                answer = label | {"probability": float(answers["probability"][n]), "logit": float(raw[n, k] * scale)}
+            explained.append(answer | {"base_value": float(base[n] * scale),
+                                       "attributions": dict(zip(features, (values[n] * scale).tolist()))})
         return explained

@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import torch
 from rtdl_num_embeddings import PeriodicEmbeddings
 from safetensors.torch import load_file, save_file
@@ -13,6 +14,16 @@ from tabm import LinearEnsemble, MLPBackboneEnsemble, MLPBackboneMiniEnsemble
 from torch import nn
 
 from driftline.errors import ConfigError
+
+BATCH_ROWS = 8192  # the network's activations for this many rows take ~100 MB; 64k rows took 4 GB at peak
+
+
+@torch.inference_mode()
+def raw_outputs(model: TabularNet, x: np.ndarray) -> np.ndarray:
+    """The network's raw outputs (rows, outputs) for an encoded matrix, BATCH_ROWS at a time."""
+    out = [model(torch.from_numpy(x[start : start + BATCH_ROWS])).double().numpy()
+           for start in range(0, len(x), BATCH_ROWS)]
+    return np.concatenate(out) if out else np.zeros((0, model.outputs))
 
 
 class TabularNet(nn.Module):

@@ -10,24 +10,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 
+from driftline.core.blend import DEEP_ONLY, Blend
 from driftline.core.data import coerce_column, columns_of
 from driftline.core.encoding import Transform
-from driftline.core.model import TabularNet
 from driftline.core.task import Task
 from driftline.errors import DataError
 from driftline.schema import Schema
 
-BATCH_ROWS = 8192  # the network's activations for this many rows take ~100 MB; 64k rows took 4 GB at peak
 
-
-@torch.inference_mode()
-def raw_outputs(model: TabularNet, x: np.ndarray) -> np.ndarray:
-    """The network's raw outputs (rows, outputs) for an encoded matrix, BATCH_ROWS at a time."""
-    out = [model(torch.from_numpy(x[start : start + BATCH_ROWS])).double().numpy()
-           for start in range(0, len(x), BATCH_ROWS)]
-    return np.concatenate(out) if out else np.zeros((0, model.outputs))
+def weights(decision: dict) -> dict[str, float]:
+    """The members' weights of a decision; a model decided before blends is its network alone."""
+    return decision.get("blend", {}).get("weights", DEEP_ONLY)
 
 
 def stored_schema(path: str | Path) -> Schema:
@@ -39,15 +33,17 @@ def stored_schema(path: str | Path) -> Schema:
 
 @dataclass
 class Predictor:
-    """A model, its transform, the schema it was trained on, its decision and its serving rules.
+    """A model (core.blend: its members and their weights), its transform, the schema it was trained on, its
+    decision and its serving rules.
 
     The decision (evaluate's decision.json) holds what was fitted on validation after training: the
-    threshold (binary), the temperature (classification), the prediction interval (regression).
+    members' weights (`blend`), the threshold (binary), the temperature (classification), the prediction
+    interval (regression).
     `na_values` is the missing-value rule of the training data (cells such as "?" mean missing), applied
     on every scoring path; `max_records` bounds one service request.
     """
 
-    model: TabularNet
+    blend: Blend
     transform: Transform
     schema: Schema
     decision: dict
@@ -58,11 +54,13 @@ class Predictor:
     def load(cls, directory: str | Path) -> Predictor:
         directory = Path(directory)
         serving = json.loads((directory / "serving.json").read_text())
+        transform = Transform.load(directory / "transform.json")
+        decision = json.loads((directory / "decision.json").read_text())
         return cls(
-            model=TabularNet.load(directory),
-            transform=Transform.load(directory / "transform.json"),
+            blend=Blend.load(transform, weights(decision), directory),
+            transform=transform,
             schema=stored_schema(directory / "schema.json"),
-            decision=json.loads((directory / "decision.json").read_text()),
+            decision=decision,
             na_values=serving["na_values"],
             max_records=serving["max_records"],
         )
@@ -88,7 +86,7 @@ class Predictor:
     def predict_columns(self, columns: Mapping[str, Sequence]) -> dict[str, np.ndarray]:
         """The task's answers (core.task: decode) for raw columns (name: values), without a DataFrame: the
         service's JSON records and batch scoring's frames take this one path."""
-        return self.task.decode(raw_outputs(self.model, self.encode(columns)), self.decision, self.transform.target)
+        return self.task.decode(self.blend.raw(self.typed(columns)), self.decision, self.transform.target)
 
     def typed_frame(self, columns: Mapping[str, Sequence]) -> pd.DataFrame:
         """Raw columns (name: values) as a typed frame of the features, by the same rules as predict_columns."""

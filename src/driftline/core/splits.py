@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from driftline.config import TrainParams
 
 SPLITS = ("train", "val", "test")
 
@@ -30,3 +34,20 @@ def split(frame: pd.DataFrame, y: pd.Series, val_size: float, test_size: float, 
 def load_split(directory: Path, name: str) -> pd.DataFrame:
     """One split written by run()."""
     return pd.read_parquet(Path(directory) / f"{name}.parquet")
+
+
+def cv_folds(strata: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """Each row's fold (0 .. folds - 1), stratified by STRATA (classes, or target bins), seeded."""
+    fold = np.zeros(len(strata), dtype=np.int64)
+    with warnings.catch_warnings():  # a class rarer than the folds: some folds go without it, as sklearn warns
+        warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+        splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+        for number, (_, held_out) in enumerate(splitter.split(np.zeros(len(strata)), strata)):
+            fold[held_out] = number
+    return fold
+
+
+def fold_count(rows: int, params: TrainParams) -> int:
+    """How many cross-validation folds both members train on: train.cv_folds below train.cv_below_rows training
+    rows, otherwise 1 (early stopping scores the validation split)."""
+    return params.cv_folds if params.cv_below_rows is not None and rows < params.cv_below_rows else 1

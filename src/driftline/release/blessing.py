@@ -4,7 +4,7 @@ the candidate is blessed (all passed).
 The gate (release.gate) makes one from the metrics; the release adds the infra check, the version and the time,
 and keeps it as registry/blessings/<version>.json; a dry run writes it inside its verdict file. Files of every
 release since the first load: the form has only grown (`version`, `infra` and `created` came with the infra
-check; `reference` and `change` are on the change checks only).
+check; `reference` and `change` are on the change checks only, `interval` on the baseline's since blends).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ class Check(BaseModel):
     passed: bool
     reference: float | None = None  # a change check: the reference model's value, and the candidate's change
     change: float | None = None
+    interval: list[float] | None = None  # a check against the baseline: the 95% paired interval of the change
 
 
 class Blessing(BaseModel):

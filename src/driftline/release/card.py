@@ -87,6 +87,9 @@ def card_json(entry: dict, facts: dict) -> dict:
             if name == facts["primary"] and model in intervals:
                 item["confidence_interval"] = dict(zip(("lower_bound", "upper_bound"), intervals[model]))
             metrics.append(item)
+    for member, values in facts.get("members", {}).items():  # each member alone, as evaluate scored it
+        metrics += [{"type": f"{member} alone {name}", "value": value, "slice": "test split"}
+                    for name, value in values.items()]
     return {
         "model_details": {
             "name": entry["model_tag"], "overview": facts["overview"],
@@ -119,7 +122,7 @@ def card_json(entry: dict, facts: dict) -> dict:
         "infra_check": facts["infra"],
         "monitoring": facts["monitoring"],
         "training": {"epochs": entry["training_epochs"], "selected_by": facts["selected_by"],
-                     "environment": environment()},
+                     "blend": entry.get("blend"), "environment": environment()},
     }
 
 
@@ -155,6 +158,21 @@ def fairness_table(fairness: dict[str, dict[str, dict]]) -> list[str]:
     ]
 
 
+def blend_text(blend: dict | None) -> str:
+    """The members' weights in one phrase: "deep 0.52 + boost 0.48"; "" for a card from before blends."""
+    return "" if not blend else " + ".join(f"{name} {weight:.2f}" for name, weight in blend["weights"].items())
+
+
+def blend_lines(blend: dict | None) -> list[str]:
+    """The card's line on the blend: its weights, and the validation scores that chose them."""
+    if not blend or "metric" not in blend:
+        return []
+    scores = ", ".join(f"{'blend' if name == 'model' else name} {value:.4f}"
+                       for name, value in blend["validation"].items())
+    return [f"- Blend: {blend_text(blend)} of the raw outputs, chosen on validation {blend['metric']} "
+            f"(greedy ensemble selection; {scores})"]
+
+
 def card_markdown(card: dict) -> str:
     """The card as markdown, in Hugging Face's order: details, uses, bias and limitations, training, evaluation."""
     details, quant, cons = card["model_details"], card["quantitative_analysis"], card["considerations"]
@@ -175,7 +193,8 @@ def card_markdown(card: dict) -> str:
         f"- Data: {data['train']['name']}, version `{data['train']['version']}`, {data['train']['rows']} training rows",
         f"- Data origin: {data['train']['origin']}",
         f"- Training: {card['training']['epochs']['epochs']} epochs, weights of epoch "
-        f"{card['training']['epochs']['best_epoch']} ({card['training']['selected_by']})", "",
+        f"{card['training']['epochs']['best_epoch']} ({card['training']['selected_by']})",
+        *blend_lines(card["training"].get("blend")), "",
         "## Evaluation", "",
         f"Test split: {data['eval']['rows']} rows. Decision: {quant['decision']}.", "",
         "| metric | value | 95% interval |", "|---|---|---|",

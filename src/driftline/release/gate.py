@@ -11,7 +11,7 @@ import operator
 
 from driftline.config import ChangeThreshold, Floor, GateParams
 from driftline.core.fairness import gaps as audit_gaps
-from driftline.core.metrics import HIGHER_IS_BETTER
+from driftline.core.metrics import HIGHER_IS_BETTER, PRIMARY
 from driftline.core.task import Task
 from driftline.errors import ConfigError
 from driftline.release.blessing import Blessing, Check
@@ -100,35 +100,56 @@ def fairness(gaps: dict, params: GateParams, task: str) -> list[Check]:
     return checks
 
 
-def change(candidate: dict, reference: dict, bound: ChangeThreshold, kind: str, higher_is_better: bool) -> Check:
-    """One change check of a metric against a reference model's value of it, in the metric's direction."""
+def change(candidate: dict, reference: dict, bound: ChangeThreshold, kind: str, higher_is_better: bool,
+           interval: list[float] | None = None) -> Check:
+    """One change check of a metric against a reference model's value of it, in the metric's direction.
+
+    With INTERVAL (the 95% paired-bootstrap interval of candidate - reference on the test split), an absolute
+    bound fails only where the whole interval lies on the wrong side of it: a difference the test split cannot
+    tell from noise neither refuses a model on a small table nor lets a worse one through on a large one.
+    """
     value, base = metric(candidate, bound.metric, "candidate"), metric(reference, bound.metric, kind)
     sign = 1 if higher_is_better else -1
     beats = operator.gt if bound.strict else operator.ge
     relation = (">" if sign > 0 else "<") + ("" if bound.strict else "=")
     passed, terms = True, []
-    if bound.absolute is not None:
+    if bound.absolute is not None and interval is not None:
+        passed &= beats(max(sign * interval[0], sign * interval[1]), sign * bound.absolute)
+        terms.append(f"candidate - {kind} {relation} {bound.absolute} within its 95% paired interval "
+                     f"[{interval[0]:.4f}, {interval[1]:.4f}]")
+    elif bound.absolute is not None:
         passed &= beats(sign * (value - base), sign * bound.absolute)
         terms.append(f"candidate - {kind} {relation} {bound.absolute}")
     if bound.relative is not None:
         passed &= beats(sign * (value / base if base else float("inf")), sign * bound.relative)
         terms.append(f"candidate / {kind} {relation} {bound.relative}")
     return check(f"{bound.metric} vs {kind}", kind, value, " and ".join(terms), passed, reference=base,
-                 change=round(value - base, 6))
+                 change=round(value - base, 6), **({"interval": interval} if interval is not None else {}))
 
 
-def blessing(task: Task, metrics: dict[str, dict | None], gaps: dict, params: GateParams) -> Blessing:
+def blessing(task: Task, metrics: dict[str, dict | None], gaps: dict, params: GateParams,
+             intervals: dict[str, list] | None = None) -> Blessing:
     """All checks and the verdict. METRICS: the candidate's test metrics and each reference's by name
-    ("baseline", "dummy"; "champion": its metrics on this run's test split, None or absent when there is none)."""
+    ("baseline", "dummy"; "champion": its metrics on this run's test split, None or absent when there is none).
+    INTERVALS (card.bootstrap_intervals of the candidate first, then the others): the baseline's checks of the
+    primary metric use the interval of their difference."""
     require_task(params, task)
     direction = HIGHER_IS_BETTER[task.kind]
     candidate = metrics["candidate"]
     checks = [floor(candidate, bound) for bound in params.floors] + fairness(gaps, params, task.kind)
     for reference in REFERENCES:
         if metrics.get(reference) is not None:
-            checks += [change(candidate, metrics[reference], bound, reference, direction[bound.metric])
+            checks += [change(candidate, metrics[reference], bound, reference, direction[bound.metric],
+                              gain_interval(intervals, reference) if reference == "baseline"
+                              and bound.metric == PRIMARY[task.kind] else None)
                        for bound in getattr(params, reference)]
     return Blessing.of(checks)
+
+
+def gain_interval(intervals: dict[str, list] | None, reference: str) -> list[float] | None:
+    """The interval of candidate - REFERENCE, from bootstrap_intervals' REFERENCE - candidate."""
+    found = (intervals or {}).get(f"{reference} - candidate")
+    return None if found is None else [-found[1], -found[0]]
 
 
 def fairness_policy(params: GateParams, task: str) -> str:

@@ -19,6 +19,7 @@ from bentoml.exceptions import NotFound
 
 from driftline.config import Params
 from driftline.core.artifacts import data_version, git_state, package_info, splits_dir, stage_file, write_json
+from driftline.core.blend import DEEP_ONLY, MEMBERS
 from driftline.core.data import columns_of
 from driftline.core.metrics import HIGHER_IS_BETTER, PRIMARY, task_metrics
 from driftline.core.splits import load_split
@@ -48,6 +49,12 @@ def read(path: Path) -> dict:
 def metrics_of(evaluation: dict, prefix: str, task: str) -> dict:
     """The task's metrics of one model in evaluate's metrics (PREFIX: "" for the model, "baseline_", "dummy_")."""
     return {k: evaluation[prefix + k] for k in HIGHER_IS_BETTER[task] if prefix + k in evaluation}
+
+
+def blend_summary(decision: dict) -> dict:
+    """The members' weights, the validation metric that chose them and each one's score on validation (the
+    decision's `blend`); a model decided before blends is its network alone."""
+    return decision.get("blend", {"weights": dict(DEEP_ONLY)})
 
 
 def stored_scores(scores: pd.DataFrame, name: str, task: Task) -> np.ndarray:
@@ -96,6 +103,8 @@ def card_facts(params: Params, root: Path, comparison: dict, intervals: dict, ve
         "intervals": intervals,
         "decision": decision_text(schema, decision, params.evaluate.threshold_tolerance),
         "selected_by": f"best validation {Task.of(schema).stop_metric}",
+        "members": {name: metrics_of(read(stage_file(root, "evaluate", "evaluate.json")), f"{name}_", schema.task)
+                    for name in MEMBERS},
         "fairness": read(stage_file(root, "audit", "fairness.json")),
         "top_features": dict(list(importance.items())[:5]),
         "limitations": [
@@ -216,7 +225,8 @@ def judge(params: Params, root: Path, registry: Registry, model_tag: str) -> tup
     compared = champion_comparison(registry, test, y, params) if champion is not None else None
     if compared is not None:
         predictions["champion"], comparison["champion"] = compared
-    verdict = blessing(task, comparison, gaps, params.gate)
+    intervals = bootstrap_intervals(kind, y, predictions, params.gate.bootstrap_rounds)
+    verdict = blessing(task, comparison, gaps, params.gate, intervals)
 
     primary = PRIMARY[kind]
     git_commit, dirty = git_state(root)
@@ -228,9 +238,9 @@ def judge(params: Params, root: Path, registry: Registry, model_tag: str) -> tup
         f"champion_{primary}": comparison.get("champion", {}).get(primary), "champion_at_gate": champion,
         "fairness": gaps, "blessed": False, "failed_checks": [],
         "training_epochs": {k: read(stage_file(root, "train", "train.json"))[k] for k in ("epochs", "best_epoch")},
+        "blend": blend_summary(read(stage_file(root, "evaluate", "decision.json"))),
         "card": str(registry.card_path(version).relative_to(root)),
     }
-    intervals = bootstrap_intervals(kind, y, predictions, params.gate.bootstrap_rounds)
     card = card_json(entry, card_facts(params, root, comparison, intervals, verdict, len(test)))
     with tempfile.TemporaryDirectory() as tmp:  # the card ships in the bento; the registry gets it at the end
         staging = Registry(Path(tmp))

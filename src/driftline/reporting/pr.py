@@ -16,15 +16,16 @@ import pandas as pd
 
 from driftline.config import Params
 from driftline.core.artifacts import run_dvc, splits_dir, stage_file
+from driftline.core.blend import MEMBERS
 from driftline.core.metrics import PRIMARY
 from driftline.core.splits import load_split
 from driftline.core.task import Task
 from driftline.errors import ConfigError, DriftlineError
 from driftline.registry.store import CHAMPION, Registry
 from driftline.release.blessing import Blessing
-from driftline.release.card import bootstrap_intervals
+from driftline.release.card import blend_lines, bootstrap_intervals
 from driftline.release.gate import blessing
-from driftline.release.judge import champion_comparison, metrics_of, stored_scores
+from driftline.release.judge import blend_summary, champion_comparison, metrics_of, stored_scores
 from driftline.reporting import pr_markdown as md
 from driftline.reporting.pr_plots import render
 
@@ -119,7 +120,12 @@ def verdict(params: Params, root: Path, facts: dict, verdict_path: Path | None) 
         source = f"From `{verdict_path}` (`driftline release --dry-run`)."
         return Blessing.model_validate(found.get("blessing", found)), source
     gaps = read(stage_file(root, "audit", "audit.json"))
-    computed = blessing(facts["task"], facts["comparison"], gaps, params.gate)
+    task = facts["task"]
+    scores = pd.read_parquet(stage_file(root, "evaluate", "scores.parquet"))
+    paired = {name: stored_scores(scores, column, task) for name, column in (("candidate", "model"),
+                                                                               ("baseline", "baseline"))}
+    intervals = bootstrap_intervals(task.kind, facts["y"], paired, params.gate.bootstrap_rounds)
+    computed = blessing(task, facts["comparison"], gaps, params.gate, intervals)
     return computed, "Computed by the gate for this report; the infra check runs in `driftline release`."
 
 
@@ -132,6 +138,15 @@ def comparison_lines(facts: dict, bounds: dict[str, list]) -> list[str]:
     if facts["champion_note"]:
         lines += [facts["champion_note"], ""]
     return lines + md.intervals_table(bounds, primary)
+
+
+def blend_section(root: Path, task: Task) -> list[str]:
+    """The members' weights and validation scores (the decision's blend), and each member alone on test."""
+    blend = blend_summary(read(stage_file(root, "evaluate", "decision.json")))
+    evaluation, primary = read(stage_file(root, "evaluate", "evaluate.json")), PRIMARY[task.kind]
+    alone = [f"{name} {md.number(evaluation[f'{name}_{primary}'])}" for name in MEMBERS
+             if f"{name}_{primary}" in evaluation]
+    return [*blend_lines(blend), *([f"- Each member alone, {primary} on test: {', '.join(alone)}"] if alone else [])]
 
 
 def shap_section(root: Path, base: str) -> list[str]:
@@ -159,6 +174,7 @@ def write_pr_report(params: Params, root: Path, base: str, out: Path, verdict_pa
     sections = {
         f"Metrics against {base}": md.metrics_diff_table(metrics_diff(root, commit)),
         "Candidate against the champion": comparison_lines(facts, intervals(params, facts)),
+        "The blend": blend_section(root, facts["task"]),
         "Gate": md.gate_table(gate, source),
         f"Top {TOP_FEATURES} features by mean |SHAP|": shap_section(root, commit),
         "Fairness gaps": md.fairness_gaps_table(base_json(root, commit, audit), read(audit)),

@@ -17,6 +17,7 @@ import shap  # noqa: E402
 
 from driftline.config import Params  # noqa: E402
 from driftline.core.artifacts import write_json  # noqa: E402
+from driftline.core.blend import Blend  # noqa: E402
 from driftline.core.data import sensitive_groups  # noqa: E402
 from driftline.core.encoding import Transform  # noqa: E402
 from driftline.core.explain import (  # noqa: E402
@@ -28,8 +29,7 @@ from driftline.core.explain import (  # noqa: E402
     importance,
 )
 from driftline.core.fairness import group_fairness  # noqa: E402
-from driftline.core.model import TabularNet  # noqa: E402
-from driftline.core.predictor import raw_outputs  # noqa: E402
+from driftline.core.predictor import weights  # noqa: E402
 from driftline.core.splits import load_split  # noqa: E402
 from driftline.core.task import Task  # noqa: E402
 from driftline.errors import AuditError  # noqa: E402
@@ -85,12 +85,11 @@ def _plots(values: np.ndarray, explained: np.ndarray, rows: pd.DataFrame, schema
         plt.close("all")
 
 
-def explain(task: Task, transform: Transform, model: TabularNet, background: pd.DataFrame, rows: pd.DataFrame,
-            out_dir: Path) -> None:
-    """SHAP attributions of ROWS' raw outputs: the summary (base values, additivity), the importance and the
-    plots. Raises AuditError where the attributions of an output do not add up to it."""
-    values, base = column_attributions(model, transform, background, rows)
-    raw = raw_outputs(model, transform(rows))
+def explain(task: Task, blend: Blend, background: pd.DataFrame, rows: pd.DataFrame, out_dir: Path) -> None:
+    """SHAP attributions of ROWS' raw outputs of the blend: the summary (base values, additivity), the importance
+    and the plots. Raises AuditError where the attributions of an output do not add up to it."""
+    values, base = column_attributions(blend, background, rows)
+    raw = blend.raw_frame(rows)
     error = additivity_error(values, base, raw)
     if error > ADDITIVITY_TOLERANCE:
         raise AuditError(f"SHAP attributions do not add up to the {EXPLAINED[task.kind]}: off by {error:.2g}")
@@ -104,18 +103,18 @@ def explain(task: Task, transform: Transform, model: TabularNet, background: pd.
     _plots(values, values[np.arange(len(rows)), :, chosen], rows, task.schema, out_dir)
 
 
-def run(params: Params, splits_dir: Path, model_dir: Path, decision_path: Path, out_dir: Path,
+def run(params: Params, splits_dir: Path, model_dir: Path, trees_dir: Path, decision_path: Path, out_dir: Path,
         metrics_path: Path) -> dict:
     """Write SHAP plots and importances, per-group fairness tables, and the gaps between groups as metrics."""
     task, cfg = Task.of(params.schema), params.audit
-    transform, model = Transform.load(splits_dir / "transform.json"), TabularNet.load(model_dir)
+    decision = json.loads(decision_path.read_text())
+    transform = Transform.load(splits_dir / "transform.json")
+    blend = Blend.load(transform, weights(decision), model_dir, trees_dir)
     train, test = load_split(splits_dir, "train"), load_split(splits_dir, "test")
     background = train.sample(min(cfg.background_rows, len(train)), random_state=cfg.seed)
-    explain(task, transform, model, background, test.sample(min(cfg.explain_rows, len(test)), random_state=cfg.seed),
-            out_dir)
+    explain(task, blend, background, test.sample(min(cfg.explain_rows, len(test)), random_state=cfg.seed), out_dir)
 
-    decision = json.loads(decision_path.read_text())
-    answers = task.decode(raw_outputs(model, transform(test)), decision, transform.target)
+    answers = task.decode(blend.raw_frame(test), decision, transform.target)
     tables, metrics = fairness(test, task, answers, decision, cfg.min_group_size)
     write_json(out_dir / "fairness.json", tables)
     write_json(metrics_path, metrics)

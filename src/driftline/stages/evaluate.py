@@ -1,4 +1,5 @@
-"""evaluate stage: the model, a gradient-boosting baseline and a dummy on the same test split, by the task's metrics."""
+"""evaluate stage: the members blended on validation; the blend, each member, a gradient-boosting baseline and a
+dummy on the same test split, by the task's metrics."""
 
 from __future__ import annotations
 
@@ -13,12 +14,11 @@ from sklearn.metrics import roc_curve
 
 from driftline.config import EvaluateParams, Params
 from driftline.core.artifacts import write_json
-from driftline.core.data import coerce_column
+from driftline.core.blend import MEMBERS, PRIMARY_SELECTION, Blend, blended, select, selection_metric
+from driftline.core.data import coerce_column, columns_of
 from driftline.core.decision import fit_decision
 from driftline.core.encoding import Transform
 from driftline.core.metrics import choose_threshold, task_metrics
-from driftline.core.model import TabularNet
-from driftline.core.predictor import raw_outputs
 from driftline.core.splits import load_split
 from driftline.core.task import Task
 from driftline.schema import ColumnSpec, Schema
@@ -81,35 +81,44 @@ def _baseline_column(name: str, values: np.ndarray, spec: ColumnSpec) -> np.ndar
     return categories
 
 
-def run(params: Params, splits_dir: Path, model_dir: Path, decision_path: Path, scores_path: Path,
+def run(params: Params, splits_dir: Path, model_dir: Path, trees_dir: Path, decision_path: Path, scores_path: Path,
         metrics_path: Path, plots_dir: Path) -> dict:
-    """Score the model, the baseline and a dummy (class prior, or the mean) on test, with every post-hoc choice
-    (core.decision; the baseline's own threshold) fitted on validation; write the decision, scores, metrics
-    and plots.
+    """Blend the members on validation (core.blend), and score the blend, each member alone, the baseline and a
+    dummy (class prior, or the mean) on test, with every post-hoc choice (core.decision; the baseline's own
+    threshold) fitted on validation; write the decision, scores, metrics and plots.
 
-    The model's decision goes to decision_path on its own (unrounded), so that audit and package depend on
-    it and not on the baseline's figures. scores_path gets each test row's target and every model's scores
-    (for the gate's paired bootstrap): `<name>` (binary probability, regression prediction) or `<name>_<code>`
-    (multiclass class probabilities). Plot data goes to plots_dir/{roc,calibration}/{model,baseline}.json;
-    a regression has no ROC, and its calibration plot is the mean target against the mean prediction by
-    prediction decile.
+    The blend's decision goes to decision_path on its own (unrounded), with its weights (`blend`), so that
+    audit and package depend on it and not on the baseline's figures. Metrics are the blend's (`model`, no
+    prefix), then `deep_`, `boost_`, `baseline_` and `dummy_`. scores_path gets each test row's target and
+    every model's scores (for the gate's paired bootstrap): `<name>` (binary probability, regression
+    prediction) or `<name>_<code>` (multiclass class probabilities). Plot data goes to
+    plots_dir/{roc,calibration}/{model,baseline}.json; a regression has no ROC, and its calibration plot is
+    the mean target against the mean prediction by prediction decile.
     """
     schema, cfg = params.schema, params.evaluate
     task = Task.of(schema)
     transform = Transform.load(splits_dir / "transform.json")
-    model = TabularNet.load(model_dir)
     val, test = load_split(splits_dir, "val"), load_split(splits_dir, "test")
     y_val, y_test = task.targets(val), task.targets(test)
     task.require(y_val, "validation")  # the decision is fitted there
     task.require(y_test, "test")
-    raw_val, raw_test = (raw_outputs(model, transform(f)) for f in (val, test))
-    decision = fit_decision(task, raw_val, y_val, cfg, transform.target)
+    members = Blend.load(transform, {"deep": 1.0, "boost": 1.0 if Blend.has_trees(trees_dir) else 0.0},
+                         model_dir, trees_dir)
+    raw_val, raw_test = (members.members(columns_of(f, transform.columns)) for f in (val, test))
+    target = transform.target.encode(y_val) if task.kind == "regression" else y_val
+    metric, higher = selection_metric(task, target)
+    weights = select(raw_val, lambda raw: -metric(raw) if higher else metric(raw), cfg.blend_rounds)
+    raw_val["model"], raw_test["model"] = blended(raw_val, weights), blended(raw_test, weights)
+    decisions = {name: fit_decision(task, raw, y_val, cfg, transform.target) for name, raw in raw_val.items()}
+    decision = decisions["model"] | {"blend": {
+        "weights": weights, "metric": PRIMARY_SELECTION[task.kind],
+        "validation": {name: float(metric(raw)) for name, raw in raw_val.items()}}}
     train = load_split(splits_dir, "train")
-    threshold = {"threshold": decision["threshold"]} if task.kind == "binary" else {}
     x_val, x_test = (_as_categories(f, schema) for f in (val, test))
-    answers = {"model": task.decode(raw_test, decision, transform.target) | threshold,
-               "baseline": _reference_answers(task, fit_baseline(train, schema, cfg), x_val, y_val, x_test, cfg),
-               "dummy": _reference_answers(task, _fit_dummy(task, train, schema, cfg), x_val, y_val, x_test, cfg)}
+    answers = {name: task.decode(raw_test[name], decisions[name], transform.target) | _threshold(decisions[name])
+               for name in ("model", *MEMBERS) if name in raw_test}
+    answers |= {"baseline": _reference_answers(task, fit_baseline(train, schema, cfg), x_val, y_val, x_test, cfg),
+                "dummy": _reference_answers(task, _fit_dummy(task, train, schema, cfg), x_val, y_val, x_test, cfg)}
     metrics, scores = {}, {"target": y_test}
     for name, result in answers.items():
         prefix = "" if name == "model" else f"{name}_"
@@ -118,6 +127,7 @@ def run(params: Params, splits_dir: Path, model_dir: Path, decision_path: Path, 
             values["threshold"] = float(result["threshold"])
         metrics |= {prefix + k: round(v, 6) for k, v in values.items()}
         scores |= _score_columns(name, result)
+    metrics |= {f"weight_{name}": weights.get(name, 0.0) for name in MEMBERS}
     write_json(decision_path, decision)
     pd.DataFrame(scores).to_parquet(scores_path)
     write_json(metrics_path, metrics)
@@ -126,6 +136,10 @@ def run(params: Params, splits_dir: Path, model_dir: Path, decision_path: Path, 
             write_json(plots_dir / kind / f"{name}.json", rows)
     (plots_dir / "roc").mkdir(parents=True, exist_ok=True)  # dvc.yaml's output, empty for a regression
     return metrics
+
+
+def _threshold(decision: dict) -> dict:
+    return {"threshold": decision["threshold"]} if "threshold" in decision else {}
 
 
 def _fit_dummy(task: Task, train: pd.DataFrame, schema: Schema, params: EvaluateParams):

@@ -11,19 +11,22 @@ import pandas as pd
 
 from driftline.config import Params
 from driftline.core.artifacts import write_json
+from driftline.core.blend import Blend
 from driftline.core.data import records
 from driftline.core.encoding import Transform
 from driftline.core.estimators import NANNY_FILE, NANNY_ROWS, estimation_reference
 from driftline.core.metrics import task_metrics
-from driftline.core.model import TabularNet
-from driftline.core.predictor import Predictor, raw_outputs
+from driftline.core.predictor import Predictor, weights
 from driftline.core.splits import load_split
 from driftline.core.spread import spread_reference
 from driftline.core.task import Task
+from driftline.core.trees import TREES_FILE
 from driftline.registry.bento import build_bento
 
+FRAMEWORKS = {("deep",): "torch", ("boost",): "lightgbm", ("deep", "boost"): "torch+lightgbm"}  # by the members
 
-def monitoring_reference(params: Params, splits_dir: Path, model_dir: Path, audit_dir: Path,
+
+def monitoring_reference(params: Params, splits_dir: Path, model_dir: Path, trees_dir: Path, audit_dir: Path,
                          decision: dict) -> tuple[dict, list[dict], pd.DataFrame | None]:
     """What monitoring compares production with, stored with the model so that it travels with its version:
     reference.json, the explainer's background rows, and for a regression the rows performance estimation learns
@@ -38,9 +41,10 @@ def monitoring_reference(params: Params, splits_dir: Path, model_dir: Path, audi
     """
     schema = params.schema
     task = Task.of(schema)
-    model, transform = TabularNet.load(model_dir), Transform.load(splits_dir / "transform.json")
+    transform = Transform.load(splits_dir / "transform.json")
+    blend = Blend.load(transform, weights(decision), model_dir, trees_dir)
     val, test = load_split(splits_dir, "val"), load_split(splits_dir, "test")
-    answers = {name: task.decode(raw_outputs(model, transform(split)), decision, transform.target)
+    answers = {name: task.decode(blend.raw_frame(split), decision, transform.target)
                for name, split in (("val", val), ("test", test))}
     bins, threshold, y_test = params.evaluate.calibration_bins, decision.get("threshold"), task.targets(test)
     metrics = task_metrics(task.kind, y_test, answers["test"], bins, threshold)
@@ -58,7 +62,7 @@ def monitoring_reference(params: Params, splits_dir: Path, model_dir: Path, audi
     return reference, records(background[schema.features]), nanny
 
 
-def save_model(params: Params, splits_dir: Path, model_dir: Path, decision_path: Path,
+def save_model(params: Params, splits_dir: Path, model_dir: Path, trees_dir: Path, decision_path: Path,
                audit_dir: Path) -> bentoml.Model:
     """A new version of the model in the BentoML store, holding everything Predictor.load needs, and the
     monitoring reference, explainer background and performance-estimation rows (monitoring_reference).
@@ -67,13 +71,15 @@ def save_model(params: Params, splits_dir: Path, model_dir: Path, decision_path:
     editing them re-audits the model without registering a new one.
     """
     decision = json.loads(decision_path.read_text())
-    reference, background, nanny = monitoring_reference(params, splits_dir, model_dir, audit_dir, decision)
+    reference, background, nanny = monitoring_reference(params, splits_dir, model_dir, trees_dir, audit_dir, decision)
     transform_path = splits_dir / "transform.json"
     metadata = {"task": params.schema.task} | ({"threshold": decision["threshold"]} if "threshold" in decision else {})
-    with bentoml.models.create(params.package.model_name, labels={"framework": "torch"},
+    with bentoml.models.create(params.package.model_name, labels={"framework": FRAMEWORKS[tuple(weights(decision))]},
                                metadata=metadata) as model:
         for name in ("model.safetensors", "model.json"):
             shutil.copy(model_dir / name, model.path_of(name))
+        if "boost" in weights(decision):
+            shutil.copy(trees_dir / TREES_FILE, model.path_of(TREES_FILE))
         shutil.copy(transform_path, model.path_of("transform.json"))
         shutil.copy(decision_path, model.path_of("decision.json"))
         serving_schema = params.schema.model_copy(update={"sensitive": {}})
@@ -89,10 +95,10 @@ def save_model(params: Params, splits_dir: Path, model_dir: Path, decision_path:
     return stored
 
 
-def run(params: Params, splits_dir: Path, model_dir: Path, decision_path: Path, audit_dir: Path, out_path: Path,
-        root: Path = Path(".")) -> dict:
+def run(params: Params, splits_dir: Path, model_dir: Path, trees_dir: Path, decision_path: Path, audit_dir: Path,
+        out_path: Path, root: Path = Path(".")) -> dict:
     """Save the model, build the bento, and record both tags in out_path."""
-    model = save_model(params, splits_dir, model_dir, decision_path, audit_dir)
+    model = save_model(params, splits_dir, model_dir, trees_dir, decision_path, audit_dir)
     bento = build_bento(str(model.tag), root)
     info = {"model_tag": str(model.tag), "bento_tag": str(bento.tag)}
     write_json(out_path, info)

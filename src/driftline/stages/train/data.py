@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
-from sklearn.model_selection import StratifiedKFold
 
 from driftline.config import Params
 from driftline.core.encoding import Transform
-from driftline.core.splits import load_split
+from driftline.core.splits import cv_folds, fold_count, load_split
 from driftline.core.task import Task
 from driftline.stages.train.batches import TensorBatches, batch_size, epoch_rows, val_sample
-
-
-def cv_folds(strata: np.ndarray, folds: int, seed: int) -> np.ndarray:
-    """Each row's fold (0 .. folds - 1), stratified by STRATA (classes, or target bins), seeded."""
-    fold = np.zeros(len(strata), dtype=np.int64)
-    with warnings.catch_warnings():  # a class rarer than the folds: some folds go without it, as sklearn warns
-        warnings.filterwarnings("ignore", "The least populated class", UserWarning)
-        splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
-        for number, (_, held_out) in enumerate(splitter.split(np.zeros(len(strata)), strata)):
-            fold[held_out] = number
-    return fold
 
 
 class SplitData(L.LightningDataModule):
@@ -45,7 +32,7 @@ class SplitData(L.LightningDataModule):
         self.transform = transform = Transform.load(splits_dir / "transform.json")
         self.batches = {}
         train, val = load_split(splits_dir, "train"), val_sample(load_split(splits_dir, "val"), cfg)
-        self.folds = cfg.cv_folds if cfg.cv_below_rows is not None and len(train) < cfg.cv_below_rows else 1
+        self.folds = fold_count(len(train), cfg)
         # The class weights need the labels in train, and the validation metric (early stopping, or the decision
         # fitted after training) in val.
         y_train, y_val = task.targets(train), task.targets(val)
