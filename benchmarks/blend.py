@@ -107,22 +107,24 @@ def project(frame: pd.DataFrame | None, target: str, positive: str | None, task:
     return params
 
 
-def members_and_blend(params: Params, root: Path, out: str) -> dict:
-    """train, boost and evaluate into ROOT/OUT on ROOT's splits; evaluate's metrics, the members' seconds, the
-    decision and the scores."""
+def members_and_blend(params: Params, root: Path, out: str, network: Path | None = None) -> dict:
+    """train (unless NETWORK names a trained one), boost and evaluate into ROOT/OUT on ROOT's splits; evaluate's
+    metrics, the members' seconds, the decision and the scores."""
     folder = root / out
     started = time.perf_counter()
-    train.run(params, root / "featurize", folder / "train", folder / "checkpoints", folder / "train.json",
-              folder / "history.json")
+    if network is None:
+        network = folder / "train"
+        train.run(params, root / "featurize", network, folder / "checkpoints", folder / "train.json",
+                  folder / "history.json")
     deep_s = time.perf_counter() - started
     started = time.perf_counter()
     boosted = boost.run(params, root / "featurize", folder / "boost", folder / "boost.json")
     boost_s = time.perf_counter() - started
-    evaluate.run(params, root / "featurize", folder / "train", folder / "boost", folder / "decision.json",
+    evaluate.run(params, root / "featurize", network, folder / "boost", folder / "decision.json",
                  folder / "scores.parquet", folder / "evaluate.json", folder / "plots")
     return {"metrics": json.loads((folder / "evaluate.json").read_text()), "deep_s": deep_s, "boost_s": boost_s,
             "boost": boosted, "decision": json.loads((folder / "decision.json").read_text()),
-            "scores": pd.read_parquet(folder / "scores.parquet"), "folder": folder}
+            "scores": pd.read_parquet(folder / "scores.parquet"), "folder": folder, "network": network}
 
 
 def record_ms(params: Params, root: Path, run: dict) -> dict[str, float]:
@@ -132,7 +134,7 @@ def record_ms(params: Params, root: Path, run: dict) -> dict[str, float]:
     test = load_split(root / "featurize", "test")[params.schema.features]
     timings = {}
     for name, chosen in (("model", weights(run["decision"])), ("deep", {"deep": 1.0}), ("boost", {"boost": 1.0})):
-        blend = Blend.load(transform, chosen, run["folder"] / "train", run["folder"] / "boost")
+        blend = Blend.load(transform, chosen, run["network"], run["folder"] / "boost")
         predictor = Predictor(blend, transform, params.schema, run["decision"], params.data.na_values, 1)
         timings[name] = record.one_record_ms(predictor, test)
     return timings
@@ -204,7 +206,8 @@ def main(seeds: int = typer.Option(5, min=1), rounds: int = typer.Option(500, he
                 means = {m: float(np.mean([primary_of(r["metrics"], kind)[m] for r in runs])) for m in MODELS}
                 gain_rows += [[name, PRIMARY[kind], f"blend - {NAMES[m]}", means["model"] - means[m], *gains[m]]
                               for m in MODELS[1:]]
-            lightgbm = members_and_blend(with_values(params, LIGHTGBM_DEFAULTS), root, "lightgbm-defaults")
+            lightgbm = members_and_blend(with_values(params, LIGHTGBM_DEFAULTS), root, "lightgbm-defaults",
+                                         runs[0]["network"])
             loss = next(k for k in runs[0]["boost"] if k.startswith("best_val_"))
             default_rows.append([name, loss.removeprefix("best_val_"), runs[0]["boost"][loss], lightgbm["boost"][loss],
                                  PRIMARY[kind], runs[0]["metrics"][f"boost_{PRIMARY[kind]}"],
