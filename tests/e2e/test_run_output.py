@@ -5,12 +5,11 @@ import re
 
 import pytest
 
-from tests.helpers.project import SLICE_ROWS, cli, full_data, make_project
+from tests.helpers.project import SLICE_ROWS, STAGES, cli, full_data, make_project
 
 pytestmark = pytest.mark.slow
 NOISE = re.compile(r"Tip:|GPU available|TPU available|Warning|warn\(|Traceback|Running stage|\| INFO|"
                    r"Updating lock file|deprecated|litlogger", re.IGNORECASE)
-STAGES = ("validate", "featurize", "train", "evaluate", "audit", "package")
 
 
 def test_a_run_prints_each_stage_once_and_nothing_of_the_libraries(tmp_path):

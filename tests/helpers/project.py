@@ -32,6 +32,7 @@ SMALL = {
     "flows": {"retries": 0, "retry_delay_seconds": 0},
 }
 SLICE_ROWS = 6000
+STAGES = tuple(yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"])  # dvc.yaml's, in its order
 
 
 def full_data() -> pd.DataFrame:

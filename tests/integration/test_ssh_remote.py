@@ -16,14 +16,13 @@ import pandas as pd
 import pytest
 
 from driftline.core.processes import free_port, process_group
-from tests.helpers.project import cli, dvc, git
+from tests.helpers.project import STAGES, cli, dvc, git
 
 SSHD, KEYGEN = Path("/usr/sbin/sshd"), shutil.which("ssh-keygen")
 pytestmark = [
     pytest.mark.skipif(not (SSHD.is_file() and KEYGEN), reason="no sshd or ssh-keygen (apt install openssh-server)"),
     pytest.mark.slow,  # two clones that push and pull every stage's outputs, a dozen DVC processes: ~40 s
 ]
-STAGES = ("validate", "featurize", "train", "evaluate", "audit", "package")
 
 
 @dataclass(frozen=True)
