@@ -3,7 +3,8 @@
 Its raw output is the network's (core.trees), so evaluate can blend the two. Where the network
 cross-validates (train.cv_below_rows), so does this member, on the same folds: one booster per fold,
 early-stopped on the fold it did not see, and the member's output is their mean. Otherwise one booster
-early-stops on the validation split.
+early-stops on the validation split. `boost.defaults: auto` fits the meta-learned defaults and LightGBM's own
+and keeps the one with the lower validation loss (out of fold under cross-validation).
 """
 
 from __future__ import annotations
@@ -24,28 +25,33 @@ from driftline.core.task import Task
 from driftline.core.trees import Trees, categorical, matrix
 from driftline.core.verbosity import stage_line
 
-# The meta-learned defaults (Holzmueller et al. 2024; pytabkit's LGBM_TD_CLASS and LGBM_TD_REG) of the knobs
-# params.yaml leaves null.
-TUNED_DEFAULTS = {
-    "classification": {"learning_rate": 0.04, "num_leaves": 50, "min_data_in_leaf": 40, "subsample": 0.75},
-    "regression": {"learning_rate": 0.05, "num_leaves": 100, "min_data_in_leaf": 3, "subsample": 0.7},
+# The values of the knobs params.yaml leaves null: the meta-learned defaults (Holzmueller et al. 2024; pytabkit's
+# LGBM_TD_CLASS and LGBM_TD_REG) and LightGBM's own.
+DEFAULTS = {
+    ("td", "classification"): {"learning_rate": 0.04, "num_leaves": 50, "min_data_in_leaf": 40, "subsample": 0.75,
+                               "min_sum_hessian_in_leaf": 1e-7},
+    ("td", "regression"): {"learning_rate": 0.05, "num_leaves": 100, "min_data_in_leaf": 3, "subsample": 0.7,
+                           "min_sum_hessian_in_leaf": 1e-7},
+    ("lightgbm", "classification"): {"learning_rate": 0.1, "num_leaves": 31, "min_data_in_leaf": 20, "subsample": 1.0,
+                                     "min_sum_hessian_in_leaf": 1e-3},
 }
+DEFAULTS[("lightgbm", "regression")] = DEFAULTS[("lightgbm", "classification")]
 OBJECTIVES = {"binary": ("binary", "binary_logloss"), "multiclass": ("multiclass", "multi_logloss"),
               "regression": ("regression", "l2")}
 
 
-def settings(task: Task, cfg: BoostParams) -> dict:
-    """LightGBM's parameters for the task: params.yaml's knobs, the task's meta-learned defaults where they are
-    null, the task's objective, and deterministic training."""
-    defaults = TUNED_DEFAULTS["regression" if task.kind == "regression" else "classification"]
+def settings(task: Task, cfg: BoostParams, defaults: str) -> dict:
+    """LightGBM's parameters for the task: params.yaml's knobs, DEFAULTS' values ("td" or "lightgbm") where they
+    are null, the task's objective, and deterministic training."""
+    found = DEFAULTS[(defaults, "regression" if task.kind == "regression" else "classification")]
     chosen = {name: value if (value := getattr(cfg, name)) is not None else default
-              for name, default in defaults.items()}
+              for name, default in found.items()}
     objective, metric = OBJECTIVES[task.kind]
     return {
         "objective": objective, "metric": metric, **({"num_class": task.outputs} if task.kind == "multiclass" else {}),
         "learning_rate": chosen["learning_rate"], "num_leaves": chosen["num_leaves"],
         "min_data_in_leaf": chosen["min_data_in_leaf"], "bagging_fraction": chosen["subsample"], "bagging_freq": 1,
-        "feature_fraction": cfg.colsample_bytree, "min_sum_hessian_in_leaf": cfg.min_sum_hessian_in_leaf,
+        "feature_fraction": cfg.colsample_bytree, "min_sum_hessian_in_leaf": chosen["min_sum_hessian_in_leaf"],
         "max_bin": cfg.max_bin, "seed": cfg.seed, "num_threads": cfg.threads, "deterministic": True,
         "force_col_wise": True, "verbosity": -1,
     }
@@ -67,29 +73,34 @@ def targets(task: Task, transform: Transform, frame) -> np.ndarray:
 
 
 def run(params: Params, splits_dir: Path, out_dir: Path, metrics_path: Path) -> dict:
-    """Fit the boosters; write trees.json and the metrics (best rounds, validation loss)."""
+    """Fit the boosters (under each set of defaults `boost.defaults` names, keeping the one with the lower
+    validation loss); write trees.json and the metrics (validation loss of each, rounds kept)."""
     cfg, task = params.boost, Task.of(params.schema)
     transform = Transform.load(splits_dir / "transform.json")
     train, val = load_split(splits_dir, "train"), load_split(splits_dir, "val")
     task.require(task.targets(train), "training")
     task.require(task.targets(val), "validation")
     x, y = matrix(transform, columns_of(train, transform.columns)), targets(task, transform, train)
-    cats, options = categorical(transform), settings(task, cfg)
     folds = fold_count(len(train), params.train)
-    started = time.perf_counter()
     if folds == 1:
-        x_val = matrix(transform, columns_of(val, transform.columns))
-        boosters = [fit_trees(x, y, x_val, targets(task, transform, val), cats, options, cfg)]
+        parts = [(x, y, matrix(transform, columns_of(val, transform.columns)), targets(task, transform, val))]
     else:
         fold = cv_folds(task.strata(task.targets(train)), folds, params.train.seed)
-        boosters = [fit_trees(x[fold != k], y[fold != k], x[fold == k], y[fold == k], cats, options, cfg)
-                    for k in range(folds)]
+        parts = [(x[fold != k], y[fold != k], x[fold == k], y[fold == k]) for k in range(folds)]
+    metric = OBJECTIVES[task.kind][1]
+    started, fitted = time.perf_counter(), {}
+    for defaults in ("td", "lightgbm") if cfg.defaults == "auto" else (cfg.defaults,):
+        options = settings(task, cfg, defaults)
+        boosters = [fit_trees(*part, categorical(transform), options, cfg) for part in parts]
+        fitted[defaults] = boosters, float(np.mean([b.best_score["valid_0"][metric] for b in boosters]))
     seconds = time.perf_counter() - started
+    chosen = min(fitted, key=lambda name: fitted[name][1])
+    boosters, loss = fitted[chosen]
     Trees(boosters, task.outputs).save(out_dir)
-    metric = options["metric"]
-    metrics = {f"best_val_{metric}": float(np.mean([b.best_score["valid_0"][metric] for b in boosters])),
-               "folds": folds, "rounds": round(float(np.mean([b.best_iteration for b in boosters])))}
-    stage_line(f"boost: {folds} booster(s) of {metrics['rounds']} rounds (the mean kept) in {seconds:.1f} s",
-               sys.stderr)
+    metrics = {f"best_val_{metric}": loss, "folds": folds,
+               "rounds": round(float(np.mean([b.best_iteration for b in boosters]))),
+               **{f"val_{metric}_{name}": value for name, (_, value) in fitted.items()}}
+    stage_line(f"boost: {chosen} defaults, {folds} booster(s) of {metrics['rounds']} rounds (the mean kept); "
+               f"{len(fitted)} fitted in {seconds:.1f} s", sys.stderr)
     write_json(metrics_path, metrics)
     return metrics
