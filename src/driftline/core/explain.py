@@ -28,7 +28,7 @@ from driftline.core.model import TabularNet
 from driftline.core.trees import matrix
 from driftline.errors import AuditError
 
-HOOKED = threading.Lock()  # held while deeplift's hooks are on a backbone
+HOOKED = threading.Lock()  # held while shap's or deeplift's hooks are on a backbone
 CHUNK_ROWS = 10  # rows explained per pass: more ran no faster on 2 cores (20: 1.0 s, 40: 1.05 s against 0.86 s)
 ADDITIVITY_TOLERANCE = 1e-3  # largest |attributions + base value - output| accepted
 EXPLAINED = {  # what each task's attributions add up to, as the audit's shap_summary.json says it
@@ -82,7 +82,8 @@ def network_attributions(model: TabularNet, transform: Transform, background: pd
     pass plain gradients through their sin and cos, which breaks additivity (shap issues #3918, #1479).
     Each input's attribution goes to the raw column it came from, summed over members.
     """
-    explainer = shap.DeepExplainer((model, model.backbone), torch.from_numpy(transform(background)))
+    with HOOKED:  # shap hooks the backbone to read its inputs: two explainers built at once take each other's
+        explainer = shap.DeepExplainer((model, model.backbone), torch.from_numpy(transform(background)))
     values = deeplift(explainer, torch.from_numpy(transform(rows)), torch.from_numpy(np.ascontiguousarray(chosen)))
     # (rows, members, inputs, outputs); outputs first keeps each sum over a column's inputs contiguous, as it
     # was when models had one output (the same floats, bit for bit)
