@@ -5,7 +5,8 @@
 #     docker build -t driftline:0.1.0 .
 FROM python:3.11-slim
 
-RUN apt-get update && apt-get install --yes --no-install-recommends git \
+# libgomp1: LightGBM's OpenMP runtime (the boost stage, and the service's boosting member)
+RUN apt-get update && apt-get install --yes --no-install-recommends git libgomp1 \
     && rm -rf /var/lib/apt/lists/* \
     && git config --system --add safe.directory /driftline  # the mounted checkout belongs to another user
 

@@ -49,3 +49,24 @@ def test_tune_resumes_after_a_kill_and_feeds_dvc_exp(trained, tmp_path):
     assert best.train.learning_rate == fragment["learning_rate"]
     assert best.train.embedding.d_embedding == fragment["embedding"]["d_embedding"]
     assert (root / "tune/importance.png").stat().st_size > 1000
+
+
+def test_tune_searches_the_boosters_in_a_study_of_their_own(trained, tmp_path):
+    from driftline.config import Params
+    from driftline.stages.boost import run as fit_boosters
+
+    root = tmp_path / "project"
+    shutil.copytree(trained, root)
+    done = cli(root, "tune", "--member", "boost", "--trials", "4")
+    line = done.stdout.strip().splitlines()[-1]
+    assert line.startswith("dvc exp run -S boost.defaults=td -S boost.")
+    study = optuna.load_study(study_name=study_name(root / "artifacts/featurize", "boost"),
+                              storage=f"sqlite:///{root / 'tune/study.db'}")
+    assert len(study.trials) == 4 and not (root / "tune/best.yaml").exists()  # the network's study is untouched
+    fragment = yaml.safe_load((root / "tune/best-boost.yaml").read_text())["boost"]
+    point = dict(arg.split("=", 1) for arg in shlex.split(line)[3:] if arg != "-S")
+    best: Params = with_values(load_params(root / "params.yaml"), {k: yaml.safe_load(v) for k, v in point.items()})
+    assert best.boost.num_leaves == fragment["num_leaves"] and best.boost.defaults == "td"
+    # the study's best value is what the boost stage measures with the best trial's params (validation only)
+    metrics = fit_boosters(best, root / "artifacts/featurize", tmp_path / "boost", tmp_path / "boost.json")
+    assert metrics["best_val_binary_logloss"] == study.best_value

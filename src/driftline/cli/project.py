@@ -7,6 +7,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Literal
 
 import typer
 from rich.console import Console
@@ -18,6 +19,7 @@ from driftline.core.verbosity import quiet, verbose
 from driftline.schema import TaskKind
 
 EXAMPLE_BATCH = "examples/batch.csv"
+
 
 
 @app.command()
@@ -108,11 +110,14 @@ def run(batch: str = typer.Option(EXAMPLE_BATCH, help="CSV batch for the monitor
 def tune(
     trials: int = typer.Option(20, "--trials", min=1, help="finished trials the study should hold (a rerun tops up)"),
     timeout: float = typer.Option(None, "--timeout", min=1, help="stop starting trials after this many seconds"),
+    member: Literal["deep", "boost"] = typer.Option("deep", "--member", help=(
+        "deep: the network's train params; boost: the boosters' boost params")),
 ) -> None:
-    """Optuna TPE search over the train params on the validation split; resumes an interrupted study.
+    """Optuna TPE search over one member's params on the validation split; resumes an interrupted study.
 
-    Needs the featurize stage's outputs (`dvc repro featurize`). Writes best.yaml and importance.png to
-    params.yaml's tune.dir and prints the `dvc exp run` line that trains the best trial as an experiment.
+    Needs the featurize stage's outputs (`dvc repro featurize`). Writes best.yaml (best-boost.yaml for the
+    boosters) and importance.png to params.yaml's tune.dir and prints the `dvc exp run` line that trains the
+    best trial as an experiment.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -123,7 +128,8 @@ def tune(
         with Progress(TextColumn("tune"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console) as progress:
             bar = progress.add_task("trials", total=trials)
-            result = search(params, ROOT, trials, timeout, lambda done: progress.update(bar, completed=done))
+            result = search(params, ROOT, trials, timeout, lambda done: progress.update(bar, completed=done),
+                            member)
     console.print(f"best: trial {result['best_trial']} of {result['finished']}, {result['metric']} "
-                  f"{result['best_value']:.5f}; wrote {params.tune.dir / 'best.yaml'}")
+                  f"{result['best_value']:.5f}; wrote {params.tune.dir / result['file']}")
     typer.echo(result["command"])

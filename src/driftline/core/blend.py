@@ -25,8 +25,6 @@ from driftline.core.trees import TREES_FILE, Trees, matrix
 
 MEMBERS = ("deep", "boost")  # in order of preference where they tie
 DEEP_ONLY = {"deep": 1.0}
-
-
 PRIMARY_SELECTION = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
 
 

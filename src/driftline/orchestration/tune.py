@@ -1,8 +1,9 @@
-"""driftline tune: an Optuna TPE search over the train params, scored on the validation split only.
+"""driftline tune: an Optuna TPE search over one member's params (the network's `train`, or the boosters'
+`boost`), scored on the validation split only.
 
-The study lives in SQLite in the project (params.yaml `tune.dir`), named after the featurize outputs it
-searched on, so an interrupted search resumes where it stopped and a search on other data starts anew.
-The test split is never read.
+The study lives in SQLite in the project (params.yaml `tune.dir`), named after the member and the featurize
+outputs it searched on, so an interrupted search resumes where it stopped and a search on other data starts
+anew. The test split is never read.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from driftline.config import Params, TrainParams, with_values  # noqa: E402
 from driftline.core.artifacts import splits_dir  # noqa: E402
 from driftline.core.task import Task  # noqa: E402
 from driftline.errors import ConfigError  # noqa: E402
-from driftline.stages import train  # noqa: E402
+from driftline.stages import boost, train  # noqa: E402
+from driftline.stages.boost import OBJECTIVES  # noqa: E402
 from driftline.stages.train.checkpoints import splits_digest  # noqa: E402
 
 
@@ -51,6 +53,19 @@ def suggest(trial: optuna.Trial, base: TrainParams) -> dict:
     return point
 
 
+def suggest_boost(trial: optuna.Trial) -> dict:
+    """One point of the boosters' search space, as `boost` keys; every knob set, so `defaults` picks nothing."""
+    return {
+        "defaults": "td",
+        "learning_rate": trial.suggest_float("learning_rate", 0.01, 0.3, log=True),
+        "num_leaves": trial.suggest_int("num_leaves", 8, 256, log=True),
+        "min_data_in_leaf": trial.suggest_int("min_data_in_leaf", 2, 100, log=True),
+        "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+        "colsample_bytree": trial.suggest_float("colsample_bytree", 0.4, 1.0),
+        "min_sum_hessian_in_leaf": trial.suggest_float("min_sum_hessian_in_leaf", 1e-7, 1e-1, log=True),
+    }
+
+
 class Pruning(Callback):
     """Reports each epoch's validation metric to the trial, and stops a trial the pruner gives up on."""
 
@@ -63,8 +78,9 @@ class Pruning(Callback):
             raise optuna.TrialPruned(f"epoch {trainer.current_epoch}")
 
 
-def study_name(splits: Path) -> str:
-    return f"driftline-{splits_digest(splits)[:12]}"
+def study_name(splits: Path, member: str = "deep") -> str:
+    """The network's study keeps the name it had before the boosters were searched too."""
+    return f"driftline-{'' if member == 'deep' else member + '-'}{splits_digest(splits)[:12]}"
 
 
 def finished(study: optuna.Study) -> int:
@@ -73,11 +89,13 @@ def finished(study: optuna.Study) -> int:
 
 
 def tune(params: Params, root: Path, trials: int, timeout: float | None,
-         on_trial: Callable[[int], None] = lambda done: None) -> dict:
-    """Run trials until the study holds TRIALS finished ones (or TIMEOUT seconds pass); write the best.
+         on_trial: Callable[[int], None] = lambda done: None, member: str = "deep") -> dict:
+    """Run trials of MEMBER ("deep": the train stage, "boost": the boost stage) until the study holds TRIALS
+    finished ones (or TIMEOUT seconds pass); write the best.
 
-    Writes best.yaml (a params.yaml `train:` fragment) and importance.png into `tune.dir`, and returns
-    the best trial's number, its validation metric (the task's: core.task) and `dvc exp run` line.
+    Writes best.yaml (a params.yaml `train:` fragment; best-boost.yaml and a `boost:` fragment for the
+    boosters) and importance.png into `tune.dir`, and returns the best trial's number, its validation metric
+    (the network's early-stopping metric, core.task; the boosters' validation loss) and `dvc exp run` line.
     """
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # Optuna reports each trial instead
     splits = splits_dir(root)
@@ -92,12 +110,18 @@ def tune(params: Params, root: Path, trials: int, timeout: float | None,
     storage = optuna.storages.RDBStorage(f"sqlite:///{(out / 'study.db').resolve()}", heartbeat_interval=10,
                                          grace_period=20, heartbeat_stale_trial_callback=retry)
     task = Task.of(params.schema)
-    direction = "maximize" if task.stop_mode == "max" else "minimize"
-    study = optuna.create_study(storage=storage, study_name=study_name(splits), direction=direction,
+    direction = "maximize" if task.stop_mode == "max" and member == "deep" else "minimize"
+    study = optuna.create_study(storage=storage, study_name=study_name(splits, member), direction=direction,
                                 load_if_exists=True,
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2))
     # Seeded by how far the study got, so that a resumed search does not draw its first points again.
     study.sampler = optuna.samplers.TPESampler(seed=params.tune.seed + len(study.trials))
+
+    def boost_objective(trial: optuna.Trial) -> float:
+        with tempfile.TemporaryDirectory() as tmp:
+            point = {f"boost.{k}": v for k, v in suggest_boost(trial).items()}
+            metrics = boost.run(with_values(params, point), splits, Path(tmp) / "boost", Path(tmp) / "metrics.json")
+        return metrics[f"best_val_{OBJECTIVES[task.kind][1]}"]
 
     def objective(trial: optuna.Trial) -> float:
         point = {f"train.{k}": v for k, v in suggest(trial, params.train).items()}
@@ -113,34 +137,40 @@ def tune(params: Params, root: Path, trials: int, timeout: float | None,
     on_trial(finished(study))
     remaining = trials - finished(study)
     if remaining > 0:
-        study.optimize(objective, n_trials=remaining, timeout=timeout, catch=(),
-                       callbacks=[lambda s, t: on_trial(finished(s))])
-    return write_best(study, out, f"validation {task.stop_metric}")
+        study.optimize(objective if member == "deep" else boost_objective, n_trials=remaining, timeout=timeout,
+                       catch=(), callbacks=[lambda s, t: on_trial(finished(s))])
+    if member == "deep":
+        return write_best(study, out, f"validation {task.stop_metric}")
+    return write_best(study, out, f"validation {OBJECTIVES[task.kind][1]}", "boost", {"defaults": "td"})
 
 
-def write_best(study: optuna.Study, out: Path, metric: str) -> dict:
-    """best.yaml and importance.png from the study so far."""
+def write_best(study: optuna.Study, out: Path, metric: str, section_name: str = "train",
+               fixed: dict | None = None) -> dict:
+    """best.yaml (best-<section>.yaml for another section than train) and importance.png from the study so far;
+    FIXED: keys the fragment sets besides the trial's."""
     completed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if not completed:
         raise ConfigError("no trial has finished yet: nothing to write")
     best = study.best_trial
-    fragment: dict = {"train": {}}
-    for key, value in best.params.items():
-        section = fragment["train"]
+    chosen = (fixed or {}) | best.params
+    fragment: dict = {section_name: {}}
+    suffix = "" if section_name == "train" else f"-{section_name}"
+    for key, value in chosen.items():
+        section = fragment[section_name]
         *parents, leaf = key.split(".")
         for name in parents:
             section = section.setdefault(name, {})
         section[leaf] = value
     header = (f"# driftline tune: trial {best.number} of study {study.study_name}, {metric} "
               f"{best.value:.5f}.\n# Merge into params.yaml, or run it as an experiment with the line below.\n")
-    (out / "best.yaml").write_text(header + yaml.safe_dump(fragment, sort_keys=False))
-    command = "dvc exp run " + " ".join(f"-S train.{key}={value}" for key, value in best.params.items())
+    (out / f"best{suffix}.yaml").write_text(header + yaml.safe_dump(fragment, sort_keys=False))
+    command = "dvc exp run " + " ".join(f"-S {section_name}.{key}={value}" for key, value in chosen.items())
     if len(completed) > 1:
         importance = optuna.importance.get_param_importances(study)
         fig, ax = plt.subplots(figsize=(6, 0.4 * len(importance) + 1))
         ax.barh(list(importance)[::-1], list(importance.values())[::-1])
         ax.set_xlabel(f"importance for {metric} (fANOVA)")
-        fig.savefig(out / "importance.png", dpi=110, bbox_inches="tight")
+        fig.savefig(out / f"importance{suffix}.png", dpi=110, bbox_inches="tight")
         plt.close(fig)
     return {"best_trial": best.number, "metric": metric, "best_value": best.value, "finished": finished(study),
-            "params": best.params, "command": command}
+            "params": best.params, "command": command, "file": f"best{suffix}.yaml"}
