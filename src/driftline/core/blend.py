@@ -56,6 +56,12 @@ def select(raw: Mapping[str, np.ndarray], loss: Callable[[np.ndarray], float], r
     return kept
 
 
+def decision_blend(decision: dict) -> dict:
+    """A decision's `blend`: the members' weights, the validation metric that chose them and each one's score;
+    a model decided before blends is its network alone."""
+    return decision.get("blend", {"weights": dict(DEEP_ONLY)})
+
+
 def blended(raw: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
     """The weighted sum of the members' raw outputs."""
     return sum(weight * raw[name] for name, weight in weights.items())

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from driftline.core.blend import DEEP_ONLY, Blend
+from driftline.core.blend import Blend, decision_blend
 from driftline.core.data import coerce_column, columns_of
 from driftline.core.encoding import Transform
 from driftline.core.task import Task
@@ -20,8 +20,8 @@ from driftline.schema import Schema
 
 
 def weights(decision: dict) -> dict[str, float]:
-    """The members' weights of a decision; a model decided before blends is its network alone."""
-    return decision.get("blend", {}).get("weights", DEEP_ONLY)
+    """The members' weights of a decision (decision_blend)."""
+    return decision_blend(decision)["weights"]
 
 
 def stored_schema(path: str | Path) -> Schema:

@@ -41,6 +41,11 @@ def matrix(transform: Transform, columns: Mapping[str, Sequence]) -> np.ndarray:
     return out
 
 
+def threads(x: np.ndarray) -> int:
+    """LightGBM's prediction threads for X: one for a small batch, OpenMP's default (0) otherwise."""
+    return 1 if len(x) < SMALL_BATCH else 0
+
+
 def categorical(transform: Transform) -> list[int]:
     """Positions of the categorical columns in `matrix`."""
     return [i for i, name in enumerate(transform.columns) if name in transform.categorical]
@@ -55,8 +60,7 @@ class Trees:
 
     def raw(self, x: np.ndarray) -> np.ndarray:
         """(rows, outputs) raw outputs for a `matrix`: the boosters' mean."""
-        threads = 1 if len(x) < SMALL_BATCH else 0
-        total = sum(b.predict(x, raw_score=True, num_threads=threads) for b in self.boosters)
+        total = sum(b.predict(x, raw_score=True, num_threads=threads(x)) for b in self.boosters)
         return np.asarray(total, dtype=np.float64).reshape(len(x), self.outputs) / len(self.boosters)
 
     def contributions(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -65,8 +69,7 @@ class Trees:
         same for every row). They add up to `raw` exactly. shap's interventional TreeExplainer does not read native
         categorical splits (shap issue #5132: off by 11.9 on a small test), so the trees are explained by
         the library that grew them."""
-        total = sum(b.predict(x, pred_contrib=True, num_threads=1 if len(x) < SMALL_BATCH else 0)
-                    for b in self.boosters)
+        total = sum(b.predict(x, pred_contrib=True, num_threads=threads(x)) for b in self.boosters)
         parts = np.asarray(total, dtype=np.float64).reshape(len(x), self.outputs, -1) / len(self.boosters)
         return np.ascontiguousarray(parts[:, :, :-1].transpose(0, 2, 1)), parts[:1, :, -1].reshape(self.outputs)
 

@@ -19,7 +19,7 @@ from bentoml.exceptions import NotFound
 
 from driftline.config import Params
 from driftline.core.artifacts import data_version, git_state, package_info, splits_dir, stage_file, write_json
-from driftline.core.blend import DEEP_ONLY, MEMBERS
+from driftline.core.blend import MEMBERS, decision_blend
 from driftline.core.data import columns_of
 from driftline.core.metrics import HIGHER_IS_BETTER, PRIMARY, task_metrics
 from driftline.core.splits import load_split
@@ -49,12 +49,6 @@ def read(path: Path) -> dict:
 def metrics_of(evaluation: dict, prefix: str, task: str) -> dict:
     """The task's metrics of one model in evaluate's metrics (PREFIX: "" for the model, "baseline_", "dummy_")."""
     return {k: evaluation[prefix + k] for k in HIGHER_IS_BETTER[task] if prefix + k in evaluation}
-
-
-def blend_summary(decision: dict) -> dict:
-    """The members' weights, the validation metric that chose them and each one's score on validation (the
-    decision's `blend`); a model decided before blends is its network alone."""
-    return decision.get("blend", {"weights": dict(DEEP_ONLY)})
 
 
 def stored_scores(scores: pd.DataFrame, name: str, task: Task) -> np.ndarray:
@@ -238,7 +232,7 @@ def judge(params: Params, root: Path, registry: Registry, model_tag: str) -> tup
         f"champion_{primary}": comparison.get("champion", {}).get(primary), "champion_at_gate": champion,
         "fairness": gaps, "blessed": False, "failed_checks": [],
         "training_epochs": {k: read(stage_file(root, "train", "train.json"))[k] for k in ("epochs", "best_epoch")},
-        "blend": blend_summary(read(stage_file(root, "evaluate", "decision.json"))),
+        "blend": decision_blend(read(stage_file(root, "evaluate", "decision.json"))),
         "card": str(registry.card_path(version).relative_to(root)),
     }
     card = card_json(entry, card_facts(params, root, comparison, intervals, verdict, len(test)))

@@ -16,7 +16,7 @@ import pandas as pd
 
 from driftline.config import Params
 from driftline.core.artifacts import run_dvc, splits_dir, stage_file
-from driftline.core.blend import MEMBERS
+from driftline.core.blend import MEMBERS, decision_blend
 from driftline.core.metrics import PRIMARY
 from driftline.core.splits import load_split
 from driftline.core.task import Task
@@ -25,7 +25,7 @@ from driftline.registry.store import CHAMPION, Registry
 from driftline.release.blessing import Blessing
 from driftline.release.card import blend_lines, bootstrap_intervals
 from driftline.release.gate import blessing
-from driftline.release.judge import blend_summary, champion_comparison, metrics_of, stored_scores
+from driftline.release.judge import champion_comparison, metrics_of, stored_scores
 from driftline.reporting import pr_markdown as md
 from driftline.reporting.pr_plots import render
 
@@ -142,7 +142,7 @@ def comparison_lines(facts: dict, bounds: dict[str, list]) -> list[str]:
 
 def blend_section(root: Path, task: Task) -> list[str]:
     """The members' weights and validation scores (the decision's blend), and each member alone on test."""
-    blend = blend_summary(read(stage_file(root, "evaluate", "decision.json")))
+    blend = decision_blend(read(stage_file(root, "evaluate", "decision.json")))
     evaluation, primary = read(stage_file(root, "evaluate", "evaluate.json")), PRIMARY[task.kind]
     alone = [f"{name} {md.number(evaluation[f'{name}_{primary}'])}" for name in MEMBERS
              if f"{name}_{primary}" in evaluation]
