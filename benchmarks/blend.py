@@ -87,7 +87,7 @@ DATASETS = {  # name: (the table, its target, the positive label of a binary one
     "wine": (lambda: sklearn_table(load_wine, ["class_0", "class_1", "class_2"]), "target", None, None),
     "digits": (digits, "target", None, None),
     "diabetes": (lambda: sklearn_table(load_diabetes), "target", None, None),
-    "counts (generated)": (count_table, "visits", None, "regression"),
+    "counts (generated)": (count_table, "visits", None, None),  # init declares a count
     "5 classes (generated)": (classes_table, "kind", None, None),
 }
 
@@ -188,6 +188,8 @@ def main(seeds: int = typer.Option(5, min=1), rounds: int = typer.Option(500, he
             root = Path(tmp) / f"set-{number}"
             params = project(None if make is None else make(), target, positive, kind, base, root)
             task, kind = Task.of(params.schema), params.schema.task
+            scale = Transform.load(root / "featurize" / "transform.json").target
+            link = "" if scale is None else scale.link
             runs = []
             for seed in range(seeds if make is None else 1):
                 p = with_values(params, {"train.seed": seed, "boost.seed": seed, "evaluate.baseline.seed": seed}) \
@@ -196,7 +198,7 @@ def main(seeds: int = typer.Option(5, min=1), rounds: int = typer.Option(500, he
             timing = record_ms(params, root, runs[0])
             for seed, run in enumerate(runs):
                 figures, w = primary_of(run["metrics"], kind), weights(run["decision"])
-                rows.append([name, kind, seed, len(load_split(root / "featurize", "train")), PRIMARY[kind],
+                rows.append([name, kind, link, seed, len(load_split(root / "featurize", "train")), PRIMARY[kind],
                              *(figures[m] for m in MODELS), w.get("deep", 0.0), w.get("boost", 0.0),
                              run["boost"]["folds"], run["deep_s"], run["boost_s"],
                              *(timing[m] for m in ("model", "deep", "boost"))])
@@ -214,11 +216,12 @@ def main(seeds: int = typer.Option(5, min=1), rounds: int = typer.Option(500, he
                                  *(each[d]["boost"]["rounds"] for d in each)])
     record.publish("blend", [
         record.table("The blend, each member and HistGradientBoosting (test split)",
-                     ["data set", "task", "seed", "train rows", "metric", "blend", "deep", "boost", "HGB",
+                     ["data set", "task", "link", "seed", "train rows", "metric", "blend", "deep", "boost", "HGB",
                       "weight deep", "weight boost", "folds", "deep train s", "boost train s", "1 record ms blend",
                       "1 record ms deep", "1 record ms boost"], rows,
-                     note="weights, decisions and the baseline's threshold chosen on validation; primary metric: "
-                          "roc_auc (higher is better), log_loss and rmse (lower is better); records on 1 thread"),
+                     note="weights, decisions, a regression's link and the baseline's threshold chosen on "
+                          "validation; primary metric: roc_auc (higher is better), log_loss and rmse (lower is "
+                          "better); records on 1 thread"),
         record.table(f"Paired gains of the blend over {seeds} seeds (test split)",
                      ["data set", "metric", "models", "mean gain", "95% low", "95% high"], gain_rows,
                      note="bootstrap over test rows of the mean-over-seeds difference, signed so that > 0 is "

@@ -40,6 +40,13 @@ class FeaturizeParams(Strict):
         "0: none."))
     min_category_count: int = Field(ge=1, description="Categories rarer than this in the training split fall "
                                                         "into the unknown slot.")
+    target_link: Literal["auto", "identity", "log", "log1p", "poisson"] = Field("auto", description=(
+        "A regression target's link, shared by both members. auto: chosen on validation RMSE (a LightGBM probe "
+        "per link) among those the target allows: for a count (schema.target_kind), `poisson` (log link, "
+        "Poisson loss) and, where skewed above 1, `log1p` (standardised log(1 + target)); for any other target "
+        "`identity` (standardised target), and `log` (standardised log) where it is positive and skewed, or "
+        "`log1p` where it is non-negative and skewed with zeros. Naming one forces it; featurize refuses one "
+        "the target's values do not allow."))
 
 
 class EmbeddingParams(Strict):

@@ -71,6 +71,7 @@ class SensitiveSpec(Strict):
 
 
 TaskKind = Literal["binary", "multiclass", "regression"]
+InitTask = Literal["binary", "multiclass", "regression", "count"]  # `driftline init --task`: count is a regression
 
 
 class Schema(Strict):
@@ -78,6 +79,10 @@ class Schema(Strict):
         "What the model predicts: `binary` (a category target with two categories), `multiclass` (a category "
         "target with three or more) or `regression` (a numeric target). `driftline init` infers it."))
     target: str = Field(description="The column to predict, declared among the columns like any other.")
+    target_kind: Literal["count"] | None = Field(None, description=(
+        "`count`: a regression target of non-negative integers (visits, claims, units sold), for which a Poisson "
+        "loss with a log link is among the links featurize chooses from (featurize.target_link). null: any "
+        "number. `driftline init` writes `count` for integers from 0 up, zeros included, skewed right."))
     positive_label: str | None = Field(None, description=(
         "The target's positive category, as spelt in the data: binary tasks only."))
     columns: dict[str, ColumnSpec] = Field(min_length=2, description=(
@@ -108,6 +113,10 @@ class Schema(Strict):
         return self
 
     def _check_task(self, target: ColumnSpec) -> None:
+        if self.target_kind == "count" and (self.task != "regression" or target.type != "integer"
+                                            or target.min is None or target.min < 0):
+            raise ValueError(f"target_kind count needs a regression target of type integer with a min of 0 or "
+                             f"more; '{self.target}' is {target.type} (min {target.min}), task {self.task}")
         if self.task == "regression":
             if not target.numeric:
                 raise ValueError(f"a regression target must be numeric; '{self.target}' is a category (set task: "

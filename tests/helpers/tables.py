@@ -65,6 +65,15 @@ def regression_table(rows: int = 3000, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
+def count_table(rows: int = 3000, seed: int = 0) -> pd.DataFrame:
+    """A count target (`claims`: whole numbers from 0, many zeros, a long tail) drawn from a Poisson law whose
+    log-mean follows the numbers and categories."""
+    rng = np.random.default_rng(seed)
+    frame = _features(rows, rng)
+    frame["claims"] = rng.poisson(np.exp(-0.3 + 0.7 * _signal(frame)))
+    return frame
+
+
 def multiclass_table(rows: int = 3000, seed: int = 0) -> pd.DataFrame:
     """A four-class target (`segment`) from numbers and categories."""
     rng = np.random.default_rng(seed)

@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 
 from driftline.config import load_params
-from driftline.core.encoding import Transform
+from driftline.core.encoding import TargetScale, Transform
 from driftline.core.model import TabularNet
 from driftline.core.task import Task
 from driftline.schema import Schema
@@ -32,24 +32,27 @@ TARGETS = {  # the target of each task's table, its column and the schema's othe
     "binary": ("churned", {"type": "category", "categories": ["no", "yes"]}, {"positive_label": "yes"}),
     "multiclass": ("segment", {"type": "category", "categories": ["bronze", "silver", "gold", "platinum"]}, {}),
     "regression": ("spend", {"type": "float"}, {}),
+    "count": ("claims", {"type": "integer", "min": 0}, {"target_kind": "count"}),  # a regression of a count
 }
 DECISIONS = {
     "binary": {"temperature": 1.0, "threshold": 0.45, "objective": "f1"},
     "multiclass": {"temperature": 1.3},
     "regression": {"interval": {"level": 0.9, "half_width": 0.4}},
+    "count": {"interval": {"level": 0.9, "half_width": 0.4}},
 }
 MAX_RECORDS = 100
 
 
 def table(kind: str, rows: int = 300, seed: int = 0) -> pd.DataFrame:
     make = {"binary": tables.binary_table, "multiclass": tables.multiclass_table,
-            "regression": tables.regression_table}[kind]
+            "regression": tables.regression_table, "count": tables.count_table}[kind]
     return make(rows, seed)
 
 
 def schema(kind: str) -> Schema:
     target, spec, extra = TARGETS[kind]
-    return Schema(task=kind, target=target, columns=FEATURES | {target: spec}, **extra)
+    return Schema(task="regression" if kind == "count" else kind, target=target, columns=FEATURES | {target: spec},
+                  **extra)
 
 
 def package(kind: str, seed: int = 0) -> bentoml.Model:
@@ -57,7 +60,9 @@ def package(kind: str, seed: int = 0) -> bentoml.Model:
     draws its initial weights (two seeds: two models that answer differently, as a champion and a candidate)."""
     frame, declared = table(kind), schema(kind)
     task = Task.of(declared)
-    transform = Transform.fit(frame, declared, load_params(REPO / "params.yaml").featurize, task.targets(frame))
+    transform = Transform.fit(frame, declared, load_params(REPO / "params.yaml").featurize)
+    if task.kind == "regression":
+        transform.target = TargetScale.fit(task.targets(frame), "poisson" if kind == "count" else "log")
     torch.manual_seed(seed)
     model = TabularNet(transform.width, transform.scores, members=2, blocks=1, width=16, dropout=0.0,
                        embedding={"d_embedding": 4, "n_frequencies": 4, "frequency_init_scale": 0.1, "lite": True},

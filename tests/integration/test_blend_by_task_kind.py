@@ -13,7 +13,7 @@ from driftline.core.predictor import Predictor
 from driftline.core.trees import Trees, matrix
 from tests.helpers.task_models import task_model
 
-KINDS = ["binary", "multiclass", "regression"]
+KINDS = ["binary", "multiclass", "regression", "count"]  # count: a regression under the Poisson link
 HALVES = {"deep": 0.5, "boost": 0.5}
 
 
@@ -27,7 +27,7 @@ def test_evaluate_weighs_the_members_on_validation_and_scores_each_on_test(kind)
     best = max if blend["metric"] == "roc_auc" else min
     assert best(scores["model"], best(scores["deep"], scores["boost"])) == scores["model"]  # never worse on validation
     metrics = json.loads((model.root / "evaluate.json").read_text())
-    primary = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}[kind]
+    primary = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse", "count": "rmse"}[kind]
     assert {primary, f"deep_{primary}", f"boost_{primary}", f"baseline_{primary}", f"dummy_{primary}"} <= set(metrics)
     assert metrics["weight_deep"] + metrics["weight_boost"] == pytest.approx(1.0)
 
@@ -69,10 +69,14 @@ def test_an_explanation_adds_up_to_the_answers_log_odds_or_prediction(kind):
     columns = {name: test[name].tolist() for name in base.schema.features}
     explained = Explainer(predictor, model.split("train").head(20)).explain_columns(columns)
     answers = predictor.predict_columns(columns)
+    link = {"identity": lambda p: p, "log": np.log, "log1p": np.log1p, "poisson": np.log}
     for n, answer in enumerate(explained):
-        output = answer["standardised_prediction" if kind == "regression" else "logit"]
+        output = answer["logit" if "logit" in answer else "output"]
         assert abs(sum(answer["attributions"].values()) + answer["base_value"] - output) < ADDITIVITY_TOLERANCE
-        if kind == "binary":
+        if "output" in answer:  # the prediction through its link: the prediction itself, or its log
+            assert answer["link"] == base.transform.target.link
+            assert output == pytest.approx(link[answer["link"]](answers["prediction"][n]), abs=1e-9)
+        elif kind == "binary":
             assert 1 / (1 + np.exp(-output)) == pytest.approx(answers["probability"][n], abs=1e-9)
         elif kind == "multiclass":
             assert answer["probability"] == pytest.approx(answers["probability"][n], abs=1e-9)
@@ -86,3 +90,20 @@ def test_a_member_of_weight_zero_is_not_loaded(tmp_path):
     rows = model.split("test").head(3)
     np.testing.assert_allclose(blend.raw_frame(rows), Trees.load(model.root / "boost").raw(
         matrix(blend.transform, columns_of(rows, blend.transform.columns))))
+
+
+def test_a_count_is_learned_under_the_poisson_link_by_both_members():
+    model = task_model("count")
+    target = model.predictor.transform.target
+    assert target.link == "poisson" and set(target.validation) == {"poisson", "log1p"}
+    assert target.validation["poisson"] == min(target.validation.values())  # chosen on validation
+    trees = Trees.load(model.root / "boost")
+    assert all(booster.dump_model()["objective"].startswith("poisson") for booster in trees.boosters)
+    test = model.split("test")
+    answers = model.predictor.predict_columns({name: test[name].tolist() for name in model.params.schema.features})
+    assert (answers["prediction"] > 0).all() and (answers["lower"] >= 0).all()
+    # The network's raw output is log(prediction) minus the training mean's log: both members answer counts near
+    # the truth, not standardised values.
+    members = model.blend(HALVES).members(columns_of(test, model.predictor.transform.columns))
+    for raw in members.values():
+        assert abs(target.decode(raw[:, 0]).mean() / test["claims"].mean() - 1) < 0.2

@@ -106,13 +106,16 @@ def test_explanations_add_up_to_the_answers_logit_or_prediction(served):
     raw = predictor.blend.raw(predictor.typed({c: rows[c].tolist() for c in rows}))
     if kind != "regression":  # a classifier's explanation adds up to the answer's own logit: over the temperature
         raw = raw / predictor.task.temperature(predictor.decision)
-    output = {"binary": "logit", "multiclass": "logit", "regression": "standardised_prediction"}[kind]
+    else:  # a regression's to the prediction through its link (the log link here: log(prediction))
+        raw = predictor.transform.target.linked(raw)
+    output = {"binary": "logit", "multiclass": "logit", "regression": "output"}[kind]
     for n, answer in enumerate(answers):
         assert list(answer)[-2:] == ["base_value", "attributions"] and list(answer["attributions"]) == list(rows)
         assert abs(sum(answer["attributions"].values()) + answer["base_value"] - answer[output]) < ADDITIVITY_TOLERANCE
         if kind == "regression":
             assert answer["prediction"] == pytest.approx(expected["prediction"][n], rel=1e-6)
             assert answer[output] == pytest.approx(raw[n, 0], abs=1e-6)
+            assert answer[output] == pytest.approx(np.log(answer["prediction"]), abs=1e-6)
         else:
             assert answer["probability"] == pytest.approx(expected["probability"][n], abs=1e-6)
             assert answer[output] == pytest.approx(raw[n].max(), abs=1e-6)

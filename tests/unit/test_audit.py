@@ -10,7 +10,7 @@ import torch
 from driftline.config import with_values
 from driftline.core.blend import DEEP_ONLY, Blend
 from driftline.core.data import coerce, sensitive_groups
-from driftline.core.encoding import Transform
+from driftline.core.encoding import TargetScale, Transform
 from driftline.core.explain import (
     ADDITIVITY_TOLERANCE,
     CHUNK_ROWS,
@@ -174,7 +174,9 @@ def audited(request, params, tmp_path_factory):
                                       "audit.min_group_size": 20})
     schema, task = run_params.schema, Task.of(run_params.schema)
     frame = coerce(tiny_models.table(kind, rows=750), schema)
-    transform = Transform.fit(frame, schema, params.featurize, task.targets(frame))
+    transform = Transform.fit(frame, schema, params.featurize)
+    if kind == "regression":
+        transform.target = TargetScale.fit(task.targets(frame), "log")
     torch.manual_seed(0)
     model = TabularNet(transform.width, transform.scores, members=2, blocks=1, width=16, dropout=0.0,
                        embedding=TINY_EMBEDDING, outputs=task.outputs).eval()
@@ -269,16 +271,22 @@ def test_the_explainer_answers_and_explains_each_task(audited):
     answers = predictor.predict_columns(columns)
     raw = predictor.blend.raw(predictor.typed(columns))
     every, base = explainer.attributions(test.head(6))  # the audit's: every output
-    scale = 1.0 if kind == "regression" else 1.0 / predictor.task.temperature(predictor.decision)  # the answer's logit
+    # the answer's logit, or the prediction through its link (the log of the prediction under the log link)
+    target = predictor.transform.target
+    scale, shift = (target.std, target.mean) if kind == "regression" else (
+        1.0 / predictor.task.temperature(predictor.decision), 0.0)
     keys = {"binary": ["probability", "logit"], "multiclass": ["label", "probability", "logit"],
-            "regression": ["prediction", "standardised_prediction"]}[kind]
+            "regression": ["prediction", "link", "output"]}[kind]
     for n, answer in enumerate(explained):
         assert list(answer) == [*keys, "base_value", "attributions"] and list(answer["attributions"]) == features
-        output = answer["standardised_prediction" if kind == "regression" else "logit"]
+        output = answer["output" if kind == "regression" else "logit"]
         assert abs(sum(answer["attributions"].values()) + answer["base_value"] - output) < ADDITIVITY_TOLERANCE
-        assert output == pytest.approx(scale * (raw[n].max() if kind == "multiclass" else raw[n, 0]), abs=1e-9)
+        assert output == pytest.approx(shift + scale * (raw[n].max() if kind == "multiclass" else raw[n, 0]),
+                                       abs=1e-9)
+        if kind == "regression":
+            assert answer["link"] == "log" and output == pytest.approx(np.log(answer["prediction"]))
         top = raw[n].argmax()
-        assert answer["base_value"] == pytest.approx(scale * base[top], abs=1e-12)
+        assert answer["base_value"] == pytest.approx(shift + scale * base[top], abs=1e-12)
         np.testing.assert_allclose(list(answer["attributions"].values()), scale * every[n, :, top], atol=1e-9)
         if kind == "regression":
             assert answer["prediction"] == pytest.approx(answers["prediction"][n])

@@ -68,7 +68,7 @@ def test_the_overview_and_the_decision_say_what_each_task_answers():
     assert "90% interval of half-width 0.4100" in decision_text(regression, interval, 0.005)
 
 
-def card_of(kind: str, fairness: dict) -> str:
+def card_of(kind: str, fairness: dict, target_link: dict | None = None) -> str:
     """The markdown card of a regression or multiclass model, from the facts release gathers."""
     entry = {"model_tag": "driftline:v1", "version": "v1", "created": "2026-01-01T00:00:00+00:00", "git_commit": "abc",
              "git_dirty": False, "data_version": "d1", "training_epochs": {"epochs": 3, "best_epoch": 2}}
@@ -82,7 +82,7 @@ def card_of(kind: str, fairness: dict) -> str:
         "primary": primary, "intervals": bootstrap_intervals(kind, y, scores, rounds=20),
         "decision": "argmax", "selected_by": f"best validation {primary}", "fairness": fairness,
         "top_features": {"x": 0.3}, "limitations": ["small"], "fairness_policy": "not gated",
-        "blessing": {"blessed": True, "checks": []}, "infra": {}, "monitoring": {},
+        "blessing": {"blessed": True, "checks": []}, "infra": {}, "monitoring": {}, "target_link": target_link,
     }
     return card_markdown(card_json(entry, facts))
 
@@ -106,3 +106,15 @@ def test_the_card_tabulates_each_task_s_fairness_and_primary_metric():
     row = next(line for line in card.splitlines() if line.startswith("| group | g1 |"))
     assert row.split(" | ")[2].isdigit() and row.endswith("| yes |")  # a count, whole; gated
     assert "recall_bronze" in card and "Multiclass classifier of 'y' into 3 classes" in card
+
+
+def test_the_card_says_a_regressions_link_and_how_it_was_chosen():
+    chosen = {"link": "poisson", "mean": 0.6, "std": 1.0, "validation": {"poisson": 1.38, "log1p": 1.44}}
+    card = card_of("regression", {}, chosen)
+    assert ("- Target: poisson (a log link and the Poisson loss), in both members, chosen on validation RMSE "
+            "(poisson 1.3800, log1p 1.4400)") in card
+    assert "- Target: identity (the target standardised, squared error), in both members\n" in card_of(
+        "regression", {}, {"link": "identity", "mean": 0.0, "std": 1.0})
+    # a transform saved before links: its log flag
+    assert "- Target: log (log(target) standardised" in card_of("regression", {}, {"log": True, "mean": 0, "std": 1})
+    assert "- Target:" not in card_of("multiclass", {})

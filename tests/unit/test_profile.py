@@ -4,6 +4,7 @@ and the card live."""
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -132,6 +133,9 @@ def test_a_binary_target_is_text_with_two_values(frame):
         profile(frame, "outcome", "yes", sensitive=["sex"])
 
 
+COUNT_TARGET = np.random.default_rng(0).poisson(np.exp(np.linspace(-2, 3.5, 178)))  # wine's 178 rows: 0 to 33
+
+
 def as_read(frame: pd.DataFrame, tmp_path: Path) -> pd.DataFrame:
     """FRAME as init reads it: written to a CSV, read back as text."""
     frame.to_csv(tmp_path / "table.csv", index=False)
@@ -152,16 +156,40 @@ def test_the_task_is_inferred_from_the_target(table, positive, task, target, tmp
     assert found["schema"]["positive_label"] == positive  # None unless binary: the key is always written
 
 
+@pytest.mark.parametrize(("claims", "kind"), [
+    (COUNT_TARGET, "count"),  # whole numbers from 0, zeros included, skewed right
+    (COUNT_TARGET + 1, None),  # no zero
+    (COUNT_TARGET + 0.5, None),  # not whole numbers
+])
+def test_a_count_target_is_declared_by_its_values(claims, kind, tmp_path):
+    schema = profile(as_read(tables.wine().assign(target=claims), tmp_path), "target")["schema"]
+    assert schema["task"] == "regression" and schema["target_kind"] == kind
+
+
+def test_task_count_is_a_regression_of_whole_numbers_from_0_and_task_regression_is_never_one(tmp_path):
+    frame = as_read(tables.wine().assign(target=COUNT_TARGET), tmp_path)
+    assert profile(frame, "target", task="regression")["schema"]["target_kind"] is None
+    with pytest.raises(DataError, match=r"--task count needs integers of 0 or more; 'target' has values from -1 to "
+                                        r"\d+$"):
+        profile(as_read(tables.wine().assign(target=COUNT_TARGET - 1), tmp_path), "target", task="count")
+    with pytest.raises(DataError, match=r"--task count needs integers of 0 or more; .*, not all integers"):
+        profile(as_read(tables.wine().assign(target=COUNT_TARGET + 0.5), tmp_path), "target", task="count")
+
+
 def test_a_few_distinct_numbers_are_refused_until_task_says_what_they_are(tmp_path):
     quality = tables.wine().assign(target=[3, 4, 5, 6, 7, 8, 9, 10, 11, 12] * 17 + [5] * 8)
     frame = as_read(quality, tmp_path)
-    with pytest.raises(DataError, match=r"10 distinct numbers \(3, 4, 5, 6, 7, 8, 9, 10, 11, 12\): classes, or "
-                                        r"amounts\? Pass --task multiclass or --task regression"):
+    with pytest.raises(DataError, match=r"10 distinct numbers \(3, 4, 5, 6, 7, 8, 9, 10, 11, 12\): classes, "
+                                        r"amounts or counts\? Pass --task multiclass, --task regression or --task "
+                                        "count"):
         profile(frame, "target")
     classes = profile(frame, "target", task="multiclass")["schema"]
     assert classes["columns"]["target"]["categories"] == ["3", "4", "5", "6", "7", "8", "9", "10", "11", "12"]
     amounts = profile(frame, "target", task="regression")["schema"]
     assert amounts["task"] == "regression" and amounts["columns"]["target"] == {"type": "integer", "min": 2, "max": 13}
+    assert amounts["target_kind"] is None
+    counts = profile(frame, "target", task="count")["schema"]
+    assert (counts["task"], counts["target_kind"]) == ("regression", "count")
     assert profile(frame, "target", categories=["target"])["schema"]["task"] == "multiclass"  # named a category
     with pytest.raises(DataError, match="--task binary needs a target of two values; 'target' has 10"):
         profile(frame, "target", "3", task="binary")
@@ -254,6 +282,7 @@ def test_init_writes_the_task_and_its_gate(project, table, task, primary):
     params = load_params(project / "params.yaml")
     assert params.schema.task == task and params.schema.positive_label is None
     assert "  positive_label: null" in (project / "params.yaml").read_text()  # the key dvc.yaml depends on
+    assert "  target_kind: null" in (project / "params.yaml").read_text()  # the same
     gate = params.gate
     assert found["gate"] == gate.model_dump(exclude={"bootstrap_rounds", "infra"}, exclude_defaults=True) | {
         "floors": [], "max_gaps": {}}
@@ -263,6 +292,17 @@ def test_init_writes_the_task_and_its_gate(project, table, task, primary):
     assert [(b.metric, b.absolute, b.strict) for b in gate.dummy] == [(primary, 0, True)]
     assert (gate.bootstrap_rounds, gate.infra) == (adult.gate.bootstrap_rounds, adult.gate.infra)  # kept
     require_task(gate, Task.of(params.schema))
+
+
+def test_init_declares_a_count_and_the_schema_loads_it(project):
+    tables.wine().assign(target=COUNT_TARGET).to_csv(project / "table.csv", index=False)
+    init(project / "table.csv", project / "params.yaml", "target", force=True)
+    schema = load_params(project / "params.yaml").schema
+    assert (schema.task, schema.target_kind, schema.columns["target"].type) == ("regression", "count", "integer")
+    result = CliRunner().invoke(app, ["init", str(project / "table.csv"), "--target", "target", "--force",
+                                      "--params", str(project / "params.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "task: regression of a count" in result.output
 
 
 def test_init_gates_a_binary_task_as_adult_without_its_floors(project):

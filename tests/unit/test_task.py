@@ -40,6 +40,21 @@ def test_the_schema_refuses_a_target_that_does_not_fit_the_task(task, target, po
         schema(task, target, positive)
 
 
+@pytest.mark.parametrize(("task", "target"), [
+    ("regression", {"type": "float", "min": 0}),  # not integers
+    ("regression", {"type": "integer"}),  # no floor: negative counts allowed
+    ("regression", {"type": "integer", "min": -1}),
+    ("multiclass", {"type": "category", "categories": ["a", "b", "c"]}),
+])
+def test_a_count_is_a_regression_of_integers_from_0(task, target):
+    with pytest.raises(ValueError, match="target_kind count needs a regression target of type integer with a min of "
+                                         "0 or more"):
+        Schema.model_validate({"task": task, "target": "y", "target_kind": "count",
+                               "columns": {"x": {"type": "float"}, "y": target}})
+    assert Schema.model_validate({"task": "regression", "target": "y", "target_kind": "count", "columns": {
+        "x": {"type": "float"}, "y": {"type": "integer", "min": 0}}}).target_kind == "count"
+
+
 def test_multiclass_targets_are_codes_in_declared_order_and_unknown_classes_are_refused():
     task = Task.of(MULTICLASS)
     assert task.targets(pd.DataFrame({"y": ["high", " low", "mid"]})).tolist() == [2, 0, 1]
@@ -67,16 +82,37 @@ def test_regression_strata_are_quantile_bins_with_rows_in_each():
     assert len(np.unique(Task.of(REGRESSION).strata(y[:30]))) == 3  # few rows: fewer bins
 
 
-def test_a_positive_skewed_target_is_scaled_through_its_log_and_decodes_back():
+@pytest.mark.parametrize("link", ["identity", "log", "log1p"])
+def test_a_squared_error_link_standardises_the_target_and_decodes_back(link):
     skewed = np.random.default_rng(0).lognormal(3, 1, 2000)
-    scale = TargetScale.fit(skewed)
-    assert scale.log
-    z = scale.encode(skewed)
+    scale = TargetScale.fit(skewed, link)
+    z = scale.learned(skewed)
     assert abs(z.mean()) < 1e-9 and z.std() == pytest.approx(1)
     np.testing.assert_allclose(scale.decode(z), skewed)
-    symmetric = np.random.default_rng(0).normal(50, 5, 2000)
-    assert not TargetScale.fit(symmetric).log
-    assert not TargetScale.fit(skewed - 30).log  # not positive: no log
+    forward = {"identity": lambda y: y, "log": np.log, "log1p": np.log1p}[link]
+    np.testing.assert_allclose(scale.linked(z), forward(skewed))  # unstandardised, through the link
+
+
+def test_the_poisson_link_learns_the_count_and_answers_the_mean_at_zero():
+    counts = np.random.default_rng(0).poisson(2.5, 2000).astype(float)
+    scale = TargetScale.fit(counts, "poisson")
+    assert scale.poisson and scale.std == 1
+    np.testing.assert_array_equal(scale.learned(counts), counts)  # the Poisson loss reads the count itself
+    assert scale.decode(np.zeros(1))[0] == pytest.approx(counts.mean())
+    z = np.array([-1.0, 0.0, 2.0])
+    np.testing.assert_allclose(scale.linked(z), np.log(scale.decode(z)))
+    lower, upper = scale.bounds(z, 0.5)
+    assert (lower >= 0).all() and (lower < scale.decode(z)).all() and (scale.decode(z) < upper).all()
+    # a zero count has a residual on the log(1 + count) scale
+    assert scale.residual(np.array([0.0]), np.zeros(1))[0] == pytest.approx(np.log1p(counts.mean()))
+
+
+@pytest.mark.parametrize(("saved", "link"), [({"log": True, "mean": 3.0, "std": 1.0}, "log"),
+                                             ({"log": False, "mean": 3.0, "std": 1.0}, "identity")])
+def test_a_target_scale_saved_before_links_loads_as_its_link(saved, link):
+    scale = TargetScale.from_json(saved)
+    assert scale.link == link and scale.validation == {}
+    assert scale.decode(np.zeros(1))[0] == pytest.approx(np.exp(3.0) if link == "log" else 3.0)
 
 
 def test_temperature_matches_scikit_learns_calibration_and_lowers_the_log_loss():
@@ -110,8 +146,8 @@ def test_the_decision_keeps_the_temperature_only_where_it_lowers_the_validation_
 def test_the_conformal_interval_covers_its_level_on_new_rows():
     rng = np.random.default_rng(2)
     y = rng.lognormal(2, 0.5, 6000)
-    scale = TargetScale.fit(y[:2000])
-    raw = (scale.encode(y) + rng.normal(0, 0.4, 6000))[:, None]  # a model off by noise in scaled units
+    scale = TargetScale.fit(y[:2000], "log")
+    raw = (scale.learned(y) + rng.normal(0, 0.4, 6000))[:, None]  # a model off by noise in scaled units
     task = Task.of(REGRESSION)
     decision = fit_decision(task, raw[:2000], y[:2000], EVALUATE, scale)
     answers = task.decode(raw[2000:], decision, scale)
@@ -149,3 +185,17 @@ def test_regression_metrics_agree_with_scikit_learn_and_mape_needs_a_positive_ta
     assert result["mape"] == pytest.approx(np.mean(np.abs(y - prediction) / y))
     assert result["coverage"] == pytest.approx((np.abs(y - prediction) <= 0.5).mean())
     assert "mape" not in regression_metrics(y - 2, prediction)
+
+
+def test_the_conformal_interval_of_a_count_covers_its_level_on_new_rows():
+    rng = np.random.default_rng(3)
+    mean = np.exp(rng.normal(0.5, 1.0, 6000))
+    y = rng.poisson(mean).astype(float)
+    scale = TargetScale.fit(y[:2000], "poisson")
+    raw = (np.log(mean) - scale.mean)[:, None]  # the true mean: the count's own noise is what is left
+    task = Task.of(REGRESSION)
+    decision = fit_decision(task, raw[:2000], y[:2000], EVALUATE, scale)
+    answers = task.decode(raw[2000:], decision, scale)
+    covered = ((y[2000:] >= answers["lower"]) & (y[2000:] <= answers["upper"])).mean()
+    assert 0.88 <= covered <= 0.95  # whole counts: at least the level, give or take the sample
+    assert (answers["lower"] >= 0).all()

@@ -16,7 +16,7 @@ from rich.table import Table
 from driftline.cli.common import ROOT, app, console, reported, show_release
 from driftline.config import load_params
 from driftline.core.verbosity import quiet, verbose
-from driftline.schema import TaskKind
+from driftline.schema import InitTask
 
 EXAMPLE_BATCH = "examples/batch.csv"
 
@@ -28,8 +28,9 @@ def init(
     target: str = typer.Option(..., "--target", help="the column to predict"),
     positive: str = typer.Option(None, "--positive", help="binary tasks: the target's positive label, as spelt in "
                                                           "the data"),
-    task: TaskKind = typer.Option(None, "--task", help="binary, multiclass or regression, when the target's values "
-                                                       "do not say (numbers with a few distinct values)"),
+    task: InitTask = typer.Option(None, "--task", help="binary, multiclass, regression or count (a regression of "
+                                                       "non-negative integers), when the target's values do not say "
+                                                       "(numbers with a few distinct values)"),
     sensitive: list[str] = typer.Option([], "--sensitive", help="a column to audit for fairness (repeatable)"),
     category: list[str] = typer.Option([], "--category", help="a numeric column that holds codes (repeatable)"),
     force: bool = typer.Option(False, "--force", help="replace a schema that already declares columns"),
@@ -56,13 +57,14 @@ def init(
             values = f"{spec['min']} .. {spec['max']}"
         band = schema["sensitive"].get(name)
         if name == target:
-            shown = f"target ({schema['task']})"
+            shown = f"target ({', '.join(filter(None, (schema['task'], schema['target_kind'])))})"
         else:
             shown = "" if band is None else str(band.get("bins", "groups"))
         table.add_row(name, spec["type"], values, f"{found['missing'][name]:.3f}", str(spec.get("max_missing", 0)),
                       shown)
     Console().print(table)
-    console.print(f"task: {schema['task']}; its gate: {json.dumps(found['gate'])}")
+    counted = " of a count (the Poisson loss among its links)" if schema["target_kind"] == "count" else ""
+    console.print(f"task: {schema['task']}{counted}; its gate: {json.dumps(found['gate'])}")
     console.print(f"wrote the schema of {len(schema['columns'])} columns, the gate and validate.max_duplicate_share "
                   f"{found['max_duplicate_share']} (observed {found['duplicate_share']:.3f}) to "
                   f"{params_file}; review it, then `dvc add data` and `dvc repro`")

@@ -103,13 +103,13 @@ def serve(
 @app.command(rich_help_panel="Models at work")
 def explain(
     source: str = typer.Argument(..., help="CSV of records (the target column may be absent)"),
-    output: Path = typer.Option(..., "-o", "--output", help="where to write the rows, the answer, the raw output "
+    output: Path = typer.Option(..., "-o", "--output", help="where to write the rows, the answer, the output "
                                                             "explained, its base value and one shap_<column> "
                                                             "attribution per column"),
     model: str = typer.Option("champion", help="a version or an alias"),
 ) -> None:
-    """SHAP attributions per raw column of each record's raw output (the logit; a multiclass model's predicted
-    class's logit; a regression's standardised prediction), as the service's POST /explain gives them."""
+    """SHAP attributions per raw column of each record's output (the calibrated logit; a multiclass model's
+    predicted class's; a regression's prediction through its link), as the service's POST /explain gives them."""
     import pandas as pd
 
     from driftline.core.data import columns_of, read_csv

@@ -1,5 +1,5 @@
-"""The model served: a weighted blend of the members' raw outputs (core.task: logits, or the standardised
-target), the weights chosen on validation by greedy ensemble selection.
+"""The model served: a weighted blend of the members' raw outputs (core.task: logits, or the target through its
+link), the weights chosen on validation by greedy ensemble selection.
 
 The members are the Lightning ensemble (`deep`: core.model) and the LightGBM boosters (`boost`: core.trees).
 A member of weight 0 is neither loaded nor run; a model packaged before blends is its network alone.
@@ -18,7 +18,7 @@ from scipy.special import softmax
 from sklearn.metrics import log_loss, roc_auc_score, root_mean_squared_error
 
 from driftline.core.data import columns_of
-from driftline.core.encoding import Transform
+from driftline.core.encoding import TargetScale, Transform
 from driftline.core.model import TabularNet, raw_outputs
 from driftline.core.task import Task
 from driftline.core.trees import TREES_FILE, Trees, matrix
@@ -28,15 +28,16 @@ DEEP_ONLY = {"deep": 1.0}
 PRIMARY_SELECTION = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rmse"}
 
 
-def selection_metric(task: Task, y: np.ndarray) -> tuple[Callable[[np.ndarray], float], bool]:
-    """The task's validation metric of raw outputs (PRIMARY_SELECTION: the AUC, the log loss, the RMSE of the
-    standardised target, Y standardised), and whether higher is better."""
+def selection_metric(task: Task, y: np.ndarray, scale: TargetScale | None = None
+                     ) -> tuple[Callable[[np.ndarray], float], bool]:
+    """The task's validation metric of raw outputs for targets Y (PRIMARY_SELECTION: the AUC, the log loss, or the
+    RMSE in the target's units, through a regression's SCALE), and whether higher is better."""
     if task.kind == "binary":
         return lambda raw: roc_auc_score(y, raw[:, 0]), True
     if task.kind == "multiclass":
         labels = np.arange(task.outputs)
         return lambda raw: log_loss(y, softmax(raw, axis=1), labels=labels), False
-    return lambda raw: root_mean_squared_error(y, raw[:, 0]), False
+    return lambda raw: root_mean_squared_error(y, scale.decode(raw[:, 0])), False
 
 
 def select(raw: Mapping[str, np.ndarray], loss: Callable[[np.ndarray], float], rounds: int) -> dict[str, float]:

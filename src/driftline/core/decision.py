@@ -3,8 +3,8 @@
 - Classification: a temperature (scikit-learn's temperature scaling), kept only where it lowers the
   validation calibration error; the choice and both errors are recorded.
 - Binary: the decision threshold on the (scaled) probabilities.
-- Regression: a split-conformal prediction interval, from the absolute validation residuals in the
-  standardised target's units.
+- Regression: a split-conformal prediction interval, from the absolute validation residuals where the
+  target's link measures them (core.encoding.TargetScale.residual).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def fit_temperature(raw: np.ndarray, y: np.ndarray) -> float:
 def fit_decision(task: Task, raw: np.ndarray, y: np.ndarray, params: EvaluateParams, scale=None) -> dict:
     """The decision for validation outputs RAW (rows, outputs) and their targets Y (labels, or the target)."""
     if task.kind == "regression":
-        residuals = np.abs(scale.encode(y) - raw[:, 0])
+        residuals = scale.residual(y, raw[:, 0])
         rank = min(1.0, math.ceil((len(residuals) + 1) * params.interval_level) / len(residuals))
         return {"interval": {"level": params.interval_level,
                              "half_width": float(np.quantile(residuals, rank, method="higher"))}}

@@ -18,14 +18,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy.special import ndtri
-from scipy.stats import skew
 
 from driftline.config import FeaturizeParams
 from driftline.core.data import VECTORISED_ROWS, boolean_spelling, category_texts, coerce_column, columns_of
 from driftline.schema import Schema
 
 QUANTILES = 1000
-MAX_SKEW = 1.0  # a positive target more skewed than this is standardised through its log
 BOUND = 1e-7  # ranks are clipped to [BOUND, 1 - BOUND] before the normal quantile function, as sklearn does
 
 
@@ -123,33 +121,86 @@ class CategoricalEncoding:
         return out
 
 
+LINKS = ("poisson", "identity", "log", "log1p")  # in order of preference where validation ties
+
+
 @dataclass
 class TargetScale:
-    """A regression target standardised on train, through its log first where it is positive and skewed."""
+    """A regression target's link: how the members' raw output z maps to the prediction, fitted on train.
 
-    log: bool
-    mean: float
-    std: float
+    `identity`, `log` and `log1p` standardise the target (through its log, or log(1 + target), first) and the
+    members learn it by squared error. `poisson` is a log link: z = log(prediction) - mean, where mean is the
+    log of the training mean (so z = 0 predicts the mean), learned by the Poisson deviance. VALIDATION holds
+    the validation RMSE of each link tried when the link was chosen (core.target_link).
+    """
+
+    link: str = "identity"
+    mean: float = 0.0
+    std: float = 1.0
+    validation: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def fit(cls, y: np.ndarray) -> TargetScale:
-        """LOG when every value is positive and the log takes the skew (above MAX_SKEW) closer to 0."""
-        log = bool(y.min() > 0 and skew(y) > MAX_SKEW and abs(skew(np.log(y))) < abs(skew(y)))
-        z = np.log(y) if log else y
-        return cls(log=log, mean=float(z.mean()), std=float(z.std()) or 1.0)
+    def fit(cls, y: np.ndarray, link: str = "identity") -> TargetScale:
+        if link == "poisson":
+            return cls(link, float(np.log(max(y.mean(), np.finfo(np.float64).tiny))), 1.0)
+        z = _forward(link, y)
+        return cls(link, float(z.mean()), float(z.std()) or 1.0)
 
-    def encode(self, y: np.ndarray) -> np.ndarray:
-        return ((np.log(y) if self.log else y) - self.mean) / self.std
+    @classmethod
+    def from_json(cls, raw: dict) -> TargetScale:
+        """A saved scale; one saved before links (`log`: true or false) reads as `log` or `identity`."""
+        raw = dict(raw)
+        if "log" in raw:
+            raw["link"] = "log" if raw.pop("log") else "identity"
+        return cls(**raw)
+
+    @property
+    def poisson(self) -> bool:
+        return self.link == "poisson"
+
+    def learned(self, y: np.ndarray) -> np.ndarray:
+        """What the members learn for targets Y: the standardised target, or (poisson) the target itself."""
+        return np.asarray(y, dtype=np.float64) if self.poisson else (_forward(self.link, y) - self.mean) / self.std
+
+    def linked(self, z: np.ndarray) -> np.ndarray:
+        """The prediction through its link for raw outputs Z, unstandardised: the prediction itself (identity),
+        its log (log, poisson) or log(1 + prediction) (log1p). Linear in Z: std * z + mean."""
+        return np.asarray(z, dtype=np.float64) * self.std + self.mean
 
     def decode(self, z: np.ndarray) -> np.ndarray:
-        y = np.asarray(z, dtype=np.float64) * self.std + self.mean
-        return np.exp(y) if self.log else y
+        """The prediction for raw outputs Z."""
+        return _inverse(self.link, self.linked(z))
+
+    def residual(self, y: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """|target - prediction| where the conformal interval is measured: in standardised units, or (poisson)
+        on the log(1 + count) scale, where a zero count has a residual too."""
+        if self.poisson:
+            return np.abs(np.log1p(np.asarray(y, dtype=np.float64)) - np.log1p(self.decode(z)))
+        return np.abs(self.learned(y) - np.asarray(z, dtype=np.float64))
+
+    def bounds(self, z: np.ndarray, half: float) -> tuple[np.ndarray, np.ndarray]:
+        """The interval of residual HALF around raw outputs Z, in the target's units (skewed under a log)."""
+        z = np.asarray(z, dtype=np.float64)
+        if self.poisson:
+            centre = np.log1p(self.decode(z))
+            return np.maximum(np.expm1(centre - half), 0.0), np.expm1(centre + half)
+        return self.decode(z - half), self.decode(z + half)
+
+
+def _forward(link: str, y: np.ndarray) -> np.ndarray:
+    y = np.asarray(y, dtype=np.float64)
+    return {"identity": lambda: y, "log": lambda: np.log(y), "log1p": lambda: np.log1p(y)}[link]()
+
+
+def _inverse(link: str, z: np.ndarray) -> np.ndarray:
+    return {"identity": lambda: z, "log": lambda: np.exp(z), "log1p": lambda: np.expm1(z),
+            "poisson": lambda: np.exp(z)}[link]()
 
 
 @dataclass
 class Transform:
     """Raw columns in, a float32 matrix out; `slices` maps each raw column to its block of features. A
-    regression target's scale (`target`) is fitted with it, on the same training rows."""
+    regression target's link and scale (`target`) are chosen beside it (core.target_link), on the same split."""
 
     numeric: dict[str, NumericEncoding] = field(default_factory=dict)
     categorical: dict[str, CategoricalEncoding] = field(default_factory=dict)
@@ -157,9 +208,8 @@ class Transform:
     target: TargetScale | None = None
 
     @classmethod
-    def fit(cls, frame: pd.DataFrame, schema: Schema, params: FeaturizeParams,
-            y: np.ndarray | None = None) -> Transform:
-        """The encodings of FRAME's features, and, for a regression (targets Y), the target's scale."""
+    def fit(cls, frame: pd.DataFrame, schema: Schema, params: FeaturizeParams) -> Transform:
+        """The encodings of FRAME's features."""
         numeric, categorical = {}, {}
         for name, values in columns_of(frame, schema.features).items():
             if schema.columns[name].numeric:
@@ -168,8 +218,7 @@ class Transform:
                 # Declared types win: a 0/1 column that pandas typed as numbers is still a category here.
                 counts = pd.Series(coerce_column(name, values, schema.columns[name])).value_counts()
                 categorical[name] = CategoricalEncoding(sorted(counts[counts >= params.min_category_count].index))
-        target = TargetScale.fit(y) if schema.task == "regression" else None
-        return cls(numeric, categorical, list(schema.features), target)
+        return cls(numeric, categorical, list(schema.features))
 
     @cached_property  # the encodings are fixed once fitted or loaded; encode reads this per call
     def slices(self) -> dict[str, tuple[int, int]]:
@@ -224,5 +273,5 @@ class Transform:
             numeric={k: NumericEncoding(**v) for k, v in raw["numeric"].items()},
             categorical={k: CategoricalEncoding(**v) for k, v in raw["categorical"].items()},
             columns=raw["columns"],
-            target=TargetScale(**raw["target"]) if raw.get("target") else None,
+            target=TargetScale.from_json(raw["target"]) if raw.get("target") else None,
         )

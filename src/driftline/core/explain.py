@@ -1,11 +1,12 @@
 """SHAP attributions of the model's raw outputs, summed back to the raw columns: shared by the audit, the service
 and monitoring.
 
-What is explained is a raw output of the network (core.task): the logit (binary), each class's logit
-(multiclass: a row's explanation is of its predicted class), or the prediction in the standardised target's
-units (regression: (target - mean) / std, of log(target) where the target was logged), so that the
-attributions add up with the base value to the output exactly, as they would not through a sigmoid, a
-softmax or the target's scale.
+What is explained is a raw output of the model (core.task): the logit (binary), each class's logit
+(multiclass: a row's explanation is of its predicted class), or the target through its link (regression:
+core.encoding.TargetScale), so that the attributions add up with the base value to the output exactly, as
+they would not through a sigmoid, a softmax or an exp. The service's explanations rescale them linearly to
+the answer's own terms (Explainer.explain_columns): the calibrated log-odds, or the prediction through its
+link, unstandardised.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ ADDITIVITY_TOLERANCE = 1e-3  # largest |attributions + base value - output| acce
 EXPLAINED = {  # what each task's attributions add up to, as the audit's shap_summary.json says it
     "binary": "logit of the positive class",
     "multiclass": "logit of each row's predicted class",
-    "regression": "prediction in standardised units: (target - mean) / std, of log(target) where the target is "
-                  "logged (transform.json's target)",
+    "regression": "prediction through the target's link, standardised: (link(target) - mean) / std, or "
+                  "log(prediction) - mean under a Poisson link (transform.json's target)",
 }
 
 
@@ -233,7 +234,8 @@ class Explainer:
 
         - binary: probability, logit, base_value, attributions
         - multiclass: label (the predicted class), probability (its), logit (its), base_value, attributions
-        - regression: prediction (target units), standardised_prediction, base_value, attributions
+        - regression: prediction (target units), link, output, base_value, attributions: the output is the
+          prediction through its link (TargetScale.linked: the prediction itself, or its log), unstandardised
         """
         predictor = self.predictor
         rows = predictor.typed_frame(columns)
@@ -241,14 +243,18 @@ class Explainer:
         raw = predictor.blend.raw_frame(rows)
         answers = predictor.task.decode(raw, predictor.decision, predictor.transform.target)
         features, kind = predictor.schema.features, predictor.task.kind
-        scale = 1.0 if kind == "regression" else 1.0 / predictor.task.temperature(predictor.decision)
+        target = predictor.transform.target
+        # raw outputs to the output explained: std * z + mean (regression), z / temperature (classification)
+        scale, shift = (target.std, target.mean) if kind == "regression" else (
+            1.0 / predictor.task.temperature(predictor.decision), 0.0)
         explained = []
         for n, k in enumerate(chosen):
             if kind == "regression":
-                answer = {"prediction": float(answers["prediction"][n]), "standardised_prediction": float(raw[n, k])}
+                answer = {"prediction": float(answers["prediction"][n]), "link": target.link,
+                          "output": float(raw[n, k] * scale + shift)}
             else:
                 label = {"label": str(answers["label"][n])} if kind == "multiclass" else {}
                 answer = label | {"probability": float(answers["probability"][n]), "logit": float(raw[n, k] * scale)}
-            explained.append(answer | {"base_value": float(base[n] * scale),
+            explained.append(answer | {"base_value": float(base[n] * scale + shift),
                                        "attributions": dict(zip(features, (values[n] * scale).tolist()))})
         return explained

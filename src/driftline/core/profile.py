@@ -7,9 +7,10 @@ distinct values (0/1 flags) is a category; other integers are `integer`, and any
 
 Task rules (`--task` overrides them): a target with two values is binary; one with three or more that
 are not all numbers (or named with `--category`) is multiclass; numbers with more than MAX_CLASSES
-distinct values are a regression target. Numbers with three to MAX_CLASSES values could be classes or
-counts, so init asks for `--task` rather than guess. A class target is a category, a regression target
-a number like any other.
+distinct values are a regression target, and a count (`target_kind: count`) where they are integers from
+0 up, zeros included, skewed right. Numbers with three to MAX_CLASSES values could be classes or counts,
+so init asks for `--task` rather than guess. A class target is a category, a regression target a number
+like any other. `--task count` is a regression of a count; `--task regression` is never one.
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from scipy.stats import skew
 
 from driftline.config import CardParams, load_params
 from driftline.core.data import read_text
 from driftline.core.metrics import PRIMARY
 from driftline.errors import ConfigError, DataError
-from driftline.schema import TaskKind
+from driftline.schema import InitTask
 
 INTEGER = r"[+-]?\d+"
 LEADING_ZERO = r"[+-]?0\d+"
@@ -100,8 +102,8 @@ def infer_task(values: pd.Series, name: str, classes: bool, task: str | None = N
         return "multiclass"
     if distinct > MAX_CLASSES:
         return "regression"
-    raise DataError(f"target '{name}' holds {distinct} distinct numbers ({shown}): classes, or amounts? Pass "
-                    "--task multiclass or --task regression")
+    raise DataError(f"target '{name}' holds {distinct} distinct numbers ({shown}): classes, amounts or counts? "
+                    "Pass --task multiclass, --task regression or --task count")
 
 
 def category_order(values) -> list[str]:
@@ -162,9 +164,18 @@ def column_spec(values: pd.Series, kind: str) -> dict:
     return spec
 
 
+def is_count(values: pd.Series) -> bool:
+    """Whether a numeric target's text VALUES are a count: integers from 0 up, zeros included, skewed right."""
+    if not values.str.fullmatch(INTEGER).all():
+        return False
+    numbers = pd.to_numeric(values).to_numpy(np.float64)
+    return bool(numbers.min() == 0 and skew(numbers) > 0)
+
+
 def target_spec(frame: pd.DataFrame, target: str, positive: str | None, categories: list[str],
-                task: str | None) -> tuple[str, dict]:
-    """The task (infer_task) and the target's column spec: categories for classes, a range for a number.
+                task: str | None) -> tuple[str, dict, str | None]:
+    """The task (infer_task), the target's column spec (categories for classes, a range for a number) and its
+    kind (`count`, or None).
 
     The target needs a value in every row; POSITIVE names the positive label of a binary task, and only then.
     """
@@ -173,11 +184,18 @@ def target_spec(frame: pd.DataFrame, target: str, positive: str | None, categori
     values = frame[target]
     if values.isna().any():
         raise DataError(f"target '{target}' has {int(values.isna().sum())} missing value(s)")
-    task = infer_task(values, target, target in categories, task)
+    given = task
+    task = infer_task(values, target, target in categories, "regression" if given == "count" else given)
     if task == "regression":
         if positive is not None:
             raise DataError(f"--positive is for binary tasks only; '{target}' is a regression target")
-        return task, column_spec(values, "integer" if values.str.fullmatch(INTEGER).all() else "float")
+        integers = bool(values.str.fullmatch(INTEGER).all())
+        if given == "count" and not (integers and pd.to_numeric(values).min() >= 0):
+            raise DataError(f"--task count needs integers of 0 or more; '{target}' has values from "
+                            f"{pd.to_numeric(values).min():g} to {pd.to_numeric(values).max():g}"
+                            f"{'' if integers else ', not all integers'}")
+        count = given == "count" or (given is None and is_count(values))
+        return task, column_spec(values, "integer" if integers else "float"), "count" if count else None
     spec = column_spec(values, "category")
     labels = spec["categories"]
     if task == "binary" and positive is None:
@@ -188,7 +206,7 @@ def target_spec(frame: pd.DataFrame, target: str, positive: str | None, categori
     if task == "multiclass" and positive is not None:
         raise DataError(f"--positive is for binary tasks only; '{target}' is a multiclass target of "
                         f"{len(labels)} classes")
-    return task, spec
+    return task, spec, None
 
 
 def gate_values(task: str) -> dict:
@@ -205,13 +223,13 @@ def gate_values(task: str) -> dict:
 
 
 def profile(frame: pd.DataFrame, target: str, positive: str | None = None, sensitive: list[str] = (),
-            categories: list[str] = (), task: TaskKind | None = None) -> dict:
+            categories: list[str] = (), task: InitTask | None = None) -> dict:
     """The schema inferred from FRAME (text, NaN where missing), the task's gate, each column's missing share and
     the duplicate share, as {"schema": ..., "gate": ..., "missing": ..., "max_duplicate_share": ...}.
 
     TASK overrides the inferred one (the module's rules).
     """
-    task, target_column = target_spec(frame, target, positive, categories, task)
+    task, target_column, kind = target_spec(frame, target, positive, categories, task)
     for name in [*sensitive, *categories]:
         if name not in frame:
             raise DataError(f"'{name}' is not a column of the data; columns: {', '.join(frame.columns)}")
@@ -233,8 +251,8 @@ def profile(frame: pd.DataFrame, target: str, positive: str | None = None, sensi
             pd.to_numeric(frame[name].dropna()), spec["min"], spec["max"], spec["type"] == "integer")}
     # The contract counts every row of a repeated group, as Great Expectations' compound uniqueness does.
     duplicates = float(frame.duplicated(keep=False).mean())
-    schema = {"task": task, "target": target, "positive_label": positive if task == "binary" else None,
-              "columns": columns, "sensitive": bands}
+    schema = {"task": task, "target": target, "target_kind": kind,
+              "positive_label": positive if task == "binary" else None, "columns": columns, "sensitive": bands}
     return {"schema": schema, "gate": gate_values(task),
             "missing": {name: float(frame[name].isna().mean()) for name in frame},
             "duplicate_share": duplicates, "max_duplicate_share": headroom(duplicates)}
@@ -251,6 +269,7 @@ def schema_yaml(schema: dict, source: str) -> str:
     lines = [f"schema:                     # inferred by `driftline init {source}`; edit freely",
              f"  task: {schema['task']}",
              f"  target: {scalar(schema['target'])}",
+             f"  target_kind: {json.dumps(schema['target_kind'])}  # count: a regression of a count (Poisson loss)",
              f"  positive_label: {json.dumps(schema['positive_label'])}"
              + ("" if schema["positive_label"] is not None else "  # binary tasks only"),
              "  columns:                  # max_missing: allowed share of missing values (default 0)"]
@@ -349,7 +368,7 @@ def write_checked(path: Path, text: str) -> None:
 
 
 def init(source: str | Path, params_path: Path, target: str, positive: str | None = None, sensitive: list[str] = (),
-         categories: list[str] = (), force: bool = False, task: TaskKind | None = None) -> dict:
+         categories: list[str] = (), force: bool = False, task: InitTask | None = None) -> dict:
     """Profile SOURCE and write the schema, the task's gate, validate.max_duplicate_share and a `card:` of
     placeholders into PARAMS_PATH; the profile.
 

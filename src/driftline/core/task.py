@@ -2,10 +2,10 @@
 
 A task says how the target's cells become training targets, how the split is stratified, how wide the
 network's head is, what early stopping follows, and what the model answers (`decode`). The network's raw
-outputs are logits for the two classification tasks and the standardised target for regression
-(core.encoding.TargetScale); `decode` turns them into the answers the service, batch scoring, evaluation
-and monitoring share, with the post-hoc choices fitted on validation (the decision: threshold,
-temperature, prediction interval).
+outputs are logits for the two classification tasks and, for regression, the target through its link
+(core.encoding.TargetScale: standardised, or a log link); `decode` turns them into the answers the service,
+batch scoring, evaluation and monitoring share, with the post-hoc choices fitted on validation (the
+decision: threshold, temperature, prediction interval).
 """
 
 from __future__ import annotations
@@ -235,7 +235,8 @@ class RegressionTask(Task):
 
     def decode(self, raw: np.ndarray, decision: dict, scale=None) -> dict[str, np.ndarray]:
         """The prediction in the target's units, and the conformal interval (decision["interval"]: its
-        half-width in standardised units) mapped back the same way, so a log-scaled target gets a skewed one."""
+        half-width where TargetScale.residual measures) mapped back the same way, so a log-linked target gets a
+        skewed one."""
         z = raw[:, 0].astype(np.float64)
-        half = decision.get("interval", {}).get("half_width", np.nan)
-        return {"prediction": scale.decode(z), "lower": scale.decode(z - half), "upper": scale.decode(z + half)}
+        lower, upper = scale.bounds(z, decision.get("interval", {}).get("half_width", np.nan))
+        return {"prediction": scale.decode(z), "lower": lower, "upper": upper}

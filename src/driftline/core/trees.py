@@ -3,9 +3,9 @@
 Numbers go in as they are (LightGBM keeps missing values apart by itself). A category goes in as its slot
 in the transform's vocabulary (core.encoding: CategoricalEncoding.slots), a native categorical feature:
 rare categories share the unknown slot, as they do in the network's one-hot block, and a missing value is
-missing. The boosters' raw output is the network's (core.task): logits, or the standardised target, so the
-two members blend in one space. Under cross-validation there is one booster per fold, and the member's
-output is their mean.
+missing. The boosters' raw output is the network's (core.task): logits, or the target through its link
+(core.encoding.TargetScale), so the two members blend in one space. Under cross-validation there is one
+booster per fold, and the member's output is their mean.
 
 The model is plain text (LightGBM's own format, inside trees.json), so the service loads it without pickle.
 """
@@ -20,10 +20,29 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 
-from driftline.core.encoding import Transform
+from driftline.core.encoding import TargetScale, Transform
 
 TREES_FILE = "trees.json"
 SMALL_BATCH = 256  # fewer rows than this are scored on one thread: OpenMP's start costs more than the trees
+CLASSIFICATION = {"binary": ("binary", "binary_logloss"), "multiclass": ("multiclass", "multi_logloss")}
+
+
+def objective(kind: str, scale: TargetScale | None) -> tuple[str, str]:
+    """LightGBM's objective and early-stopping metric for a task KIND (and a regression's link SCALE): the
+    task's loss, squared error on the standardised target, or the Poisson loss stopped on squared error in
+    the target's units (LightGBM's metrics read the prediction, exp of the raw score)."""
+    if kind != "regression":
+        return CLASSIFICATION[kind]
+    return ("poisson", "l2") if scale is not None and scale.poisson else ("regression", "l2")
+
+
+def dataset(x: np.ndarray, y: np.ndarray, cats: list[int], scale: TargetScale | None,
+            reference: lgb.Dataset | None = None) -> lgb.Dataset:
+    """A LightGBM data set of X and the learned targets Y. Under the Poisson link each row starts from the
+    scale's mean (init_score), so that the trees' raw score is the network's z = log(prediction) - mean."""
+    start = np.full(len(y), scale.mean) if scale is not None and scale.poisson else None
+    return lgb.Dataset(x, y, categorical_feature=cats, init_score=start, reference=reference,
+                       free_raw_data=reference is None)
 
 
 def matrix(transform: Transform, columns: Mapping[str, Sequence]) -> np.ndarray:

@@ -25,9 +25,9 @@ from lightning.pytorch.callbacks import Callback  # noqa: E402
 from driftline.config import Params, TrainParams, with_values  # noqa: E402
 from driftline.core.artifacts import splits_dir  # noqa: E402
 from driftline.core.task import Task  # noqa: E402
+from driftline.core.trees import objective as lightgbm_objective  # noqa: E402
 from driftline.errors import ConfigError  # noqa: E402
 from driftline.stages import boost, train  # noqa: E402
-from driftline.stages.boost import OBJECTIVES  # noqa: E402
 from driftline.stages.train.checkpoints import splits_digest  # noqa: E402
 
 
@@ -121,7 +121,7 @@ def tune(params: Params, root: Path, trials: int, timeout: float | None,
         with tempfile.TemporaryDirectory() as tmp:
             point = {f"boost.{k}": v for k, v in suggest_boost(trial).items()}
             metrics = boost.run(with_values(params, point), splits, Path(tmp) / "boost", Path(tmp) / "metrics.json")
-        return metrics[f"best_val_{OBJECTIVES[task.kind][1]}"]
+        return metrics[f"best_val_{lightgbm_objective(task.kind, None)[1]}"]
 
     def objective(trial: optuna.Trial) -> float:
         point = {f"train.{k}": v for k, v in suggest(trial, params.train).items()}
@@ -141,7 +141,7 @@ def tune(params: Params, root: Path, trials: int, timeout: float | None,
                        catch=(), callbacks=[lambda s, t: on_trial(finished(s))])
     if member == "deep":
         return write_best(study, out, f"validation {task.stop_metric}")
-    return write_best(study, out, f"validation {OBJECTIVES[task.kind][1]}", "boost", {"defaults": "td"})
+    return write_best(study, out, f"validation {lightgbm_objective(task.kind, None)[1]}", "boost", {"defaults": "td"})
 
 
 def write_best(study: optuna.Study, out: Path, metric: str, section_name: str = "train",

@@ -70,7 +70,7 @@ def decision_text(schema: Schema, decision: dict, tolerance: float) -> str:
                 "(fitted on validation)")
     interval = decision["interval"]
     return (f"the prediction, within a split-conformal {interval['level']:.0%} interval of half-width "
-            f"{interval['half_width']:.4f} standardised units (the validation residuals' quantile)")
+            f"{interval['half_width']:.4f} (the validation residuals' quantile, on the target's link scale)")
 
 
 def environment() -> dict:
@@ -122,7 +122,8 @@ def card_json(entry: dict, facts: dict) -> dict:
         "infra_check": facts["infra"],
         "monitoring": facts["monitoring"],
         "training": {"epochs": entry["training_epochs"], "selected_by": facts["selected_by"],
-                     "blend": entry.get("blend"), "environment": environment()},
+                     "blend": entry.get("blend"), "target_link": facts.get("target_link"),
+                     "environment": environment()},
     }
 
 
@@ -173,6 +174,22 @@ def blend_lines(blend: dict | None) -> list[str]:
             f"(greedy ensemble selection; {scores})"]
 
 
+LINK_TEXT = {"identity": "the target standardised, squared error", "log": "log(target) standardised, squared error",
+             "log1p": "log(1 + target) standardised, squared error", "poisson": "a log link and the Poisson loss"}
+
+
+def link_lines(scale: dict | None) -> list[str]:
+    """The card's line on a regression target's link (transform.json's target), and the validation RMSE of each
+    link tried where it was chosen; none for a classifier."""
+    if not scale:
+        return []
+    link = scale.get("link", "log" if scale.get("log") else "identity")  # a transform from before links
+    tried = scale.get("validation") or {}
+    chosen = (f", chosen on validation RMSE ({', '.join(f'{name} {value:.4f}' for name, value in tried.items())})"
+              if tried else "")
+    return [f"- Target: {link} ({LINK_TEXT[link]}), in both members{chosen}"]
+
+
 def card_markdown(card: dict) -> str:
     """The card as markdown, in Hugging Face's order: details, uses, bias and limitations, training, evaluation."""
     details, quant, cons = card["model_details"], card["quantitative_analysis"], card["considerations"]
@@ -194,7 +211,7 @@ def card_markdown(card: dict) -> str:
         f"- Data origin: {data['train']['origin']}",
         f"- Training: {card['training']['epochs']['epochs']} epochs, weights of epoch "
         f"{card['training']['epochs']['best_epoch']} ({card['training']['selected_by']})",
-        *blend_lines(card["training"].get("blend")), "",
+        *blend_lines(card["training"].get("blend")), *link_lines(card["training"].get("target_link")), "",
         "## Evaluation", "",
         f"Test split: {data['eval']['rows']} rows. Decision: {quant['decision']}.", "",
         "| metric | value | 95% interval |", "|---|---|---|",

@@ -97,6 +97,7 @@ def card_facts(params: Params, root: Path, comparison: dict, intervals: dict, ve
         "intervals": intervals,
         "decision": decision_text(schema, decision, params.evaluate.threshold_tolerance),
         "selected_by": f"best validation {Task.of(schema).stop_metric}",
+        "target_link": read(stage_file(root, "featurize", "transform.json")).get("target"),
         "members": {name: metrics_of(read(stage_file(root, "evaluate", "evaluate.json")), f"{name}_", schema.task)
                     for name in MEMBERS},
         "fairness": read(stage_file(root, "audit", "fairness.json")),

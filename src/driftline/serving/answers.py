@@ -25,7 +25,7 @@ ANSWER_FIELDS = {  # each answer's fields and their JSON types: the service's re
 EXPLANATION_FIELDS = {
     "binary": {"probability": float, "logit": float},
     "multiclass": {"label": str, "probability": float, "logit": float},
-    "regression": {"prediction": float, "standardised_prediction": float},
+    "regression": {"prediction": float, "link": str, "output": float},
 }
 
 

@@ -168,8 +168,8 @@ logging.getLogger(REFUSALS_LOGGER).addFilter(ClientErrorsInOneLine())
 Record = record_model(schema)
 Records = Annotated[list[Record], WrapValidator(first_problems)]  # type: ignore[valid-type]
 Prediction = response_model("Prediction", ANSWER_FIELDS[task.kind])
-# attributions per raw column, in the units of the raw output explained (the logit, or the standardised
-# prediction): base_value plus their sum is that output
+# attributions per raw column, in the units of the output explained (the calibrated logit, or the prediction
+# through its link): base_value plus their sum is that output
 Explanation = response_model("Explanation", EXPLANATION_FIELDS[task.kind]
                              | {"base_value": float, "attributions": dict[str, float]})
 
@@ -364,9 +364,10 @@ class Driftline:
 
     @bentoml.api
     def explain(self, records: Records = Field(min_length=1)) -> Annotated[list[Explanation], JSON_OUT]:  # type: ignore[valid-type]
-        """SHAP attributions per raw column (the audit's explainer) of each record's raw output: the logit
-        (binary), the predicted class's logit (multiclass), the standardised prediction (regression); with the
-        answer and the base value they add up from. Always the champion's, in a rollout too."""
+        """SHAP attributions per raw column (the audit's explainer) of each record's output: the calibrated logit
+        (binary), the predicted class's calibrated logit (multiclass), the prediction through the target's link
+        (regression: the prediction itself, or its log); with the answer and the base value they add up from.
+        Always the champion's, in a rollout too."""
         columns, ids = self._read(records)
         if self.explainer is None:
             from driftline.core.explain import Explainer  # shap is imported on the first explanation, not at start

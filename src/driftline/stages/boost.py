@@ -19,10 +19,10 @@ import numpy as np
 from driftline.config import BoostParams, Params
 from driftline.core.artifacts import write_json
 from driftline.core.data import columns_of
-from driftline.core.encoding import Transform
+from driftline.core.encoding import TargetScale, Transform
 from driftline.core.splits import cv_folds, fold_count, load_split
 from driftline.core.task import Task
-from driftline.core.trees import Trees, categorical, matrix
+from driftline.core.trees import Trees, categorical, dataset, matrix, objective
 from driftline.core.verbosity import stage_line
 
 # The values of the knobs params.yaml leaves null: the meta-learned defaults (Holzmueller et al. 2024; pytabkit's
@@ -36,19 +36,17 @@ DEFAULTS = {
                                      "min_sum_hessian_in_leaf": 1e-3},
 }
 DEFAULTS[("lightgbm", "regression")] = DEFAULTS[("lightgbm", "classification")]
-OBJECTIVES = {"binary": ("binary", "binary_logloss"), "multiclass": ("multiclass", "multi_logloss"),
-              "regression": ("regression", "l2")}
 
 
-def settings(task: Task, cfg: BoostParams, defaults: str) -> dict:
+def settings(task: Task, cfg: BoostParams, defaults: str, scale: TargetScale | None = None) -> dict:
     """LightGBM's parameters for the task: params.yaml's knobs, DEFAULTS' values ("td" or "lightgbm") where they
-    are null, the task's objective, and deterministic training."""
+    are null, the task's objective (under a regression's link SCALE), and deterministic training."""
     found = DEFAULTS[(defaults, "regression" if task.kind == "regression" else "classification")]
     chosen = {name: value if (value := getattr(cfg, name)) is not None else default
               for name, default in found.items()}
-    objective, metric = OBJECTIVES[task.kind]
+    name, metric = objective(task.kind, scale)
     return {
-        "objective": objective, "metric": metric, **({"num_class": task.outputs} if task.kind == "multiclass" else {}),
+        "objective": name, "metric": metric, **({"num_class": task.outputs} if task.kind == "multiclass" else {}),
         "learning_rate": chosen["learning_rate"], "num_leaves": chosen["num_leaves"],
         "min_data_in_leaf": chosen["min_data_in_leaf"], "bagging_fraction": chosen["subsample"], "bagging_freq": 1,
         "feature_fraction": cfg.colsample_bytree, "min_sum_hessian_in_leaf": chosen["min_sum_hessian_in_leaf"],
@@ -58,18 +56,18 @@ def settings(task: Task, cfg: BoostParams, defaults: str) -> dict:
 
 
 def fit_trees(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, cats: list[int], options: dict,
-              cfg: BoostParams) -> lgb.Booster:
-    """One booster, early-stopped on (X_VAL, Y_VAL)."""
-    train = lgb.Dataset(x, y, categorical_feature=cats, free_raw_data=True)
-    val = lgb.Dataset(x_val, y_val, categorical_feature=cats, reference=train)
+              cfg: BoostParams, scale: TargetScale | None = None) -> lgb.Booster:
+    """One booster, early-stopped on (X_VAL, Y_VAL): learned targets (`targets`), under a regression's SCALE."""
+    train = dataset(x, y, cats, scale)
+    val = dataset(x_val, y_val, cats, scale, reference=train)
     return lgb.train(options, train, num_boost_round=cfg.max_rounds, valid_sets=[val],
                      callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, first_metric_only=True, verbose=False)])
 
 
 def targets(task: Task, transform: Transform, frame) -> np.ndarray:
-    """What the boosters learn: class codes, or the standardised target (the network's raw output)."""
+    """What the boosters learn: class codes, or the target as its link learns it (TargetScale.learned)."""
     y = task.targets(frame)
-    return transform.target.encode(y) if task.kind == "regression" else y
+    return transform.target.learned(y) if task.kind == "regression" else y
 
 
 def run(params: Params, splits_dir: Path, out_dir: Path, metrics_path: Path) -> dict:
@@ -87,11 +85,11 @@ def run(params: Params, splits_dir: Path, out_dir: Path, metrics_path: Path) -> 
     else:
         fold = cv_folds(task.strata(task.targets(train)), folds, params.train.seed)
         parts = [(x[fold != k], y[fold != k], x[fold == k], y[fold == k]) for k in range(folds)]
-    metric = OBJECTIVES[task.kind][1]
+    metric = objective(task.kind, transform.target)[1]
     started, fitted = time.perf_counter(), {}
     for defaults in ("td", "lightgbm") if cfg.defaults == "auto" else (cfg.defaults,):
-        options = settings(task, cfg, defaults)
-        boosters = [fit_trees(*part, categorical(transform), options, cfg) for part in parts]
+        options = settings(task, cfg, defaults, transform.target)
+        boosters = [fit_trees(*part, categorical(transform), options, cfg, transform.target) for part in parts]
         fitted[defaults] = boosters, float(np.mean([b.best_score["valid_0"][metric] for b in boosters]))
     seconds = time.perf_counter() - started
     chosen = min(fitted, key=lambda name: fitted[name][1])

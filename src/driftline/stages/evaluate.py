@@ -105,8 +105,7 @@ def run(params: Params, splits_dir: Path, model_dir: Path, trees_dir: Path, deci
     members = Blend.load(transform, {"deep": 1.0, "boost": 1.0 if Blend.has_trees(trees_dir) else 0.0},
                          model_dir, trees_dir)
     raw_val, raw_test = (members.members(columns_of(f, transform.columns)) for f in (val, test))
-    target = transform.target.encode(y_val) if task.kind == "regression" else y_val
-    metric, higher = selection_metric(task, target)
+    metric, higher = selection_metric(task, y_val, transform.target)
     weights = select(raw_val, lambda raw: -metric(raw) if higher else metric(raw), cfg.blend_rounds)
     raw_val["model"], raw_test["model"] = blended(raw_val, weights), blended(raw_test, weights)
     decisions = {name: fit_decision(task, raw, y_val, cfg, transform.target) for name, raw in raw_val.items()}

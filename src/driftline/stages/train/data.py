@@ -51,7 +51,7 @@ class SplitData(L.LightningDataModule):
         if self.task.kind == "multiclass":
             return y.astype(np.int64)
         if self.task.kind == "regression":
-            return self.transform.target.encode(y).astype(np.float32)
+            return self.transform.target.learned(y).astype(np.float32)
         return y.astype(np.float32)
 
     @property

@@ -18,9 +18,10 @@ from driftline.core.task import Task
 
 
 class Learner(L.LightningModule):
-    """The task's loss on each member's own outputs (binary cross-entropy, cross-entropy, or squared error on the
-    standardised target), AdamW with warmup and cosine decay, and the task's validation metric (val_auc,
-    val_log_loss or val_rmse), which early stopping and the best checkpoint follow.
+    """The task's loss on each member's own outputs (binary cross-entropy, cross-entropy, squared error on the
+    standardised target, or under a Poisson link the Poisson deviance of the count), AdamW with warmup and cosine
+    decay, and the task's validation metric (val_auc, val_log_loss or val_rmse: standardised, or in the count's
+    units under a Poisson link), which early stopping and the best checkpoint follow.
 
     WEIGHTS: class weights of the loss (the positive class's for binary, one per class for multiclass; 1.0:
     none). The network's logit offset undoes them, so its outputs stay calibrated.
@@ -44,6 +45,8 @@ class Learner(L.LightningModule):
                               folds if mini else 1, transform.categories, params.category_embedding if mini else None)
         self.folds = folds
         self.params, self.kind = params, task.kind
+        # Under a Poisson link the raw output z is log(prediction) - offset (core.encoding.TargetScale).
+        self.log_offset = transform.target.mean if transform.target is not None and transform.target.poisson else None
         self.register_buffer("weights", torch.tensor(weights, dtype=torch.float32))
         self.metric_name = f"val_{task.stop_metric}"
         self.val_metric = {"binary": BinaryAUROC, "multiclass": MeanMetric,
@@ -71,6 +74,8 @@ class Learner(L.LightningModule):
         target = y[:, None].expand_as(outputs)
         if self.kind == "binary":
             losses = F.binary_cross_entropy_with_logits(outputs, target, pos_weight=self.weights, reduction=reduction)
+        elif self.log_offset is not None:
+            losses = F.poisson_nll_loss(outputs.float() + self.log_offset, target, log_input=True, reduction=reduction)
         else:
             losses = F.mse_loss(outputs, target, reduction=reduction)
         if fold is None:
@@ -103,6 +108,8 @@ class Learner(L.LightningModule):
             self.val_metric.update(torch.sigmoid(out[:, 0]).float(), y.long())
         elif self.kind == "multiclass":
             self.val_metric.update(F.cross_entropy(out.float(), y, reduction="none"))
+        elif self.log_offset is not None:
+            self.val_metric.update(torch.exp(out[:, 0].float() + self.log_offset), y)
         else:
             self.val_metric.update(out[:, 0].float(), y)
 
