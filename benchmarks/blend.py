@@ -87,7 +87,7 @@ DATASETS = {  # name: (the table, its target, the positive label of a binary one
     "wine": (lambda: sklearn_table(load_wine, ["class_0", "class_1", "class_2"]), "target", None, None),
     "digits": (digits, "target", None, None),
     "diabetes": (lambda: sklearn_table(load_diabetes), "target", None, None),
-    "counts (generated)": (count_table, "visits", None, None),  # init declares a count
+    "counts (generated)": (count_table, "visits", None, "count"),  # 19 values: init asks, --task count
     "5 classes (generated)": (classes_table, "kind", None, None),
 }
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
@@ -60,6 +60,9 @@ class EmbeddingParams(Strict):
         "true: one output layer shared by every column and member; false: one per column and member."))
 
 
+MAX_STRETCH = 4  # train.min_steps stretches the schedule to this many times max_epochs at most
+
+
 class TrainParams(Strict):
     seed: int = Field(description="Seed of the weights, the shuffles and dropout (reseeded from (seed, epoch) "
                                   "every epoch).")
@@ -86,9 +89,22 @@ class TrainParams(Strict):
     warmup_epochs: int = Field(ge=0, description="Epochs of linear warmup, then cosine decay to 0 at max_epochs.")
     gradient_clip: float = Field(gt=0, description="Largest gradient norm.")
     batch_size: int = Field(ge=1, description="Rows per optimiser step, over all DDP ranks together.")
-    max_epochs: int = Field(ge=1, description="Most epochs; the learning-rate schedule ends here.")
+    max_epochs: int = Field(ge=1, description=(
+        "Epochs of the learning-rate schedule, which ends there, where they take min_steps optimiser steps or "
+        "more; fewer rows stretch it (min_steps)."))
+    min_steps: int = Field(0, ge=0, description=(
+        "Optimiser steps the schedule takes at least: where max_epochs epochs of the training split take fewer "
+        "(a smaller table), training runs ceil(min_steps / steps per epoch) epochs instead, up to "
+        f"{MAX_STRETCH} x max_epochs, so that the budget follows the data; early stopping on validation still "
+        "picks the epoch kept. 0: max_epochs always."))
     patience: int = Field(ge=1, description=(
         "Epochs without a better validation metric (the task's: AUC, log loss or RMSE) before stopping."))
+    pilot_scales: list[Annotated[float, Field(gt=0, le=1000)]] = Field([], description=(
+        "Other values of embedding.frequency_init_scale tried beside it (mlp_plr): each trains for pilot_epochs "
+        "from the same start, and the one with the best validation metric (the configured one on a tie) trains "
+        "in full. A value tuned on one table can be far off on another (80 on Adult; 1 on smooth numbers). "
+        "[]: no pilot."))
+    pilot_epochs: int = Field(3, ge=1, description="Epochs of each pilot run (their own short schedule).")
     cv_below_rows: int | None = Field(None, ge=1, description=(
         "Below this many training rows, early stopping scores cross-validation folds of the training split "
         "rather than the few rows of the validation split: cv_folds models learn at once, each on all folds "

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 SMALL = {
     "train": {"members": 2, "width": 64, "blocks": 2, "max_epochs": 4, "patience": 2, "learning_rate": 0.003,
               # low frequencies: a few thousand rows cannot fit the full-data scale
-              "batch_size": 128, "cv_below_rows": None,
+              "batch_size": 128, "cv_below_rows": None, "min_steps": 0, "pilot_scales": [],
               "embedding": {"d_embedding": 16, "n_frequencies": 16, "frequency_init_scale": 1.0, "lite": True}},
     "boost": {"max_rounds": 60, "early_stopping_rounds": 20},
     "audit": {"background_rows": 20, "explain_rows": 40},
@@ -42,7 +42,7 @@ def full_data() -> pd.DataFrame:
 def small_budget(params, **train):
     """PARAMS with a tiny CPU training budget; TRAIN overrides TrainParams fields."""
     settings = {"members": 2, "blocks": 1, "width": 16, "max_epochs": 2, "accelerator": "cpu", "precision": "32-true",
-                "cv_below_rows": None}
+                "cv_below_rows": None, "min_steps": 0, "pilot_scales": []}
     return params.model_copy(update={"train": params.train.model_copy(update=settings | train)})
 
 

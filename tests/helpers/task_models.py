@@ -28,7 +28,8 @@ REPO = Path(__file__).resolve().parents[2]
 ROWS = 4000
 SPLITS = {"val_size": 0.3, "test_size": 0.15}  # a large validation split: CBPE and DLE are fitted there
 BUDGET = {"members": 2, "blocks": 2, "width": 32, "dropout": 0.0, "max_epochs": 4, "patience": 4,
-          "learning_rate": 0.003, "batch_size": 128, "max_rows": None, "val_rows": None,
+          "learning_rate": 0.003, "batch_size": 128, "max_rows": None, "val_rows": None, "min_steps": 0,
+          "pilot_scales": [],
           "embedding": {"d_embedding": 8, "n_frequencies": 8, "frequency_init_scale": 1.0, "lite": True}}
 BOOST = {"max_rounds": 100, "early_stopping_rounds": 20}
 

@@ -98,6 +98,29 @@ def test_same_seed_gives_identical_weights(params, adult_splits, tmp_path):
     assert any(not torch.equal(tensor, other[name]) for name, tensor in first.items() if name.startswith("backbone."))
 
 
+def test_pilots_choose_the_frequency_scale_and_the_full_run_starts_as_without_them(params, adult_splits, tmp_path):
+    piloted = small_budget(params, pilot_scales=[1.0, 300.0], pilot_epochs=1)
+    metrics, weights, _ = fit(piloted, adult_splits, tmp_path / "piloted")
+    configured = params.train.embedding.frequency_init_scale
+    tried = {float(key.removeprefix("pilot_val_auc_scale_")): value for key, value in metrics.items()
+             if key.startswith("pilot_val_auc_scale_")}
+    assert set(tried) == {configured, 1.0, 300.0}
+    assert metrics["frequency_init_scale"] == max(tried, key=tried.get)
+    chosen = json.loads((tmp_path / "piloted" / "model.json").read_text())["embedding"]["frequency_init_scale"]
+    assert chosen == metrics["frequency_init_scale"]
+    # The pilots leave the random state as it was: the full run is the one a direct run of that scale gives.
+    direct = small_budget(params, pilot_scales=[], embedding=params.train.embedding.model_copy(
+        update={"frequency_init_scale": chosen}))
+    _, same, _ = fit(direct, adult_splits, tmp_path / "direct")
+    assert all(torch.equal(tensor, same[name]) for name, tensor in weights.items())
+
+
+def test_a_small_table_trains_enough_epochs_to_take_min_steps(params, adult_splits, tmp_path):
+    p = small_budget(params, min_steps=40, max_epochs=2, patience=10)  # 2,100 rows, batches of 256: 9 steps
+    metrics, _, history = fit(p, adult_splits, tmp_path / "stretched")
+    assert metrics["epochs"] == len(history) == 5  # ceil(40 / 9)
+
+
 def test_a_run_killed_mid_training_resumes_and_ends_as_an_uninterrupted_one(params, adult_splits, tmp_path):
     """kill -9 as the second epoch starts (the first checkpoint is on disk), rerun the stage: same epochs, history,
     metrics and weights."""

@@ -13,7 +13,7 @@ from driftline.config import load_params
 from driftline.core.encoding import Transform
 from driftline.core.task import Task
 from driftline.errors import ConfigError
-from driftline.stages.train.batches import TensorBatches, val_sample
+from driftline.stages.train.batches import TensorBatches, schedule_epochs, val_sample
 from driftline.stages.train.checkpoints import fingerprint, resumable
 from driftline.stages.train.data import SplitData, cv_folds
 from driftline.stages.train.module import Learner
@@ -156,3 +156,14 @@ def test_each_folds_members_learn_only_outside_their_fold_and_score_it(params, a
         expected = outputs.reshape(50, 3, 2, 1).mean(dim=2)[torch.arange(50), train.fold[:50]]
         torch.testing.assert_close(module.oof_outputs(train.x[:50], train.fold[:50]), expected)
         torch.testing.assert_close(module.net(train.x[:50]), outputs.mean(dim=1))
+
+
+@pytest.mark.parametrize(("steps_per_epoch", "min_steps", "epochs"), [
+    (87, 1000, 12),  # Adult's 22,092 rows in batches of 256: 12 epochs take 1,044 steps already
+    (55, 1000, 19),  # 14,000 rows: stretched to take 1,000 steps
+    (8, 1000, 48),  # a small table: at most 4 x max_epochs
+    (8, 0, 12),  # no minimum
+])
+def test_the_schedule_stretches_to_take_min_steps_on_a_small_table(steps_per_epoch, min_steps, epochs):
+    cfg = load_params(REPO / "params.yaml").train.model_copy(update={"max_epochs": 12, "min_steps": min_steps})
+    assert schedule_epochs(steps_per_epoch, cfg) == epochs

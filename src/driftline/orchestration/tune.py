@@ -125,8 +125,9 @@ def tune(params: Params, root: Path, trials: int, timeout: float | None,
 
     def objective(trial: optuna.Trial) -> float:
         point = {f"train.{k}": v for k, v in suggest(trial, params.train).items()}
-        # In one process: under DDP, Lightning would relaunch the whole `driftline tune` for each rank.
-        one_process = {"train.strategy": "auto", "train.devices": 1, "train.num_nodes": 1}
+        # In one process: under DDP, Lightning would relaunch the whole `driftline tune` for each rank. No pilot:
+        # the trial's own frequency scale is what it measures.
+        one_process = {"train.strategy": "auto", "train.devices": 1, "train.num_nodes": 1, "train.pilot_scales": []}
         trial_params = with_values(params, point | one_process)
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)

@@ -3,9 +3,11 @@
 Every epoch reseeds the global RNG from (seed, epoch), so shuffling and dropout do not depend on the
 epochs before: a run resumed from the last checkpoint ends exactly where an uninterrupted run does.
 
-Budget: params.yaml `max_rows` caps the training rows seen over the run (each epoch then samples the
+Budget: `max_epochs` of the schedule, stretched on a small table to take `min_steps` optimiser steps
+(batches.schedule_epochs); `max_rows` caps the training rows seen over the run (each epoch then samples the
 first rows of its permutation), `val_rows` the validation rows early stopping scores, `max_minutes` the
-time. With `strategy: ddp` every process (rank) takes its share of each batch; only rank 0 writes.
+time. With `pilot_scales`, short pilot runs choose the embedding's frequency scale first (pilot.py). With
+`strategy: ddp` every process (rank) takes its share of each batch; only rank 0 writes.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from driftline.stages.train.callbacks import History, SameStart
 from driftline.stages.train.checkpoints import fingerprint, resumable
 from driftline.stages.train.data import SplitData
 from driftline.stages.train.module import Learner
+from driftline.stages.train.pilot import pilot_scale, with_scale
 
 log = logging.getLogger(__name__)
 
@@ -79,16 +82,18 @@ def run(params: Params, splits_dir: Path, out_dir: Path, checkpoint_dir: Path, m
     if cfg.class_weight == "balanced" and task.kind == "regression":
         raise ConfigError("train.class_weight: 'balanced' weighs classes; a regression has none (set none)")
     weights = data.class_weights if cfg.class_weight == "balanced" else 1.0
-    module = Learner(data.transform, cfg, task, weights, data.folds)
+    settings = trainer_settings(cfg)
+    with lightning_quiet():
+        scale, pilots = pilot_scale(data, cfg, task, weights, settings)
+    module = Learner(data.transform, with_scale(cfg, scale), task, weights, data.folds)
     monitor, mode = module.metric_name, task.stop_mode
     checkpoint = ModelCheckpoint(dirpath=checkpoint_dir, filename="best", monitor=monitor, mode=mode,
                                  save_top_k=1, save_last=True, enable_version_counter=False)
     history = History(monitor)
-    settings = trainer_settings(cfg)
     with lightning_quiet():
         trainer = L.Trainer(
             **settings,
-            max_epochs=cfg.max_epochs,
+            max_epochs=data.epochs,
             gradient_clip_val=cfg.gradient_clip,
             callbacks=[EarlyStopping(monitor, mode=mode, patience=cfg.patience), checkpoint, history, SameStart(),
                        *(callbacks or [])],
@@ -110,6 +115,8 @@ def run(params: Params, splits_dir: Path, out_dir: Path, checkpoint_dir: Path, m
     best_row = (max if mode == "max" else min)(history.rows, key=lambda r: r["val_metric"])
     metrics = {f"best_{monitor}": float(checkpoint.best_model_score), "epochs": epochs,
                "best_epoch": best_row["epoch"]}
+    if pilots:  # the scales tried and the one kept
+        metrics |= {"frequency_init_scale": scale} | {f"pilot_{monitor}_scale_{k:g}": v for k, v in pilots.items()}
     if not trainer.is_global_zero:
         return metrics
     best = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=True)["state_dict"]

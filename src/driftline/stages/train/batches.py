@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from driftline.config import TrainParams
+from driftline.config import MAX_STRETCH, TrainParams
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,17 @@ def batch_size(configured: int, rows: int) -> int:
         log.info("train: batch_size %d -> %d, so that an epoch of %d rows takes %d steps", configured, size, rows,
                  math.ceil(rows / size))
     return size
+
+
+def schedule_epochs(steps_per_epoch: int, params: TrainParams) -> int:
+    """Epochs of the learning-rate schedule: max_epochs, or where those take fewer than min_steps optimiser
+    steps, enough epochs to take them, up to MAX_STRETCH x max_epochs."""
+    needed = math.ceil(params.min_steps / max(steps_per_epoch, 1))
+    epochs = max(params.max_epochs, min(needed, MAX_STRETCH * params.max_epochs))
+    if epochs > params.max_epochs:
+        log.info("train: %d epochs of %d steps, so that the schedule takes %d steps (min_steps %d)", epochs,
+                 steps_per_epoch, epochs * steps_per_epoch, params.min_steps)
+    return epochs
 
 
 def epoch_rows(rows: int, params: TrainParams) -> int:

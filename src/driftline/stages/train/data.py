@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import lightning as L
@@ -12,12 +13,13 @@ from driftline.config import Params
 from driftline.core.encoding import Transform
 from driftline.core.splits import cv_folds, fold_count, load_split
 from driftline.core.task import Task
-from driftline.stages.train.batches import TensorBatches, batch_size, epoch_rows, val_sample
+from driftline.stages.train.batches import TensorBatches, batch_size, epoch_rows, schedule_epochs, val_sample
 
 
 class SplitData(L.LightningDataModule):
     """Encoded train and validation splits (the validation sample), kept whole on the training device, with the
-    task's targets: 0/1 floats (binary), class codes (multiclass), the standardised target (regression).
+    task's targets: 0/1 floats (binary), class codes (multiclass), the target as its link learns it
+    (regression), and the schedule's length in epochs (`epochs`: batches.schedule_epochs).
 
     Below train.cv_below_rows training rows, early stopping does not score the validation split: each
     training row gets a cross-validation fold (`folds`), every fold's model learns on the other folds' rows,
@@ -41,8 +43,9 @@ class SplitData(L.LightningDataModule):
         x, y = torch.from_numpy(transform(train)), torch.from_numpy(self._typed(y_train))
         fold = torch.from_numpy(cv_folds(task.strata(y_train), self.folds, cfg.seed)) if self.folds > 1 else None
         rows = epoch_rows(len(train), cfg)
-        self.batches["train"] = TensorBatches(x, y, batch_size(cfg.batch_size, rows), shuffle=True, rows=rows,
-                                              fold=fold)
+        size = batch_size(cfg.batch_size, rows)
+        self.batches["train"] = TensorBatches(x, y, size, shuffle=True, rows=rows, fold=fold)
+        self.epochs = schedule_epochs(math.ceil(rows / size), cfg)
         if self.folds == 1:  # with folds, validation scores the training rows themselves, out of fold
             x, y = torch.from_numpy(transform(val)), torch.from_numpy(self._typed(y_val))
         self.batches["val"] = TensorBatches(x, y, cfg.batch_size, shuffle=False, fold=fold)
