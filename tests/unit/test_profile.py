@@ -166,9 +166,9 @@ def test_a_count_target_is_declared_by_its_values(claims, kind, tmp_path):
     assert schema["task"] == "regression" and schema["target_kind"] == kind
 
 
-def test_task_count_is_a_regression_of_whole_numbers_from_0_and_task_regression_is_never_one(tmp_path):
+def test_task_count_is_a_regression_of_whole_numbers_from_0(tmp_path):
     frame = as_read(tables.wine().assign(target=COUNT_TARGET), tmp_path)
-    assert profile(frame, "target", task="regression")["schema"]["target_kind"] is None
+    assert profile(frame, "target", task="regression")["schema"]["target_kind"] == "count"  # its values say so
     with pytest.raises(DataError, match=r"--task count needs integers of 0 or more; 'target' has values from -1 to "
                                         r"\d+$"):
         profile(as_read(tables.wine().assign(target=COUNT_TARGET - 1), tmp_path), "target", task="count")
@@ -187,7 +187,7 @@ def test_a_few_distinct_numbers_are_refused_until_task_says_what_they_are(tmp_pa
     assert classes["columns"]["target"]["categories"] == ["3", "4", "5", "6", "7", "8", "9", "10", "11", "12"]
     amounts = profile(frame, "target", task="regression")["schema"]
     assert amounts["task"] == "regression" and amounts["columns"]["target"] == {"type": "integer", "min": 2, "max": 13}
-    assert amounts["target_kind"] is None
+    assert amounts["target_kind"] is None  # no zero: not a count
     counts = profile(frame, "target", task="count")["schema"]
     assert (counts["task"], counts["target_kind"]) == ("regression", "count")
     assert profile(frame, "target", categories=["target"])["schema"]["task"] == "multiclass"  # named a category

@@ -10,7 +10,9 @@ are not all numbers (or named with `--category`) is multiclass; numbers with mor
 distinct values are a regression target, and a count (`target_kind: count`) where they are integers from
 0 up, zeros included, skewed right. Numbers with three to MAX_CLASSES values could be classes or counts,
 so init asks for `--task` rather than guess. A class target is a category, a regression target a number
-like any other. `--task count` is a regression of a count; `--task regression` is never one.
+like any other. `--task count` declares a count whatever its values; a numeric target whose values are a
+count is one under `--task regression` too (params.yaml's schema.target_kind: null, or
+featurize.target_link, undoes it).
 """
 
 from __future__ import annotations
@@ -194,7 +196,7 @@ def target_spec(frame: pd.DataFrame, target: str, positive: str | None, categori
             raise DataError(f"--task count needs integers of 0 or more; '{target}' has values from "
                             f"{pd.to_numeric(values).min():g} to {pd.to_numeric(values).max():g}"
                             f"{'' if integers else ', not all integers'}")
-        count = given == "count" or (given is None and is_count(values))
+        count = given == "count" or is_count(values)
         return task, column_spec(values, "integer" if integers else "float"), "count" if count else None
     spec = column_spec(values, "category")
     labels = spec["categories"]
