@@ -202,25 +202,27 @@ def test_the_conformal_interval_of_a_count_covers_its_level_on_new_rows():
 
 
 def test_sharpening_stops_where_the_validation_rows_accuracy_does():
+    task = Task.of(MULTICLASS)
     rng = np.random.default_rng(4)
     y = rng.integers(0, 3, 27)
     separable = 4 * np.eye(3)[y] + rng.normal(0, 0.3, (27, 3))  # every row right
     assert fit_temperature(separable, y) < 0.2  # the log loss's own optimum: near certainty
-    decision = fit_decision(Task.of(MULTICLASS), separable, y, EVALUATE)
+    decision = fit_decision(task, separable, y, EVALUATE)
     assert decision["calibration"]["log_loss_optimum"] < 0.2
     # 27 rows all right show an accuracy of 28/29 at most: the rows' mean confidence stops there
-    assert confidence(separable, decision["calibration"]["fitted_temperature"])[0].mean() == pytest.approx(28 / 29)
+    fitted = decision["calibration"]["fitted_temperature"]
+    assert confidence(task, separable, fitted)[0].mean() == pytest.approx(28 / 29)
     overconfident = 3 * separable  # above 28/29 at T = 1 already: no sharpening at all
-    assert bounded_temperature(overconfident, y, fit_temperature(overconfident, y)) == 1.0
+    assert bounded_temperature(task, overconfident, y, fit_temperature(overconfident, y)) == 1.0
     # Under-confident on many rows: the fitted sharpening stands, and its rows' mean confidence is what they show.
     y = rng.integers(0, 3, 5000)
     shy = 0.5 * (np.eye(3)[y] * 3 + rng.normal(0, 1.0, (5000, 3)))
     fitted = fit_temperature(shy, y)
-    assert fitted < 0.8 and bounded_temperature(shy, y, fitted) == fitted
-    top, predicted = confidence(shy, fitted)
+    assert fitted < 0.8 and bounded_temperature(task, shy, y, fitted) == fitted
+    top, predicted = confidence(task, shy, fitted)
     assert top.mean() == pytest.approx((predicted == y).mean(), abs=0.02)
     # Where the optimum sharpens past the smoothed accuracy, the bound is that accuracy.
     right = rng.integers(0, 3, 60)
     logits = 2 * np.eye(3)[right] + rng.normal(0, 0.4, (60, 3))
-    bound = bounded_temperature(logits, right, 0.05)
-    assert 0.05 < bound <= 1 and confidence(logits, bound)[0].mean() == pytest.approx(61 / 62, abs=1e-6)
+    bound = bounded_temperature(task, logits, right, 0.05)
+    assert 0.05 < bound <= 1 and confidence(task, logits, bound)[0].mean() == pytest.approx(61 / 62, abs=1e-6)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
@@ -48,33 +47,33 @@ def fit_temperature(raw: np.ndarray, y: np.ndarray) -> float:
     return float(1 / calibrated.calibrated_classifiers_[0].calibrators[0].beta_)
 
 
-def confidence(raw: np.ndarray, temperature: float) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's top-class probability at TEMPERATURE and the class it names (binary: 1 where the logit is
-    above 0)."""
-    if raw.shape[1] == 1:
-        p = expit(raw[:, 0] / temperature)
+def confidence(task: Task, raw: np.ndarray, temperature: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's top-class probability at TEMPERATURE (task.decode) and the class it names (binary: 1 where the
+    probability is above 0.5)."""
+    answers = task.decode(raw, {"temperature": temperature, "threshold": 0.5})
+    if task.kind == "binary":
+        p = answers["probability"]
         return np.maximum(p, 1 - p), (p > 0.5).astype(int)
-    probabilities = softmax(raw / temperature, axis=1)
-    return probabilities.max(axis=1), probabilities.argmax(axis=1)
+    return answers["probability"], answers["probabilities"].argmax(axis=1)
 
 
-def bounded_temperature(raw: np.ndarray, y: np.ndarray, fitted: float) -> float:
+def bounded_temperature(task: Task, raw: np.ndarray, y: np.ndarray, fitted: float) -> float:
     """FITTED, or where it sharpens (below 1) further than validation can show, the temperature whose rows' mean
     top-class probability equals their Laplace-smoothed accuracy ((right + 1) / (rows + 2)), or 1 where that is
     above it already. On 27 rows all right, the log loss's own optimum is a temperature near 0, a certainty
     that one wrong answer on new rows costs dearly; the rows show an accuracy of 28/29 at most."""
     if fitted >= 1:
         return fitted
-    _, predicted = confidence(raw, 1.0)
+    unscaled, predicted = confidence(task, raw, 1.0)
     ceiling = ((predicted == y).sum() + 1) / (len(y) + 2)
-    if confidence(raw, fitted)[0].mean() <= ceiling:
+    if confidence(task, raw, fitted)[0].mean() <= ceiling:
         return fitted
-    if confidence(raw, 1.0)[0].mean() >= ceiling:
+    if unscaled.mean() >= ceiling:
         return 1.0
     low, high = fitted, 1.0  # mean confidence falls as the temperature rises: bisect for the ceiling
     for _ in range(50):
         middle = (low + high) / 2
-        low, high = (middle, high) if confidence(raw, middle)[0].mean() > ceiling else (low, middle)
+        low, high = (middle, high) if confidence(task, raw, middle)[0].mean() > ceiling else (low, middle)
     return high
 
 
@@ -86,7 +85,7 @@ def fit_decision(task: Task, raw: np.ndarray, y: np.ndarray, params: EvaluatePar
         return {"interval": {"level": params.interval_level,
                              "half_width": float(np.quantile(residuals, rank, method="higher"))}}
     optimum = fit_temperature(raw, y)
-    fitted = bounded_temperature(raw, y, optimum)
+    fitted = bounded_temperature(task, raw, y, optimum)
     errors = {name: _calibration_error(task, raw, y, {"temperature": t, "threshold": 0.5}, params.calibration_bins)
               for name, t in (("unscaled", 1.0), ("scaled", fitted))}
     decision = {"temperature": fitted if errors["scaled"] < errors["unscaled"] else 1.0,
