@@ -52,8 +52,9 @@ def lightning_quiet() -> Iterator[None]:
 
 
 def trainer_settings(params: TrainParams) -> dict:
-    """bf16 mixed precision on a GPU, full precision on a CPU, unless params.yaml pins one; the processes and
-    the time limit."""
+    """The Trainer's settings that the full run and the pilots share: bf16 mixed precision on a GPU, full
+    precision on a CPU, unless params.yaml pins one; the processes, the time limit, the gradient clip, and no
+    logger, bar, summary or sanity check."""
     on_gpu = params.accelerator == "gpu" or (params.accelerator == "auto" and torch.cuda.is_available())
     if on_gpu:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS
@@ -63,7 +64,9 @@ def trainer_settings(params: TrainParams) -> dict:
     strategy = DDPStrategy(forward_sync_buffers=False) if params.strategy == "ddp" else "auto"
     return {"accelerator": "gpu" if on_gpu else "cpu", "precision": precision, "strategy": strategy,
             "devices": params.devices, "num_nodes": params.num_nodes,
-            "max_time": None if params.max_minutes is None else timedelta(minutes=params.max_minutes)}
+            "max_time": None if params.max_minutes is None else timedelta(minutes=params.max_minutes),
+            "gradient_clip_val": params.gradient_clip, "deterministic": True, "logger": False,
+            "enable_progress_bar": False, "enable_model_summary": False, "num_sanity_val_steps": 0}
 
 
 def run(params: Params, splits_dir: Path, out_dir: Path, checkpoint_dir: Path, metrics_path: Path,
@@ -94,14 +97,8 @@ def run(params: Params, splits_dir: Path, out_dir: Path, checkpoint_dir: Path, m
         trainer = L.Trainer(
             **settings,
             max_epochs=data.epochs,
-            gradient_clip_val=cfg.gradient_clip,
             callbacks=[EarlyStopping(monitor, mode=mode, patience=cfg.patience), checkpoint, history, SameStart(),
                        *(callbacks or [])],
-            deterministic=True,
-            logger=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            num_sanity_val_steps=0,
         )
         # The Trainer knows its process's rank from the start (LOCAL_RANK, NODE_RANK), before DDP launches.
         resume = resumable(checkpoint_dir, fingerprint(cfg, splits_dir), owner=trainer.is_global_zero)

@@ -37,9 +37,8 @@ def pilot_scale(data: SplitData, params: TrainParams, task: Task, weights: float
             torch.random.set_rng_state(state)
             learner = Learner(data.transform, with_scale(params, scale), task, weights, data.folds, pilot=True)
             history = History(learner.metric_name)
-            trainer = L.Trainer(**settings, max_epochs=params.pilot_epochs, gradient_clip_val=params.gradient_clip,
-                                callbacks=[history], deterministic=True, logger=False, enable_progress_bar=False,
-                                enable_model_summary=False, enable_checkpointing=False, num_sanity_val_steps=0)
+            trainer = L.Trainer(**settings, max_epochs=params.pilot_epochs, callbacks=[history],
+                                enable_checkpointing=False)
             trainer.fit(learner, datamodule=data)
             values = [row["val_metric"] for row in history.rows]
             found[scale] = max(values) if task.stop_mode == "max" else min(values)
