@@ -9,6 +9,7 @@ from importlib.metadata import version as package_version
 import numpy as np
 from sklearn.metrics import log_loss, roc_auc_score, root_mean_squared_error
 
+from driftline.core.encoding import TargetScale
 from driftline.schema import Schema
 
 PACKAGES = ("torch", "lightning", "scikit-learn", "pandas", "bentoml", "evidently", "great-expectations")
@@ -183,8 +184,8 @@ def link_lines(scale: dict | None) -> list[str]:
     link tried where it was chosen; none for a classifier."""
     if not scale:
         return []
-    link = scale.get("link", "log" if scale.get("log") else "identity")  # a transform from before links
-    tried = scale.get("validation") or {}
+    target = TargetScale.from_json(scale)  # a transform from before links too
+    link, tried = target.link, target.validation
     chosen = (f", chosen on validation RMSE ({', '.join(f'{name} {value:.4f}' for name, value in tried.items())})"
               if tried else "")
     return [f"- Target: {link} ({LINK_TEXT[link]}), in both members{chosen}"]
